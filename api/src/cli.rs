@@ -1,0 +1,247 @@
+//! The `patrol` command line: one binary, one subcommand per job.
+//!
+//! Flags override the config file; errors name the bad flag, key or file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// GPS patrol tracking and geofence analytics for police stations.
+#[derive(Debug, Parser)]
+#[command(name = "patrol", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run everything on this machine: embedded broker, fleet simulator, ingest and the API.
+    Demo(DemoArgs),
+    /// Run ingest and the API against a real broker.
+    Serve(ServeArgs),
+    /// Publish simulated patrol pings over MQTT.
+    Simulate(SimulateArgs),
+    /// Write simulated tracks straight into a store (fast; for benchmarks and analysis).
+    Generate(GenerateArgs),
+    /// Load GPX or CSV track files into a store (backfill).
+    Import(ImportArgs),
+    /// Check a fence catalog, or assign points to beats and zones.
+    #[command(subcommand)]
+    Fences(FencesCommand),
+    /// Write the demo jurisdiction files (the fixture county).
+    Fixtures(FixturesArgs),
+    /// Run an analytics job over a store.
+    Analyze(AnalyzeArgs),
+    /// Build the weekly intelligence report.
+    Report(ReportArgs),
+}
+
+/// Arguments of `patrol demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo keeps its store.
+    #[arg(long, default_value = "data/demo")]
+    pub data: PathBuf,
+    /// Jurisdiction directory.
+    #[arg(long, default_value = "fixtures")]
+    pub fixtures: PathBuf,
+    /// HTTP listen address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// Port of the embedded MQTT broker (on 127.0.0.1; not 1883, which a local Mosquitto may hold).
+    #[arg(long, default_value_t = 11883)]
+    pub mqtt_port: u16,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 1.0)]
+    pub speedup: f64,
+    /// Stop after this many seconds (runs until Ctrl-C when absent).
+    #[arg(long)]
+    pub duration: Option<u64>,
+}
+
+/// Arguments of `patrol serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML config file; flags override it.
+    #[arg(long, env = "PATROL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Broker URL, e.g. mqtt://127.0.0.1:1883.
+    #[arg(long, env = "PATROL_MQTT")]
+    pub mqtt: Option<String>,
+    /// Store directory.
+    #[arg(long, env = "PATROL_STORE")]
+    pub store: Option<PathBuf>,
+    /// Jurisdiction directory.
+    #[arg(long, env = "PATROL_FIXTURES")]
+    pub fixtures: Option<PathBuf>,
+    /// HTTP listen address.
+    #[arg(long, env = "PATROL_HTTP")]
+    pub http: Option<SocketAddr>,
+}
+
+/// Arguments of `patrol simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Broker URL, e.g. mqtt://127.0.0.1:1883.
+    #[arg(long)]
+    pub broker: String,
+    /// Jurisdiction directory.
+    #[arg(long)]
+    pub fixtures: PathBuf,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 1.0)]
+    pub speedup: f64,
+    /// Stop after this many real seconds (runs until Ctrl-C when absent).
+    #[arg(long)]
+    pub duration: Option<u64>,
+    /// Scale of the fault rates (0 = clean data, 1 = the documented defaults).
+    #[arg(long, default_value_t = 1.0)]
+    pub faults: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Arguments of `patrol generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Jurisdiction directory.
+    #[arg(long)]
+    pub fixtures: PathBuf,
+    /// Store directory to write.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Number of days, starting at --start.
+    #[arg(long)]
+    pub days: u32,
+    /// Number of units (defaults to the jurisdiction's fleet; more are cloned from it).
+    #[arg(long)]
+    pub units: Option<u32>,
+    /// First day (local date), default the first roster day.
+    #[arg(long)]
+    pub start: Option<chrono::NaiveDate>,
+    /// Seconds between pings of each unit (default: by kind, 5-30 s).
+    #[arg(long)]
+    pub interval: Option<u32>,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Arguments of `patrol import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Store directory.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Jurisdiction directory.
+    #[arg(long)]
+    pub fixtures: PathBuf,
+    /// Unit id for files that do not name one.
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// Station id for the imported unit (default: from units.csv).
+    #[arg(long)]
+    pub station: Option<String>,
+    /// GPX or CSV files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// `patrol fences ...`.
+#[derive(Debug, Subcommand)]
+pub enum FencesCommand {
+    /// Validate a jurisdiction's beats and zones and print a report.
+    Check {
+        /// Jurisdiction directory.
+        dir: PathBuf,
+    },
+    /// Assign points (CSV with id, lat, lon) to beats and zones.
+    Assign {
+        /// Jurisdiction directory.
+        #[arg(long)]
+        fixtures: PathBuf,
+        /// Input CSV.
+        #[arg(long)]
+        points: PathBuf,
+        /// Output CSV.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Arguments of `patrol fixtures`.
+#[derive(Debug, Args)]
+pub struct FixturesArgs {
+    /// Directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Random seed (the committed fixtures use 7).
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+/// Arguments of `patrol analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Job: dosage, coverage, hotspots, gaps, koper, compliance, response.
+    pub job: String,
+    /// Store directory.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Jurisdiction directory.
+    #[arg(long)]
+    pub fixtures: PathBuf,
+    /// Start (RFC 3339).
+    #[arg(long)]
+    pub from: String,
+    /// End (RFC 3339).
+    #[arg(long)]
+    pub to: String,
+    /// H3 resolution.
+    #[arg(long)]
+    pub res: Option<u8>,
+    /// Output file (.parquet, .csv or .json).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `patrol report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Store directory.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Jurisdiction directory.
+    #[arg(long)]
+    pub fixtures: PathBuf,
+    /// ISO week, e.g. 2026-W47.
+    #[arg(long)]
+    pub week: String,
+    /// Output HTML file.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_flag_is_named() {
+        let err = Cli::try_parse_from(["patrol", "simulate", "--broker", "x", "--bogus"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--bogus"), "{err}");
+    }
+}

@@ -1,0 +1,386 @@
+//! What each subcommand does. Each returns `anyhow::Result` with context naming the file or
+//! flag involved.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use ingest::geofence::catalog::Catalog;
+use ingest::geofence::index::GeofenceIndex;
+use ingest::jurisdiction::Jurisdiction;
+use ingest::source::{broker, mqtt};
+use ingest::store::{Store, StoreConfig};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::cli::{
+    Command, DemoArgs, FencesCommand, GenerateArgs, ImportArgs, ServeArgs, SimulateArgs,
+};
+use crate::config::ServeConfig;
+use crate::sim::{self, SimConfig};
+use crate::wiring::{self, IngestSettings};
+
+const DAY_MS: i64 = 86_400_000;
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Dispatches a subcommand.
+///
+/// # Errors
+/// Whatever the subcommand reports.
+pub fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Demo(a) => runtime()?.block_on(demo(a)),
+        Command::Serve(a) => runtime()?.block_on(serve(a)),
+        Command::Simulate(a) => runtime()?.block_on(simulate(a)),
+        Command::Generate(a) => generate(&a),
+        Command::Import(a) => import(&a),
+        Command::Fences(FencesCommand::Check { dir }) => {
+            let report = ingest::geofence::check::check_dir(&dir)
+                .with_context(|| format!("checking fences in {}", dir.display()))?;
+            print!("{report}");
+            Ok(())
+        }
+        Command::Fences(FencesCommand::Assign {
+            fixtures,
+            points,
+            out,
+        }) => assign(&fixtures, &points, &out),
+        Command::Fixtures(a) => {
+            let summary = crate::county::write_county(&a.out, a.seed)?;
+            println!("wrote {} ({summary:?})", a.out.display());
+            Ok(())
+        }
+        Command::Analyze(a) => anyhow::bail!(
+            "patrol analyze {}: the analytics jobs are not built yet",
+            a.job
+        ),
+        Command::Report(a) => anyhow::bail!(
+            "patrol report --week {}: the weekly report is not built yet",
+            a.week
+        ),
+    }
+}
+
+async fn demo(a: DemoArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        wiring::is_jurisdiction(&a.fixtures),
+        "--fixtures {}: no jurisdiction.toml there (run from the repository root, or pass --fixtures)",
+        a.fixtures.display()
+    );
+    let addr: SocketAddr = ([127, 0, 0, 1], a.mqtt_port).into();
+    broker::start_embedded(addr, 1000)
+        .with_context(|| format!("starting the embedded broker on {addr} (--mqtt-port)"))?;
+    let tracker = TaskTracker::new();
+    let token = CancellationToken::new();
+    let running = wiring::start_ingest(
+        IngestSettings {
+            fixtures: a.fixtures.clone(),
+            store: a.data.join("store"),
+            mqtt: mqtt::MqttSourceConfig::new("127.0.0.1", a.mqtt_port, "patrol-demo-ingest"),
+            flush_interval: Duration::from_secs(5),
+        },
+        &tracker,
+        &token,
+    )?;
+    let http = wiring::serve_http(a.http, &running, &tracker, &token).await?;
+    let now = wiring::now_ms();
+    let speedup = a.speedup.max(0.01);
+    let start = if speedup > 1.0 {
+        now - 2 * 3_600_000
+    } else {
+        now
+    };
+    let fleet = sim::fleet::build(&a.fixtures, start, now + 30 * DAY_MS, None, 1)?;
+    let sim_cfg = SimConfig {
+        host: "127.0.0.1".into(),
+        port: a.mqtt_port,
+        speedup,
+        duration: None,
+        faults: 1.0,
+        seed: 1,
+    };
+    let sim_token = token.child_token();
+    let sim_task = tokio::spawn(sim::simulate(fleet, sim_cfg, sim_token.clone()));
+    println!(
+        "patrol demo: broker mqtt://{addr}, store {}, API http://{http}/",
+        a.data.join("store").display()
+    );
+    println!(
+        "  live units: http://{http}/api/units   stream: http://{http}/api/live   metrics: http://{http}/metrics"
+    );
+    match a.duration {
+        Some(s) => tokio::select! {
+            () = wiring::shutdown_signal() => {}
+            () = tokio::time::sleep(Duration::from_secs(s)) => {}
+        },
+        None => wiring::shutdown_signal().await,
+    }
+    println!("patrol demo: stopping");
+    sim_token.cancel();
+    let report = sim_task.await.context("simulator task")??;
+    wiring::stop(&tracker, &token).await?;
+    let st = &running.ingest.stats;
+    println!(
+        "patrol demo: simulator published {}; ingest stored {} pings, {} duplicates, {} rejected",
+        report.published,
+        st.stored.load(std::sync::atomic::Ordering::Relaxed),
+        st.duplicates.load(std::sync::atomic::Ordering::Relaxed),
+        st.rejected_total()
+    );
+    Ok(())
+}
+
+async fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    let file = match &a.config {
+        Some(p) => ServeConfig::load(p)?,
+        None => ServeConfig::default(),
+    };
+    let fixtures = a
+        .fixtures
+        .or(file.fixtures)
+        .context("no jurisdiction: pass --fixtures or set `fixtures` in the config")?;
+    let store = a
+        .store
+        .or(file.store)
+        .context("no store: pass --store or set `store` in the config")?;
+    let http = a
+        .http
+        .or(file.http)
+        .unwrap_or_else(|| ([127, 0, 0, 1], 8080).into());
+    let url = a
+        .mqtt
+        .or(file.mqtt.url)
+        .unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
+    let (host, port) = mqtt::parse_url(&url).map_err(|e| anyhow::anyhow!("--mqtt: {e}"))?;
+    let mut mcfg = mqtt::MqttSourceConfig::new(
+        &host,
+        port,
+        file.mqtt.client_id.as_deref().unwrap_or("patrol-ingest"),
+    );
+    if let Some(t) = file.mqtt.topics {
+        mcfg.topics = t;
+    }
+    if let Some(r) = file.mqtt.receive_maximum {
+        anyhow::ensure!(r > 0, "config [mqtt] receive_maximum must be at least 1");
+        mcfg.receive_maximum = r;
+    }
+    if let (Some(u), Some(p)) = (file.mqtt.username, file.mqtt.password) {
+        mcfg.credentials = Some((u, p));
+    }
+    let tracker = TaskTracker::new();
+    let token = CancellationToken::new();
+    let running = wiring::start_ingest(
+        IngestSettings {
+            fixtures,
+            store,
+            mqtt: mcfg,
+            flush_interval: Duration::from_secs(
+                file.store_settings.flush_interval_s.unwrap_or(5).max(1),
+            ),
+        },
+        &tracker,
+        &token,
+    )?;
+    let bound = wiring::serve_http(http, &running, &tracker, &token).await?;
+    println!("patrol serve: ingesting from {url}, API http://{bound}/");
+    tokio::select! {
+        () = wiring::shutdown_signal() => {}
+        () = token.cancelled() => {}
+    }
+    wiring::stop(&tracker, &token).await
+}
+
+async fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
+    let (host, port) = mqtt::parse_url(&a.broker).map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
+    let now = wiring::now_ms();
+    let speedup = a.speedup.max(0.01);
+    let start = if speedup > 1.0 {
+        let span = a.duration.map_or(2 * 3_600_000, |d| {
+            (d as f64 * 1000.0 * (speedup - 1.0)) as i64
+        });
+        now - span
+    } else {
+        now
+    };
+    let fleet = sim::fleet::build(&a.fixtures, start, now + 30 * DAY_MS, None, a.seed)?;
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        wiring::shutdown_signal().await;
+        t.cancel();
+    });
+    let report = sim::simulate(
+        fleet,
+        SimConfig {
+            host,
+            port,
+            speedup,
+            duration: a.duration.map(Duration::from_secs),
+            faults: a.faults,
+            seed: a.seed,
+        },
+        token,
+    )
+    .await?;
+    println!(
+        "simulated {} fixes, published {} messages; faults: {:?}",
+        report.fixes, report.published, report.faults
+    );
+    Ok(())
+}
+
+fn generate(a: &GenerateArgs) -> anyhow::Result<()> {
+    let j = Jurisdiction::load(&a.fixtures)
+        .with_context(|| format!("loading jurisdiction {}", a.fixtures.display()))?;
+    let first_roster_day = j.roster().iter().map(|e| e.date).min();
+    let day = a
+        .start
+        .or(first_roster_day)
+        .context("--start not given and roster.csv is empty")?;
+    let start = day
+        .and_hms_opt(0, 0, 0)
+        .and_then(|d| d.and_local_timezone(j.timezone()).earliest())
+        .context("--start is not a valid local date")?
+        .timestamp_millis();
+    let end = start + i64::from(a.days) * DAY_MS;
+    let total = a.units.map(|u| u as usize);
+    let cloned = total.is_some_and(|t| t > j.units().len());
+    let fleet = sim::fleet::build(&a.fixtures, start, end, total, a.seed)?;
+    let mut store = Store::open(StoreConfig::new(&a.store))
+        .with_context(|| format!("opening store {}", a.store.display()))?;
+    let make = || wiring::stages(&j, !cloned).expect("stages were built once before");
+    // Build once up front so configuration errors surface as errors, not panics.
+    wiring::stages(&j, !cloned)?;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let report = sim::generate::generate(&fleet, &make, &mut store, end, threads, a.seed)?;
+    println!(
+        "generated {} pings for {} units over {} days in {:.1} s ({:.0} pings/s), {} rejected",
+        report.pings,
+        fleet.units.len(),
+        a.days,
+        report.seconds,
+        report.pings as f64 / report.seconds.max(1e-9),
+        report.rejected
+    );
+    Ok(())
+}
+
+fn import(a: &ImportArgs) -> anyhow::Result<()> {
+    let j = Jurisdiction::load(&a.fixtures)
+        .with_context(|| format!("loading jurisdiction {}", a.fixtures.display()))?;
+    let mut stages = wiring::stages(&j, true)?;
+    let mut store = Store::open(StoreConfig::new(&a.store))
+        .with_context(|| format!("opening store {}", a.store.display()))?;
+    let now = wiring::now_ms();
+    let (mut stored, mut dups, mut rejected) = (0, 0, 0);
+    for file in &a.files {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let ext = file
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let points = match ext.as_str() {
+            "gpx" => ingest::import::parse_gpx(&text),
+            "csv" => ingest::import::parse_csv(&text),
+            _ => anyhow::bail!(
+                "{}: unknown track format (expected .gpx or .csv)",
+                file.display()
+            ),
+        }
+        .with_context(|| format!("parsing {}", file.display()))?;
+        let fallback = a
+            .unit
+            .clone()
+            .or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()));
+        let topic = format!("file:{}", file.display());
+        let mut records = Vec::with_capacity(points.len());
+        for p in points {
+            let Some(unit) = p.unit.clone().or_else(|| fallback.clone()) else {
+                continue;
+            };
+            let station = a
+                .station
+                .clone()
+                .or_else(|| j.unit(&unit).map(|u| u.station.clone()))
+                .unwrap_or_else(|| "unknown".into());
+            let raw = p.into_raw(&station, &unit);
+            let line = format!("{} {} {}", raw.tst, raw.lat, raw.lon).into_bytes();
+            records.push(stages.location(raw, &topic, &line, now));
+        }
+        let out = store
+            .append(records)
+            .with_context(|| format!("storing {}", file.display()))?;
+        stored += out.pings;
+        dups += out.duplicates;
+        rejected += out.rejects;
+    }
+    store.flush()?;
+    println!(
+        "imported {stored} pings ({dups} already stored, {rejected} rejected) into {}",
+        a.store.display()
+    );
+    Ok(())
+}
+
+fn assign(fixtures: &Path, points: &Path, out: &Path) -> anyhow::Result<()> {
+    let catalog = Catalog::load_dir(fixtures)
+        .with_context(|| format!("loading fences in {}", fixtures.display()))?;
+    let j = Jurisdiction::load(fixtures)
+        .with_context(|| format!("loading jurisdiction {}", fixtures.display()))?;
+    let res = h3o::Resolution::try_from(j.settings().h3.fence_res).context("[h3] fence_res")?;
+    let index = GeofenceIndex::build(&catalog, res).context("indexing fences")?;
+    let text = std::fs::read_to_string(points)
+        .with_context(|| format!("reading --points {}", points.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .with_context(|| format!("--points {}: no `{name}` column", points.display()))
+    };
+    let (ci, cl, cn) = (col("id")?, col("lat")?, col("lon")?);
+    let mut csv = String::from("id,lat,lon,beat,zone\n");
+    for (n, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let get = |i: usize| f.get(i).copied().unwrap_or("");
+        let parse = |i: usize, what: &str| {
+            get(i).parse::<f64>().with_context(|| {
+                format!(
+                    "--points {} line {}: bad {what} {:?}",
+                    points.display(),
+                    n + 2,
+                    get(i)
+                )
+            })
+        };
+        let (lat, lon) = (parse(cl, "lat")?, parse(cn, "lon")?);
+        let a = index.assign(lat, lon);
+        let beat = a
+            .beat
+            .and_then(|b| index.beat(b))
+            .map_or("", |f| f.id.as_str());
+        let zone = a
+            .zone
+            .and_then(|z| index.zone(z))
+            .map_or("", |f| f.id.as_str());
+        let _ = writeln!(csv, "{},{lat},{lon},{beat},{zone}", get(ci));
+    }
+    std::fs::write(out, csv).with_context(|| format!("writing --out {}", out.display()))?;
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! The `patrol serve` config file (TOML). Unknown keys are errors that name the key.
+//!
+//! ```toml
+//! fixtures = "fixtures"            # jurisdiction directory
+//! store = "data/store"             # store directory
+//! http = "127.0.0.1:8080"
+//! [mqtt]
+//! url = "mqtt://127.0.0.1:1883"
+//! client_id = "patrol-ingest"
+//! topics = ["$share/ingest/owntracks/+/+"]
+//! username = "ingest"
+//! password = "secret"
+//! receive_maximum = 1000
+//! [store_settings]
+//! flush_interval_s = 5
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// The whole file; every key optional, flags override it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Jurisdiction directory.
+    pub fixtures: Option<PathBuf>,
+    /// Store directory.
+    pub store: Option<PathBuf>,
+    /// HTTP listen address.
+    pub http: Option<SocketAddr>,
+    /// MQTT settings.
+    #[serde(default)]
+    pub mqtt: MqttConfig,
+    /// Store timing.
+    #[serde(default)]
+    pub store_settings: StoreSettings,
+}
+
+/// `[mqtt]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// Broker URL.
+    pub url: Option<String>,
+    /// Client id (the persistent session's name).
+    pub client_id: Option<String>,
+    /// Topic filters.
+    pub topics: Option<Vec<String>>,
+    /// Username.
+    pub username: Option<String>,
+    /// Password.
+    pub password: Option<String>,
+    /// MQTT 5 receive maximum.
+    pub receive_maximum: Option<u16>,
+}
+
+/// `[store_settings]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Seconds between WAL-to-Parquet flushes.
+    pub flush_interval_s: Option<u64>,
+}
+
+impl ServeConfig {
+    /// Reads and validates a config file.
+    ///
+    /// # Errors
+    /// When the file cannot be read or has an unknown key or a bad value (named in the message).
+    pub fn load(path: &Path) -> anyhow::Result<ServeConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = toml::from_str::<ServeConfig>("[mqtt]\nurl = \"mqtt://x\"\nqos = 2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("qos"), "{err}");
+        let ok: ServeConfig =
+            toml::from_str("store = \"s\"\n[mqtt]\nreceive_maximum = 50\n").unwrap();
+        assert_eq!(ok.mqtt.receive_maximum, Some(50));
+    }
+}

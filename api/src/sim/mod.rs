@@ -1,0 +1,191 @@
+//! The fleet simulator (`patrol simulate`, and the demo) and the bulk generator
+//! (`patrol generate`).
+//!
+//! - [`model`]: where each unit is and when it reports (pure, seeded).
+//! - [`faults`]: what the network does to the reports (pure, seeded).
+//! - [`fleet`]: builds both from a jurisdiction directory.
+//! - this module: drives them against the clock and publishes over MQTT.
+//! - [`generate`]: writes a span of days straight into a store.
+
+pub mod faults;
+pub mod fleet;
+pub mod generate;
+pub mod model;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ingest::source::mqtt::{Publisher, PublisherConfig};
+use tokio_util::sync::CancellationToken;
+
+use faults::{Action, FaultCounts, FaultInjector, FaultRates};
+use fleet::Fleet;
+
+/// Settings of a live simulation.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// Simulated seconds per real second. Above 1 the clock starts in the past and never runs
+    /// ahead of the wall clock (devices cannot report the future).
+    pub speedup: f64,
+    /// Stop after this long (real time).
+    pub duration: Option<Duration>,
+    /// Fault rate scale (see [`FaultRates::scaled`]).
+    pub faults: f64,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// What a simulation did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SimReport {
+    /// Fixes produced by the model.
+    pub fixes: u64,
+    /// Payloads published.
+    pub published: u64,
+    /// Faults injected.
+    pub faults: FaultCounts,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+struct Conn {
+    publisher: Publisher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn connect(cfg: &SimConfig, station: &str, unit: &str) -> Conn {
+    let topic = format!("owntracks/{station}/{unit}");
+    let will = format!(r#"{{"_type":"lwt","tst":{}}}"#, now_ms() / 1000).into_bytes();
+    let (publisher, task) = Publisher::connect(&PublisherConfig {
+        host: cfg.host.clone(),
+        port: cfg.port,
+        client_id: format!("sim-{station}-{unit}"),
+        last_will: Some((topic, will)),
+        credentials: None,
+        queue: 256,
+    });
+    Conn { publisher, task }
+}
+
+/// Runs the fleet against the clock until `shutdown` fires or the duration passes.
+///
+/// # Errors
+/// When a publish fails because the connection task ended.
+pub async fn simulate(
+    mut fleet: Fleet,
+    cfg: SimConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<SimReport> {
+    let wall_start = now_ms();
+    let started = Instant::now();
+    let speedup = cfg.speedup.max(0.01);
+    // Catching up from the past at `speedup`, then running at real time.
+    let sim_start = fleet.start_ms;
+    let tz = fleet.tz;
+    let clock = move || {
+        let el = started.elapsed().as_secs_f64() * 1000.0;
+        let t = sim_start + (el * speedup) as i64;
+        t.min(wall_start + el as i64)
+    };
+    let rates = FaultRates::scaled(cfg.faults);
+    let mut injectors: Vec<FaultInjector> = fleet
+        .units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| FaultInjector::new(rates, cfg.seed ^ ((i as u64 + 1) * 0x9e37), &u.unit))
+        .collect();
+    let mut conns: HashMap<usize, Conn> = HashMap::new();
+    let mut offline_until: HashMap<usize, i64> = HashMap::new();
+    let mut report = SimReport::default();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut last_log = Instant::now();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        if cfg.duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        let now = clock();
+        let world = &fleet.world;
+        for (i, (unit, injector)) in fleet.units.iter_mut().zip(&mut injectors).enumerate() {
+            while unit.next_report_ms() <= now {
+                let Some(fix) = unit.step(world, |t| fleet::local_hour(tz, t)) else {
+                    // Off shift: a clean disconnect, so no last will.
+                    if let Some(c) = conns.remove(&i) {
+                        let _ = c.publisher.disconnect().await;
+                        tokio::spawn(async move {
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            c.task.abort();
+                        });
+                    }
+                    continue;
+                };
+                report.fixes += 1;
+                if offline_until.get(&i).is_some_and(|t| *t > fix.t_ms) {
+                    continue;
+                }
+                let topic = format!("owntracks/{}/{}", unit.station, unit.unit);
+                for action in injector.apply(fix) {
+                    match action {
+                        Action::Send(payload) => {
+                            let c = conns
+                                .entry(i)
+                                .or_insert_with(|| connect(&cfg, &unit.station, &unit.unit));
+                            c.publisher.publish(&topic, payload).await?;
+                            report.published += 1;
+                        }
+                        Action::GoOffline(ms) => {
+                            // Cut the connection without DISCONNECT: the broker sends the will.
+                            if let Some(c) = conns.remove(&i) {
+                                c.task.abort();
+                            }
+                            offline_until.insert(i, fix.t_ms + ms);
+                        }
+                    }
+                }
+            }
+        }
+        if last_log.elapsed() >= Duration::from_secs(10) {
+            last_log = Instant::now();
+            tracing::info!(
+                published = report.published,
+                connected = conns.len(),
+                "Simulator"
+            );
+        }
+    }
+    // Clean DISCONNECTs (no last wills), a moment to send them, then drop the connections.
+    for c in conns.values() {
+        let _ = c.publisher.disconnect().await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (_, c) in conns.drain() {
+        c.task.abort();
+    }
+    for inj in &injectors {
+        add_counts(&mut report.faults, inj.counts);
+    }
+    Ok(report)
+}
+
+fn add_counts(total: &mut FaultCounts, c: FaultCounts) {
+    total.poor_accuracy += c.poor_accuracy;
+    total.dropped += c.dropped;
+    total.jumps += c.jumps;
+    total.duplicates += c.duplicates;
+    total.out_of_order += c.out_of_order;
+    total.late += c.late;
+    total.malformed += c.malformed;
+    total.offline += c.offline;
+}

@@ -1,0 +1,229 @@
+//! Wiring shared by `demo` and `serve`: jurisdiction → stages → pipeline + MQTT source,
+//! and the HTTP server.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ingest::decode::DecodeConfig;
+use ingest::geofence::catalog::Catalog;
+use ingest::geofence::index::GeofenceIndex;
+use ingest::jurisdiction::Jurisdiction;
+use ingest::pipeline::{self, Ingest, PipelineConfig, Stages};
+use ingest::sink::live::{LiveConfig, LiveState};
+use ingest::source::mqtt::{self, MqttSourceConfig, SourceStats};
+use ingest::store::StoreConfig;
+use ingest::validate::ValidateConfig;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::server::{self, AppState};
+
+fn resolution(n: u8, key: &str) -> anyhow::Result<h3o::Resolution> {
+    h3o::Resolution::try_from(n)
+        .with_context(|| format!("jurisdiction.toml {key} = {n} is not an H3 resolution (0-15)"))
+}
+
+/// Builds the per-message stages from a jurisdiction. With `known_units` the unit list of
+/// `units.csv` is enforced (unknown units are rejected).
+///
+/// # Errors
+/// When the fences cannot be loaded or indexed.
+pub fn stages(j: &Jurisdiction, known_units: bool) -> anyhow::Result<Stages> {
+    let s = j.settings();
+    let catalog = Catalog::load_dir(j.dir())
+        .with_context(|| format!("loading fences in {}", j.dir().display()))?;
+    let index = GeofenceIndex::build(&catalog, resolution(s.h3.fence_res, "[h3] fence_res")?)
+        .context("indexing fences")?;
+    let units: HashSet<String> = j.units().iter().map(|u| u.id.clone()).collect();
+    let mut st = Stages::new(
+        DecodeConfig {
+            max_payload_bytes: s.validate.max_payload_bytes,
+        },
+        ValidateConfig {
+            max_acc_m: s.validate.max_acc_m,
+            future_tolerance_ms: i64::from(s.validate.future_tolerance_s) * 1000,
+            reorder_window_ms: i64::from(s.validate.reorder_window_s) * 1000,
+            known_units: known_units.then_some(units),
+        },
+        Arc::new(index),
+        catalog.version,
+        resolution(s.h3.store_res, "[h3] store_res")?,
+    );
+    st.max_kmh = j
+        .units()
+        .iter()
+        .map(|u| (u.id.clone(), u.kind.max_speed_kmh()))
+        .collect();
+    Ok(st)
+}
+
+/// Where ingest reads from and writes to.
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    /// Jurisdiction directory.
+    pub fixtures: PathBuf,
+    /// Store directory.
+    pub store: PathBuf,
+    /// MQTT source settings.
+    pub mqtt: MqttSourceConfig,
+    /// Flush the WAL to Parquet at least this often.
+    pub flush_interval: Duration,
+}
+
+/// A running ingest.
+#[derive(Debug)]
+pub struct Running {
+    /// Pipeline counters and live state.
+    pub ingest: Ingest,
+    /// Source counters.
+    pub source: Arc<SourceStats>,
+    /// The loaded jurisdiction.
+    pub jurisdiction: Jurisdiction,
+}
+
+/// Starts the pipeline and the MQTT source on `tracker`; they stop when `token` fires.
+///
+/// # Errors
+/// When the jurisdiction or the store cannot be opened.
+pub fn start_ingest(
+    cfg: IngestSettings,
+    tracker: &TaskTracker,
+    token: &CancellationToken,
+) -> anyhow::Result<Running> {
+    let j = Jurisdiction::load(&cfg.fixtures)
+        .with_context(|| format!("loading jurisdiction {}", cfg.fixtures.display()))?;
+    let st = stages(&j, true)?;
+    let status = &j.settings().status;
+    let live = Arc::new(LiveState::new(LiveConfig::new(
+        status.idle_after_s,
+        status.offline_after_s,
+    )));
+    let window = usize::from(cfg.mqtt.receive_maximum);
+    // Room for a whole receive window, so the source rarely has to hold messages itself.
+    let (tx, rx) = mpsc::channel(window.max(16));
+    let (durable_tx, durable_rx) = watch::channel(0);
+    let pcfg = PipelineConfig {
+        store: StoreConfig::new(&cfg.store),
+        batch: 1024,
+        store_queue: 8,
+        flush_interval: cfg.flush_interval,
+    };
+    let ingest = pipeline::spawn(
+        pcfg,
+        st,
+        live.clone(),
+        rx,
+        durable_tx,
+        tracker,
+        token.clone(),
+    )
+    .with_context(|| format!("opening store {}", cfg.store.display()))?;
+    let source = Arc::new(SourceStats::default());
+    tracker.spawn(mqtt::run(
+        cfg.mqtt,
+        tx,
+        durable_rx,
+        source.clone(),
+        token.clone(),
+    ));
+    // Mark units that went silent as offline.
+    let sweep_token = token.clone();
+    tracker.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                () = sweep_token.cancelled() => break,
+                _ = tick.tick() => { live.sweep(now_ms()); }
+            }
+        }
+    });
+    Ok(Running {
+        ingest,
+        source,
+        jurisdiction: j,
+    })
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Binds and serves the API until `token` fires.
+///
+/// # Errors
+/// When the address cannot be bound.
+pub async fn serve_http(
+    addr: SocketAddr,
+    running: &Running,
+    tracker: &TaskTracker,
+    token: &CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding HTTP address {addr}"))?;
+    let bound = listener.local_addr()?;
+    let app = server::app(AppState {
+        live: running.ingest.live.clone(),
+        ingest: running.ingest.stats.clone(),
+        source: running.source.clone(),
+        shutdown: token.clone(),
+    });
+    let t = token.clone();
+    tracker.spawn(async move {
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { t.cancelled().await })
+            .await
+        {
+            tracing::error!(%error, "HTTP server failed");
+        }
+    });
+    Ok(bound)
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Stops everything and waits (bounded) for the store to flush.
+///
+/// # Errors
+/// When tasks did not finish within the deadline.
+pub async fn stop(tracker: &TaskTracker, token: &CancellationToken) -> anyhow::Result<()> {
+    token.cancel();
+    tracker.close();
+    tokio::time::timeout(Duration::from_secs(30), tracker.wait())
+        .await
+        .context("shutdown did not finish within 30 s")
+}
+
+/// True if `dir` looks like a jurisdiction directory.
+pub fn is_jurisdiction(dir: &Path) -> bool {
+    dir.join("jurisdiction.toml").is_file()
+}

@@ -1,0 +1,7 @@
+//! The single integration test binary of `api`; one module per area.
+
+// Test helpers outside #[test] functions unwrap too: a failure there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod crash;
+mod support;

@@ -1,0 +1,67 @@
+//! Helpers shared by the integration tests: paths, a private Mosquitto, child processes.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository's fixture county.
+pub(crate) fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// The `patrol` binary built for these tests.
+pub(crate) fn patrol() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_patrol"))
+}
+
+/// A free loopback port.
+pub(crate) fn free_port() -> u16 {
+    ingest::source::broker::free_port().unwrap()
+}
+
+/// Waits until something listens on `port`.
+pub(crate) fn wait_listening(port: u16, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listening on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A Mosquitto process on its own port, killed on drop.
+pub(crate) struct Mosquitto {
+    child: Child,
+    pub(crate) port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `mosquitto` (from `PATROL_TEST_MOSQUITTO_BIN`, or `mosquitto` on the PATH) with
+/// `extra` config lines after a listener on a free port.
+pub(crate) fn mosquitto(extra: &str) -> Mosquitto {
+    let bin = std::env::var("PATROL_TEST_MOSQUITTO_BIN").unwrap_or_else(|_| "mosquitto".into());
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(&conf, format!("listener {port} 127.0.0.1\n{extra}\n")).unwrap();
+    let child = Command::new(&bin)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (install mosquitto)"));
+    wait_listening(port, Duration::from_secs(10));
+    Mosquitto {
+        child,
+        port,
+        _dir: dir,
+    }
+}

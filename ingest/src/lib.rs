@@ -1,0 +1,23 @@
+//! Ingest: everything between a device's MQTT publish and a durable, queryable record.
+//!
+//! # Layout
+//! - [`ping`]: the validated `Ping`, its flags, and the `Rejection` record.
+//! - [`decode`] and [`validate`]: pure functions from bytes to `Ping` or `Rejection`.
+//! - [`geofence`]: beats, zones and checkpoints, the H3-indexed `GeofenceIndex`, catalog checks.
+//! - [`jurisdiction`]: the files that describe a jurisdiction (`jurisdiction.toml`, units, roster).
+//! - [`import`]: GPX and CSV track files for backfill.
+//! - [`store`]: the write-ahead log, the Parquet store and its schema.
+//! - [`source`]: the MQTT source (the only module that names rumqttc) and the embedded broker.
+//! - [`sink`]: live per-unit state for the API.
+//! - [`pipeline`]: the wiring of source, stages and sinks.
+
+pub mod decode;
+pub mod geofence;
+pub mod import;
+pub mod jurisdiction;
+pub mod ping;
+pub mod pipeline;
+pub mod sink;
+pub mod source;
+pub mod store;
+pub mod validate;

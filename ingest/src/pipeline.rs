@@ -1,0 +1,290 @@
+//! Wiring: source → stage (decode, validate, jump check, geofence) → store thread → acks,
+//! with live state fed from the stage.
+//!
+//! ```text
+//! source::mqtt --mpsc(Delivery)--> stage --mpsc(Batch)--> store thread --watch(seq)--> source acks
+//!                                    \--> sink::live (broadcast, never blocks)
+//! ```
+//! Shutdown: only the source watches the token. It returns and drops its sender; the stage sees
+//! the channel close, hands on its last batch and returns; the store thread flushes and exits.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use h3o::Resolution;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::decode::{self, DecodeConfig, Message, RawPing};
+use crate::geofence::index::GeofenceIndex;
+use crate::ping::{EpochMillis, RejectReason, Rejection};
+use crate::sink::live::LiveState;
+use crate::source::mqtt::Delivery;
+use crate::store::{Record, Store, StoreConfig, StoredPing};
+use crate::validate::{self, JumpDetector, ValidateConfig};
+
+/// Counters for `/metrics` and the demo's log.
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    /// Messages taken from the source.
+    pub received: AtomicU64,
+    /// Pings newly stored.
+    pub stored: AtomicU64,
+    /// Records dropped as already stored.
+    pub duplicates: AtomicU64,
+    /// Last-will (offline) messages.
+    pub offline: AtomicU64,
+    /// Highest durable sequence number.
+    pub durable_seq: AtomicU64,
+    /// Records durable in the WAL but not yet in Parquet.
+    pub wal_pending: AtomicU64,
+    /// Rejections by reason.
+    pub rejected: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl IngestStats {
+    fn reject(&self, reason: RejectReason) {
+        if let Ok(mut m) = self.rejected.lock() {
+            *m.entry(reason.as_str()).or_default() += 1;
+        }
+    }
+
+    /// Total rejections.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.lock().map(|m| m.values().sum()).unwrap_or(0)
+    }
+}
+
+/// The pure per-message work, shared by the MQTT path and imports.
+pub struct Stages {
+    /// Decode settings.
+    pub decode: DecodeConfig,
+    /// Validate settings.
+    pub validate: ValidateConfig,
+    /// Fence index (beats and zones).
+    pub fences: Arc<GeofenceIndex>,
+    /// Catalog version recorded with each ping.
+    pub fence_version: u32,
+    /// H3 resolution of the stored `cell` column.
+    pub store_res: Resolution,
+    /// Maximum plausible speed per unit (km/h); others use `default_max_kmh`.
+    pub max_kmh: HashMap<String, f64>,
+    /// Maximum plausible speed for units not in `max_kmh`.
+    pub default_max_kmh: f64,
+    jumps: JumpDetector,
+}
+
+/// What one message turned into.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A record to store.
+    Record(Record),
+    /// The unit's last will.
+    Offline {
+        /// Station id.
+        station: String,
+        /// Unit id.
+        unit: String,
+    },
+}
+
+impl Stages {
+    /// Builds the stages.
+    pub fn new(
+        decode: DecodeConfig,
+        validate: ValidateConfig,
+        fences: Arc<GeofenceIndex>,
+        fence_version: u32,
+        store_res: Resolution,
+    ) -> Self {
+        Stages {
+            decode,
+            validate,
+            fences,
+            fence_version,
+            store_res,
+            max_kmh: HashMap::new(),
+            default_max_kmh: 200.0,
+            jumps: JumpDetector::new(),
+        }
+    }
+
+    /// Decodes and processes one MQTT message.
+    pub fn message(&mut self, topic: &str, payload: &[u8], recv_time: EpochMillis) -> Outcome {
+        match decode::decode(topic, payload, &self.decode) {
+            Ok(Message::Location(raw)) => {
+                Outcome::Record(self.location(raw, topic, payload, recv_time))
+            }
+            Ok(Message::Offline { station, unit, .. }) => Outcome::Offline { station, unit },
+            Ok(Message::Ignored { kind, .. }) => Outcome::Record(Record::Reject(Rejection {
+                recv_time,
+                topic: topic.to_owned(),
+                reason: RejectReason::IgnoredType,
+                detail: format!("_type {kind:?} is not a location"),
+                payload: payload.to_vec(),
+            })),
+            Err(e) => Outcome::Record(Record::Reject(e.to_rejection(topic, payload, recv_time))),
+        }
+    }
+
+    /// Validates, checks for jumps and assigns fences to one decoded fix. `topic` and
+    /// `payload` are only kept if it is refused.
+    pub fn location(
+        &mut self,
+        raw: RawPing,
+        topic: &str,
+        payload: &[u8],
+        recv_time: EpochMillis,
+    ) -> Record {
+        let mut ping = match validate::validate(raw, recv_time, &self.validate) {
+            Ok(p) => p,
+            Err(e) => return Record::Reject(e.to_rejection(topic, payload, recv_time)),
+        };
+        let max = self
+            .max_kmh
+            .get(ping.unit())
+            .copied()
+            .unwrap_or(self.default_max_kmh);
+        self.jumps.check(&mut ping, max);
+        let a = self
+            .fences
+            .assign_with_cell(ping.lat(), ping.lon(), self.store_res);
+        let id = |f: Option<&crate::geofence::catalog::Fence>| f.map(|f| f.id.clone());
+        Record::Ping(StoredPing {
+            cell: a.cell.map_or(0, u64::from),
+            beat: id(a.beat.and_then(|b| self.fences.beat(b))),
+            zone: id(a.zone.and_then(|z| self.fences.zone(z))),
+            fence_version: self.fence_version,
+            ping,
+        })
+    }
+}
+
+/// A batch for the store thread: records and the last sequence number they cover.
+#[derive(Debug)]
+struct Batch {
+    upto: u64,
+    records: Vec<Record>,
+}
+
+/// Channel sizes and timing of the pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Store settings.
+    pub store: StoreConfig,
+    /// Most messages the stage takes at once.
+    pub batch: usize,
+    /// Batches queued for the store thread; when full the stage waits (the only place ingest
+    /// slows down).
+    pub store_queue: usize,
+    /// Flush the WAL to Parquet at least this often.
+    pub flush_interval: Duration,
+}
+
+/// A running pipeline.
+#[derive(Debug)]
+pub struct Ingest {
+    /// Counters.
+    pub stats: Arc<IngestStats>,
+    /// Live state fed by the stage.
+    pub live: Arc<LiveState>,
+}
+
+/// Starts the stage task and the store thread. Messages come from `input`; the highest
+/// durable sequence number goes to `durable`. Both end when `input` closes. A store failure
+/// cancels `fatal` so the process stops before acknowledging anything it could not keep.
+///
+/// # Errors
+/// [`crate::store::StoreError`] when the store cannot be opened (recovery failed).
+pub fn spawn(
+    cfg: PipelineConfig,
+    mut stages: Stages,
+    live: Arc<LiveState>,
+    mut input: mpsc::Receiver<Delivery>,
+    durable: watch::Sender<u64>,
+    tracker: &TaskTracker,
+    fatal: CancellationToken,
+) -> Result<Ingest, crate::store::StoreError> {
+    let stats = Arc::new(IngestStats::default());
+    let mut store = Store::open(cfg.store.clone())?;
+    // Batches from the stage to the store thread; bounded so a slow disk slows the stage.
+    let (tx, mut rx) = mpsc::channel::<Batch>(cfg.store_queue.max(1));
+
+    let st = stats.clone();
+    let lv = live.clone();
+    let batch_size = cfg.batch.max(1);
+    tracker.spawn(async move {
+        let mut buf = Vec::with_capacity(batch_size);
+        while input.recv_many(&mut buf, batch_size).await > 0 {
+            let mut records = Vec::with_capacity(buf.len());
+            let mut upto = 0;
+            for d in buf.drain(..) {
+                upto = d.seq;
+                st.received.fetch_add(1, Relaxed);
+                match stages.message(&d.topic, &d.payload, d.recv_time) {
+                    Outcome::Record(Record::Ping(p)) => {
+                        lv.update(&p);
+                        records.push(Record::Ping(p));
+                    }
+                    Outcome::Record(Record::Reject(r)) => {
+                        st.reject(r.reason);
+                        records.push(Record::Reject(r));
+                    }
+                    Outcome::Offline { station, unit } => {
+                        st.offline.fetch_add(1, Relaxed);
+                        lv.offline(&station, &unit, d.recv_time);
+                    }
+                }
+            }
+            if tx.send(Batch { upto, records }).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    let st = stats.clone();
+    let handle = tokio::runtime::Handle::current();
+    let flush_every = cfg.flush_interval;
+    let done = tracker.spawn_blocking(move || {
+        let mut last_flush = Instant::now();
+        loop {
+            let next = handle.block_on(tokio::time::timeout(flush_every, rx.recv()));
+            let result = match next {
+                Ok(Some(batch)) => store.append(batch.records).map(|out| {
+                    st.stored.fetch_add(out.pings as u64, Relaxed);
+                    st.duplicates.fetch_add(out.duplicates as u64, Relaxed);
+                    st.durable_seq.store(batch.upto, Relaxed);
+                    if batch.upto > 0 {
+                        durable.send_replace(batch.upto);
+                    }
+                }),
+                Ok(None) => {
+                    if let Err(error) = store.flush() {
+                        tracing::error!(%error, "Final flush failed; the WAL keeps the data");
+                    }
+                    return;
+                }
+                Err(_) => Ok(()),
+            };
+            let result = result.and_then(|()| {
+                if last_flush.elapsed() >= flush_every {
+                    last_flush = Instant::now();
+                    store.flush()
+                } else {
+                    Ok(())
+                }
+            });
+            st.wal_pending.store(store.pending() as u64, Relaxed);
+            if let Err(error) = result {
+                tracing::error!(%error, "Store failed; stopping ingest (the WAL recovers on restart)");
+                fatal.cancel();
+                return;
+            }
+        }
+    });
+    drop(done);
+    Ok(Ingest { stats, live })
+}

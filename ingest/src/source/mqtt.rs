@@ -1,0 +1,346 @@
+//! The MQTT source: subscribes with QoS 1 and a persistent session, hands each message to the
+//! pipeline, and acknowledges it only once the store says it is durable.
+//!
+//! # How acks flow without deadlock
+//! One task owns the rumqttc event loop and does nothing but poll it, forward publishes and
+//! send acks. The store reports progress through a `watch` channel holding the highest durable
+//! sequence number, which it can always write without waiting. The source acks with
+//! `try_ack` (never awaiting the client's request queue, which only this task drains) in
+//! arrival order.
+//!
+//! # Backpressure
+//! The MQTT 5 receive maximum caps how many unacknowledged messages the broker sends us, so the
+//! messages held in the process are bounded by it: when the store is slow, acks slow, and the
+//! broker stops sending. The forward channel has room for a full window; if it is ever full the
+//! source keeps the message in a queue bounded by the same window and keeps polling, so
+//! keep-alives and acks still flow.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{LastWill, Packet, Publish};
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::ping::EpochMillis;
+
+/// Settings of the MQTT source.
+#[derive(Debug, Clone)]
+pub struct MqttSourceConfig {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// Client id; with a persistent session the broker keeps our queue under this name.
+    pub client_id: String,
+    /// Topic filters, e.g. `owntracks/+/+` or `$share/ingest/owntracks/+/+`.
+    pub topics: Vec<String>,
+    /// Optional username and password.
+    pub credentials: Option<(String, String)>,
+    /// MQTT 5 receive maximum: unacknowledged messages the broker may send at once.
+    pub receive_maximum: u16,
+    /// Session expiry in seconds (how long the broker queues for us while we are away).
+    pub session_expiry_s: u32,
+    /// Keep-alive interval.
+    pub keep_alive: Duration,
+}
+
+impl MqttSourceConfig {
+    /// Source settings for a broker at `host:port` with the default topic `owntracks/+/+`,
+    /// receive maximum 1000 and a one-day session.
+    pub fn new(host: &str, port: u16, client_id: &str) -> Self {
+        MqttSourceConfig {
+            host: host.to_owned(),
+            port,
+            client_id: client_id.to_owned(),
+            topics: vec!["owntracks/+/+".to_owned()],
+            credentials: None,
+            receive_maximum: 1000,
+            session_expiry_s: 86_400,
+            keep_alive: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Parses `mqtt://host:port` (port defaults to 1883).
+///
+/// # Errors
+/// A message naming the URL when it is not of that form.
+///
+/// # Example
+/// ```
+/// assert_eq!(ingest::source::mqtt::parse_url("mqtt://127.0.0.1:11883").unwrap(), ("127.0.0.1".to_owned(), 11883));
+/// assert!(ingest::source::mqtt::parse_url("http://x").is_err());
+/// ```
+pub fn parse_url(url: &str) -> Result<(String, u16), String> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .ok_or_else(|| format!("broker URL {url:?} must start with mqtt://"))?;
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("broker URL {url:?} has a bad port"))?,
+        ),
+        None => (rest, 1883),
+    };
+    if host.is_empty() {
+        return Err(format!("broker URL {url:?} has no host"));
+    }
+    Ok((host.to_owned(), port))
+}
+
+/// One received message, numbered in arrival order.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Arrival sequence number; acks go out in this order.
+    pub seq: u64,
+    /// The topic.
+    pub topic: String,
+    /// The payload as received.
+    pub payload: Vec<u8>,
+    /// Receive time.
+    pub recv_time: EpochMillis,
+}
+
+/// Counters of the source, read by `/metrics`.
+#[derive(Debug, Default)]
+pub struct SourceStats {
+    /// Messages received.
+    pub received: std::sync::atomic::AtomicU64,
+    /// Messages acknowledged.
+    pub acked: std::sync::atomic::AtomicU64,
+    /// Connection errors (each followed by a back-off and reconnect).
+    pub reconnects: std::sync::atomic::AtomicU64,
+}
+
+fn now_ms() -> EpochMillis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn options(cfg: &MqttSourceConfig) -> MqttOptions {
+    let mut o = MqttOptions::new(&cfg.client_id, &cfg.host, cfg.port);
+    o.set_keep_alive(cfg.keep_alive)
+        .set_clean_start(false)
+        .set_session_expiry_interval(Some(cfg.session_expiry_s))
+        .set_receive_maximum(Some(cfg.receive_maximum))
+        .set_manual_acks(true)
+        .set_request_channel_capacity(usize::from(cfg.receive_maximum) * 2 + 16);
+    if let Some((u, p)) = &cfg.credentials {
+        o.set_credentials(u, p);
+    }
+    o
+}
+
+/// Runs the source until `shutdown` fires. Each message goes to `out`; `durable` carries the
+/// highest sequence number the store has made durable, and every message up to it is acked.
+///
+/// Connection errors are logged and retried with a doubling back-off (up to 30 s); messages
+/// received on a lost connection are not acked (the broker redelivers them and the store drops
+/// the copies).
+pub async fn run(
+    cfg: MqttSourceConfig,
+    out: mpsc::Sender<Delivery>,
+    mut durable: watch::Receiver<u64>,
+    stats: std::sync::Arc<SourceStats>,
+    shutdown: CancellationToken,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let window = usize::from(cfg.receive_maximum);
+    let (client, mut eventloop): (AsyncClient, EventLoop) =
+        AsyncClient::new(options(&cfg), window * 2 + 16);
+    // Received but not yet acked, in arrival order.
+    let mut unacked: VecDeque<(u64, Publish)> = VecDeque::new();
+    // Received but not yet taken by the pipeline (only when its channel is full).
+    let mut overflow: VecDeque<Delivery> = VecDeque::new();
+    let mut seq: u64 = *durable.borrow();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let can_poll = overflow.len() < window.max(1);
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            permit = out.reserve(), if !overflow.is_empty() => {
+                let Ok(permit) = permit else { break };
+                if let Some(d) = overflow.pop_front() {
+                    permit.send(d);
+                }
+            }
+            changed = durable.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let upto = *durable.borrow_and_update();
+                while unacked.front().is_some_and(|(s, _)| *s <= upto) {
+                    let Some((_, publish)) = unacked.front() else { break };
+                    if client.try_ack(publish).is_err() {
+                        // The request queue is full; retry after the event loop drains it.
+                        break;
+                    }
+                    unacked.pop_front();
+                    stats.acked.fetch_add(1, Relaxed);
+                }
+            }
+            event = eventloop.poll(), if can_poll => match event {
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    backoff = Duration::from_millis(100);
+                    seq += 1;
+                    stats.received.fetch_add(1, Relaxed);
+                    let delivery = Delivery {
+                        seq,
+                        topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+                        payload: publish.payload.to_vec(),
+                        recv_time: now_ms(),
+                    };
+                    if publish.qos != QoS::AtMostOnce {
+                        unacked.push_back((seq, publish));
+                    }
+                    if overflow.is_empty() {
+                        if let Err(mpsc::error::TrySendError::Full(d)) = out.try_send(delivery) {
+                            overflow.push_back(d);
+                        }
+                    } else {
+                        overflow.push_back(delivery);
+                    }
+                }
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    tracing::info!(session_present = ack.session_present, "Connected to broker");
+                    // Subscribing again with a session present is harmless and covers brokers
+                    // that lost the session's subscriptions.
+                    for topic in &cfg.topics {
+                        if let Err(error) = client.try_subscribe(topic, QoS::AtLeastOnce) {
+                            tracing::error!(%error, topic, "Subscribe failed");
+                        }
+                    }
+                }
+                Ok(_) => {
+                    // Retry acks that found the request queue full.
+                    let upto = *durable.borrow();
+                    while unacked.front().is_some_and(|(s, _)| *s <= upto) {
+                        let Some((_, publish)) = unacked.front() else { break };
+                        if client.try_ack(publish).is_err() {
+                            break;
+                        }
+                        unacked.pop_front();
+                        stats.acked.fetch_add(1, Relaxed);
+                    }
+                }
+                Err(error) => {
+                    stats.reconnects.fetch_add(1, Relaxed);
+                    tracing::warn!(%error, backoff_ms = backoff.as_millis() as u64, "MQTT connection error");
+                    // Acks for the old connection would be meaningless: the broker redelivers.
+                    unacked.clear();
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+    // Hand over what is still queued, then leave without disconnecting cleanly only if the
+    // broker is gone; a clean DISCONNECT keeps the session for the next start.
+    for d in overflow {
+        if out.send(d).await.is_err() {
+            break;
+        }
+    }
+    let _ = client.try_disconnect();
+    let _ = tokio::time::timeout(Duration::from_millis(500), eventloop.poll()).await;
+}
+
+/// A publishing client for the simulator and tests: one MQTT 5 connection, optionally with a
+/// last will, publishing QoS 1.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    client: AsyncClient,
+}
+
+/// Publisher settings.
+#[derive(Debug, Clone)]
+pub struct PublisherConfig {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// Client id.
+    pub client_id: String,
+    /// Topic and payload the broker publishes if this client vanishes.
+    pub last_will: Option<(String, Vec<u8>)>,
+    /// Optional username and password.
+    pub credentials: Option<(String, String)>,
+    /// Requests queued before `publish` waits.
+    pub queue: usize,
+}
+
+/// Error of a publisher.
+#[derive(Debug, thiserror::Error)]
+#[error("publish failed: {0}")]
+pub struct PublishError(String);
+
+impl Publisher {
+    /// Connects and returns the publisher and a task driving its connection. Dropping or
+    /// aborting the task cuts the connection without a DISCONNECT, so the broker sends the will.
+    pub fn connect(cfg: &PublisherConfig) -> (Publisher, tokio::task::JoinHandle<()>) {
+        let mut o = MqttOptions::new(&cfg.client_id, &cfg.host, cfg.port);
+        o.set_keep_alive(Duration::from_secs(30))
+            .set_clean_start(true)
+            .set_request_channel_capacity(cfg.queue.max(1));
+        if let Some((topic, payload)) = &cfg.last_will {
+            o.set_last_will(LastWill::new(
+                topic.clone(),
+                payload.clone(),
+                QoS::AtLeastOnce,
+                false,
+                None,
+            ));
+        }
+        if let Some((u, p)) = &cfg.credentials {
+            o.set_credentials(u, p);
+        }
+        let (client, mut eventloop) = AsyncClient::new(o, cfg.queue.max(1));
+        let task = tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match eventloop.poll().await {
+                    Ok(_) => backoff = Duration::from_millis(100),
+                    Err(rumqttc::v5::ConnectionError::RequestsDone) => break,
+                    Err(error) => {
+                        tracing::debug!(%error, "Publisher connection error");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        });
+        (Publisher { client }, task)
+    }
+
+    /// Queues a QoS 1 publish, waiting while the request queue is full.
+    ///
+    /// # Errors
+    /// [`PublishError`] when the connection task has ended.
+    pub async fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), PublishError> {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .map_err(|e| PublishError(e.to_string()))
+    }
+
+    /// Sends a clean DISCONNECT (no will is published).
+    ///
+    /// # Errors
+    /// [`PublishError`] when the connection task has ended.
+    pub async fn disconnect(&self) -> Result<(), PublishError> {
+        self.client
+            .disconnect()
+            .await
+            .map_err(|e| PublishError(e.to_string()))
+    }
+}

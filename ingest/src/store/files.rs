@@ -1,0 +1,313 @@
+//! Parquet files of the store: writing a partition atomically, reading keys back for
+//! deduplication, and merging small files.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BinaryArray, Float32Array, Float64Array, Int32Array, RecordBatch, StringArray,
+    TimestampMillisecondArray, UInt32Array, UInt64Array,
+};
+use arrow::compute::concat_batches;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use super::StoreError;
+use super::record::StoredPing;
+use super::schema::{PINGS_SCHEMA, REJECTS_SCHEMA};
+use super::wal::sync_dir;
+use crate::ping::Rejection;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Days since the Unix epoch of a UTC millisecond time: the partition key.
+pub(crate) fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS)
+}
+
+/// `YYYY-MM-DD` of a day number.
+pub(crate) fn day_name(day: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(day * DAY_MS)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| format!("day{day}"))
+}
+
+/// Parses a `date=YYYY-MM-DD` directory name back to a day number.
+pub(crate) fn parse_partition(name: &str) -> Option<i64> {
+    let date = chrono::NaiveDate::parse_from_str(name.strip_prefix("date=")?, "%Y-%m-%d").ok()?;
+    let ms = date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis();
+    Some(day_of(ms))
+}
+
+pub(crate) fn partition_dir(root: &Path, table: &str, day: i64) -> PathBuf {
+    root.join(table).join(format!("date={}", day_name(day)))
+}
+
+/// The WAL segment range a data file covers, from its name: `part-<n>` or `compact-<a>-<b>`.
+pub(crate) fn file_range(name: &str) -> Option<(u64, u64)> {
+    let stem = name.strip_suffix(".parquet")?;
+    if let Some(n) = stem.strip_prefix("part-") {
+        let n = n.parse().ok()?;
+        return Some((n, n));
+    }
+    let (a, b) = stem.strip_prefix("compact-")?.split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// A data file with the inclusive range of WAL segments it holds.
+pub(crate) type DataFile = (PathBuf, (u64, u64));
+
+/// Data files of one partition with their segment ranges, sorted by range.
+pub(crate) fn data_files(dir: &Path) -> Result<Vec<DataFile>, StoreError> {
+    let mut out = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(StoreError::io(dir, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io(dir, e))?;
+        let name = entry.file_name();
+        if let Some(range) = file_range(&name.to_string_lossy()) {
+            out.push((entry.path(), range));
+        }
+    }
+    out.sort_by_key(|(_, r)| *r);
+    Ok(out)
+}
+
+fn props() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build()
+}
+
+/// Writes `batch` to `dir/name` through a temporary file and a rename, then syncs the
+/// directory, so a reader sees the whole file or none of it.
+pub(crate) fn write_atomic(dir: &Path, name: &str, batch: &RecordBatch) -> Result<(), StoreError> {
+    fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props()))?;
+    writer.write(batch)?;
+    let file = writer.into_inner()?;
+    file.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
+    let dest = dir.join(name);
+    fs::rename(&tmp, &dest).map_err(|e| StoreError::io(&dest, e))?;
+    sync_dir(dir).map_err(|e| StoreError::io(dir, e))
+}
+
+fn opt_f32(v: impl Iterator<Item = Option<f32>>) -> ArrayRef {
+    Arc::new(v.collect::<Float32Array>())
+}
+
+/// Builds the `pings` batch, sorted by unit then fix time.
+pub(crate) fn pings_batch(rows: &mut [&StoredPing]) -> Result<RecordBatch, StoreError> {
+    rows.sort_by(|a, b| {
+        (a.ping.unit(), a.ping.fix_time()).cmp(&(b.ping.unit(), b.ping.fix_time()))
+    });
+    let p = || rows.iter().map(|r| &r.ping);
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(p().map(|p| Some(p.unit())).collect::<StringArray>()),
+        Arc::new(p().map(|p| Some(p.station())).collect::<StringArray>()),
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(p().map(|p| p.fix_time()))
+                .with_timezone("UTC"),
+        ),
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(p().map(|p| p.recv_time()))
+                .with_timezone("UTC"),
+        ),
+        Arc::new(Float64Array::from_iter_values(p().map(|p| p.lat()))),
+        Arc::new(Float64Array::from_iter_values(p().map(|p| p.lon()))),
+        opt_f32(p().map(|p| p.extras().acc)),
+        opt_f32(p().map(|p| p.extras().speed_kmh)),
+        opt_f32(p().map(|p| p.extras().heading)),
+        opt_f32(p().map(|p| p.extras().alt)),
+        Arc::new(
+            p().map(|p| p.extras().batt.map(i32::from))
+                .collect::<Int32Array>(),
+        ),
+        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.cell))),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.beat.as_deref())
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.zone.as_deref())
+                .collect::<StringArray>(),
+        ),
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.fence_version),
+        )),
+        Arc::new(Int32Array::from_iter_values(
+            p().map(|p| i32::from(p.flags().bits())),
+        )),
+    ];
+    Ok(RecordBatch::try_new(PINGS_SCHEMA.clone(), cols)?)
+}
+
+/// Builds the `rejects` batch in arrival order.
+pub(crate) fn rejects_batch(rows: &[&Rejection]) -> Result<RecordBatch, StoreError> {
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.recv_time))
+                .with_timezone("UTC"),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(r.topic.as_str()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(r.reason.as_str()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(r.detail.as_str()))
+                .collect::<StringArray>(),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(r.payload.as_slice()))
+                .collect::<BinaryArray>(),
+        ),
+    ];
+    Ok(RecordBatch::try_new(REJECTS_SCHEMA.clone(), cols)?)
+}
+
+/// Reads the named columns of one file.
+pub(crate) fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordBatch>, StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let schema = builder.parquet_schema();
+    let indices: Vec<usize> = columns
+        .iter()
+        .filter_map(|c| schema.columns().iter().position(|d| d.name() == *c))
+        .collect();
+    let mask = ProjectionMask::leaves(schema, indices);
+    let reader = builder.with_projection(mask).build()?;
+    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The dedupe keys `(unit, fix_time)` of every ping file in a partition.
+pub(crate) fn ping_keys(dir: &Path, mut visit: impl FnMut(&str, i64)) -> Result<(), StoreError> {
+    for (path, _) in data_files(dir)? {
+        for batch in read_columns(&path, &["unit", "fix_time"])? {
+            let units = column::<StringArray>(&batch, "unit", &path)?;
+            let times = column::<TimestampMillisecondArray>(&batch, "fix_time", &path)?;
+            for i in 0..batch.num_rows() {
+                visit(units.value(i), times.value(i));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The dedupe keys `(topic, payload)` of every reject file in a partition.
+pub(crate) fn reject_keys(
+    dir: &Path,
+    mut visit: impl FnMut(&str, &[u8]),
+) -> Result<(), StoreError> {
+    for (path, _) in data_files(dir)? {
+        for batch in read_columns(&path, &["topic", "payload"])? {
+            let topics = column::<StringArray>(&batch, "topic", &path)?;
+            let payloads = column::<BinaryArray>(&batch, "payload", &path)?;
+            for i in 0..batch.num_rows() {
+                visit(topics.value(i), payloads.value(i));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn column<'a, T: Array + 'static>(
+    batch: &'a RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<&'a T, StoreError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: format!("column {name} missing or of the wrong type"),
+        })
+}
+
+/// Merges every data file of a partition into one `compact-<first>-<last>` file, then deletes
+/// the inputs. A crash between the two leaves covered files that [`remove_covered`] deletes.
+/// Returns the number of files merged (0 when there was nothing to do).
+pub(crate) fn compact_partition(dir: &Path, min_files: usize) -> Result<usize, StoreError> {
+    let files = data_files(dir)?;
+    if files.len() < min_files.max(2) {
+        return Ok(0);
+    }
+    let first = files.iter().map(|(_, r)| r.0).min().unwrap_or(0);
+    let last = files.iter().map(|(_, r)| r.1).max().unwrap_or(0);
+    let mut batches = Vec::new();
+    for (path, _) in &files {
+        let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+        for b in reader {
+            batches.push(b?);
+        }
+    }
+    let Some(schema) = batches.first().map(|b| b.schema()) else {
+        return Ok(0);
+    };
+    let merged = concat_batches(&schema, &batches)?;
+    write_atomic(
+        dir,
+        &format!("compact-{first:010}-{last:010}.parquet"),
+        &merged,
+    )?;
+    remove_covered(dir)?;
+    Ok(files.len())
+}
+
+/// Deletes data files whose segment range lies inside another file's range, and leftover
+/// temporary files.
+pub(crate) fn remove_covered(dir: &Path) -> Result<(), StoreError> {
+    let files = data_files(dir)?;
+    for (path, (a, b)) in &files {
+        let covered = files
+            .iter()
+            .any(|(p, (c, d))| p != path && c <= a && b <= d && (c, d) != (a, b));
+        if covered {
+            fs::remove_file(path).map_err(|e| StoreError::io(path, e))?;
+        }
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(".tmp") {
+                let path = entry.path();
+                fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Partition day numbers present for a table.
+pub(crate) fn partitions(root: &Path, table: &str) -> Result<Vec<i64>, StoreError> {
+    let dir = root.join(table);
+    let mut days = Vec::new();
+    if let Ok(entries) = fs::read_dir(&dir) {
+        for entry in entries.flatten() {
+            if let Some(d) = parse_partition(&entry.file_name().to_string_lossy()) {
+                days.push(d);
+            }
+        }
+    }
+    days.sort_unstable();
+    Ok(days)
+}

@@ -1,0 +1,199 @@
+//! What the store holds: an enriched ping or a rejection, and their WAL encoding.
+
+use crate::ping::{Extras, Flags, InvalidPing, Ping, RejectReason, Rejection};
+
+/// A ping with what the geofence stage added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPing {
+    /// The validated fix.
+    pub ping: Ping,
+    /// H3 cell at the store resolution, as `u64`.
+    pub cell: u64,
+    /// Beat id, if inside one.
+    pub beat: Option<String>,
+    /// Patrol zone id, if inside one.
+    pub zone: Option<String>,
+    /// Catalog version that made the assignment.
+    pub fence_version: u32,
+}
+
+/// One WAL record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// An accepted ping.
+    Ping(StoredPing),
+    /// A refused message.
+    Reject(Rejection),
+}
+
+const TAG_PING: u8 = 1;
+const TAG_REJECT: u8 = 2;
+
+const REASONS: [RejectReason; 11] = [
+    RejectReason::MalformedJson,
+    RejectReason::MissingField,
+    RejectReason::BadTopic,
+    RejectReason::BadCoordinates(InvalidPing::NonFinite),
+    RejectReason::BadCoordinates(InvalidPing::OutOfRange),
+    RejectReason::BadCoordinates(InvalidPing::NullIsland),
+    RejectReason::BadCoordinates(InvalidPing::BadUnit),
+    RejectReason::FutureTimestamp,
+    RejectReason::Oversize,
+    RejectReason::UnknownUnit,
+    RejectReason::IgnoredType,
+];
+
+/// Looks a reason up by its stored name.
+pub fn reason_from_str(s: &str) -> Option<RejectReason> {
+    REASONS.iter().copied().find(|r| r.as_str() == s)
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&u32::try_from(b.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+fn put_opt_f32(out: &mut Vec<u8>, v: Option<f32>) {
+    // NaN marks "absent": Ping never holds a non-finite extra.
+    out.extend_from_slice(&v.unwrap_or(f32::NAN).to_le_bytes());
+}
+
+fn put_opt_str(out: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        Some(s) => {
+            out.push(1);
+            put_bytes(out, s.as_bytes());
+        }
+        None => out.push(0),
+    }
+}
+
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn arr<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N).and_then(|b| b.try_into().ok())
+    }
+    fn i64(&mut self) -> Option<i64> {
+        self.arr().map(i64::from_le_bytes)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.arr().map(u64::from_le_bytes)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.arr().map(u32::from_le_bytes)
+    }
+    fn f64(&mut self) -> Option<f64> {
+        self.arr().map(f64::from_le_bytes)
+    }
+    fn opt_f32(&mut self) -> Option<Option<f32>> {
+        self.arr()
+            .map(f32::from_le_bytes)
+            .map(|v| (!v.is_nan()).then_some(v))
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn string(&mut self) -> Option<String> {
+        std::str::from_utf8(self.bytes()?).ok().map(str::to_owned)
+    }
+    fn opt_string(&mut self) -> Option<Option<String>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => self.string().map(Some),
+            _ => None,
+        }
+    }
+}
+
+impl Record {
+    /// Appends the binary form of the record to `out`.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            Record::Ping(s) => {
+                let p = &s.ping;
+                let x = p.extras();
+                out.push(TAG_PING);
+                put_bytes(out, p.unit().as_bytes());
+                put_bytes(out, p.station().as_bytes());
+                out.extend_from_slice(&p.fix_time().to_le_bytes());
+                out.extend_from_slice(&p.recv_time().to_le_bytes());
+                out.extend_from_slice(&p.lat().to_le_bytes());
+                out.extend_from_slice(&p.lon().to_le_bytes());
+                put_opt_f32(out, x.acc);
+                put_opt_f32(out, x.speed_kmh);
+                put_opt_f32(out, x.heading);
+                put_opt_f32(out, x.alt);
+                out.push(x.batt.unwrap_or(u8::MAX));
+                out.push(p.flags().bits());
+                out.extend_from_slice(&s.cell.to_le_bytes());
+                put_opt_str(out, s.beat.as_deref());
+                put_opt_str(out, s.zone.as_deref());
+                out.extend_from_slice(&s.fence_version.to_le_bytes());
+            }
+            Record::Reject(r) => {
+                out.push(TAG_REJECT);
+                out.extend_from_slice(&r.recv_time.to_le_bytes());
+                put_bytes(out, r.topic.as_bytes());
+                put_bytes(out, r.reason.as_str().as_bytes());
+                put_bytes(out, r.detail.as_bytes());
+                put_bytes(out, &r.payload);
+            }
+        }
+    }
+
+    /// Parses one record; `None` when the bytes are not a whole, valid record.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Record> {
+        let mut c = Cursor(bytes);
+        let rec = match c.u8()? {
+            TAG_PING => {
+                let unit = c.string()?;
+                let station = c.string()?;
+                let fix_time = c.i64()?;
+                let recv_time = c.i64()?;
+                let lat = c.f64()?;
+                let lon = c.f64()?;
+                let extras = Extras {
+                    acc: c.opt_f32()?,
+                    speed_kmh: c.opt_f32()?,
+                    heading: c.opt_f32()?,
+                    alt: c.opt_f32()?,
+                    batt: Some(c.u8()?).filter(|b| *b != u8::MAX),
+                };
+                let flags = Flags::from_bits(c.u8()?);
+                let ping = Ping::new(
+                    &unit, &station, fix_time, recv_time, lat, lon, extras, flags,
+                )
+                .ok()?;
+                Record::Ping(StoredPing {
+                    ping,
+                    cell: c.u64()?,
+                    beat: c.opt_string()?,
+                    zone: c.opt_string()?,
+                    fence_version: c.u32()?,
+                })
+            }
+            TAG_REJECT => Record::Reject(Rejection {
+                recv_time: c.i64()?,
+                topic: c.string()?,
+                reason: reason_from_str(&c.string()?)?,
+                detail: c.string()?,
+                payload: c.bytes()?.to_vec(),
+            }),
+            _ => return None,
+        };
+        c.0.is_empty().then_some(rec)
+    }
+}

@@ -1,0 +1,228 @@
+//! Validation: a decoded [`RawPing`] becomes a [`Ping`] or a rejection, and quality flags are set.
+//!
+//! Pure: no IO, no clock. The caller passes the receive time.
+//!
+//! - [`validate`] checks one fix on its own: unit list, coordinates, future timestamps, and
+//!   sets [`Flags::LOW_ACCURACY`] and [`Flags::LATE`].
+//! - [`JumpDetector`] needs the previous fix of the unit, so it is a separate small state
+//!   machine that sets [`Flags::JUMP`].
+//! - [`haversine_m`] is the one great-circle distance of the workspace.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::decode::RawPing;
+use crate::ping::{EpochMillis, Extras, Flags, Ping, RejectReason, Rejection};
+
+/// Mean Earth radius in metres (IUGG).
+const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+/// Settings for [`validate`].
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateConfig {
+    /// Fixes with a larger accuracy radius (metres) get [`Flags::LOW_ACCURACY`].
+    pub max_acc_m: f64,
+    /// How far (ms) a fix time may be ahead of the receive time before it is refused.
+    pub future_tolerance_ms: i64,
+    /// Fixes older than the receive time minus this window (ms) get [`Flags::LATE`].
+    pub reorder_window_ms: i64,
+    /// When set, only these unit ids are accepted.
+    #[serde(default)]
+    pub known_units: Option<HashSet<String>>,
+}
+
+/// Why [`validate`] refused a fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
+pub struct ValidateError {
+    /// Machine-readable reason.
+    pub reason: RejectReason,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+impl ValidateError {
+    /// Builds the rejection record; the caller still holds the topic and payload.
+    pub fn to_rejection(&self, topic: &str, payload: &[u8], recv_time: EpochMillis) -> Rejection {
+        Rejection {
+            recv_time,
+            topic: topic.to_owned(),
+            reason: self.reason,
+            detail: self.detail.clone(),
+            payload: payload.to_vec(),
+        }
+    }
+}
+
+/// Validates one decoded fix received at `received_at`.
+///
+/// Sets [`Flags::LOW_ACCURACY`] when `acc > max_acc_m`, and [`Flags::LATE`] when the fix is
+/// older than `received_at - reorder_window_ms`. A battery value is kept only when it is a
+/// percentage in 0..=100 (rounded); `tid` is dropped.
+///
+/// # Errors
+/// [`ValidateError`] with reason `UnknownUnit` (a unit list is set and lacks the unit),
+/// `BadCoordinates` (see [`Ping::new`]) or `FutureTimestamp`.
+///
+/// # Example
+/// ```
+/// use ingest::decode::RawPing;
+/// use ingest::ping::Flags;
+/// use ingest::validate::{validate, ValidateConfig};
+/// let cfg = ValidateConfig { max_acc_m: 50.0, future_tolerance_ms: 5_000, reorder_window_ms: 60_000, known_units: None };
+/// let raw = RawPing {
+///     station: "central".into(), unit: "B12".into(), lat: 40.1, lon: -88.9, tst: 1_000,
+///     acc: Some(80.0), vel: None, cog: None, alt: None, batt: None, tid: None,
+/// };
+/// let ping = validate(raw, 1_002_000, &cfg).unwrap();
+/// assert_eq!(ping.fix_time(), 1_000_000);
+/// assert!(ping.flags().contains(Flags::LOW_ACCURACY));
+/// ```
+pub fn validate(
+    raw: RawPing,
+    received_at: EpochMillis,
+    cfg: &ValidateConfig,
+) -> Result<Ping, ValidateError> {
+    if let Some(known) = &cfg.known_units
+        && !known.contains(&raw.unit)
+    {
+        return Err(ValidateError {
+            reason: RejectReason::UnknownUnit,
+            detail: format!("unit {:?} is not in the unit list", raw.unit),
+        });
+    }
+    let fix_time = raw.tst.saturating_mul(1000);
+    let extras = Extras {
+        acc: raw.acc.map(|v| v as f32),
+        speed_kmh: raw.vel.map(|v| v as f32),
+        heading: raw.cog.map(|v| v as f32),
+        alt: raw.alt.map(|v| v as f32),
+        batt: raw
+            .batt
+            .filter(|b| (0.0..=100.0).contains(b))
+            .map(|b| b.round() as u8),
+    };
+    let mut ping = Ping::new(
+        &raw.unit,
+        &raw.station,
+        fix_time,
+        received_at,
+        raw.lat,
+        raw.lon,
+        extras,
+        Flags::empty(),
+    )
+    .map_err(|e| ValidateError {
+        reason: RejectReason::BadCoordinates(e),
+        detail: format!("{e} (lat {}, lon {})", raw.lat, raw.lon),
+    })?;
+    let ahead = fix_time.saturating_sub(received_at);
+    if ahead > cfg.future_tolerance_ms {
+        return Err(ValidateError {
+            reason: RejectReason::FutureTimestamp,
+            detail: format!(
+                "fix is {ahead} ms ahead of receive time (tolerance {} ms)",
+                cfg.future_tolerance_ms
+            ),
+        });
+    }
+    if ping
+        .extras()
+        .acc
+        .is_some_and(|a| f64::from(a) > cfg.max_acc_m)
+    {
+        ping.flag(Flags::LOW_ACCURACY);
+    }
+    if fix_time < received_at.saturating_sub(cfg.reorder_window_ms) {
+        ping.flag(Flags::LATE);
+    }
+    Ok(ping)
+}
+
+/// Great-circle distance in metres between two WGS-84 points (degrees), on a sphere of the
+/// mean Earth radius. Good to about 0.5 %, plenty for speed checks.
+///
+/// # Example
+/// ```
+/// // One degree of latitude is about 111.2 km.
+/// let d = ingest::validate::haversine_m(40.0, -88.9, 41.0, -88.9);
+/// assert!((d - 111_195.0).abs() < 10.0);
+/// ```
+pub fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (phi1, phi2) = (lat1.to_radians(), lat2.to_radians());
+    let dphi = (lat2 - lat1).to_radians();
+    let dlambda = (lon2 - lon1).to_radians();
+    let h = (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+}
+
+/// The last trusted fix of a unit.
+#[derive(Debug, Clone, Copy)]
+struct Reference {
+    time: EpochMillis,
+    lat: f64,
+    lon: f64,
+}
+
+/// Flags fixes that imply an impossible speed since the unit's last trusted fix.
+///
+/// Keeps one reference fix per unit. A fix that is flagged (by this check, or already
+/// untrusted from [`validate`]) never becomes the reference, so one wild fix does not make
+/// the next good one look like a jump back. A fix older than the reference is not compared.
+/// Fixes less than one second after the reference count as one second apart, since
+/// OwnTracks times have one-second resolution.
+#[derive(Debug, Default)]
+pub struct JumpDetector {
+    last: HashMap<String, Reference>,
+}
+
+impl JumpDetector {
+    /// An empty detector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`Flags::JUMP`] on `ping` when the speed from the unit's last trusted fix is above
+    /// `max_speed_kmh`, and updates the reference when the ping stays trusted.
+    ///
+    /// # Example
+    /// ```
+    /// use ingest::ping::{Extras, Flags, Ping};
+    /// use ingest::validate::JumpDetector;
+    /// let at = |t, lat| Ping::new("B12", "c", t, t, lat, -88.9, Extras::default(), Flags::empty()).unwrap();
+    /// let mut jumps = JumpDetector::new();
+    /// let (mut a, mut b) = (at(0, 40.0), at(60_000, 41.0)); // 111 km in a minute
+    /// jumps.check(&mut a, 200.0);
+    /// jumps.check(&mut b, 200.0);
+    /// assert!(!a.flags().contains(Flags::JUMP) && b.flags().contains(Flags::JUMP));
+    /// ```
+    pub fn check(&mut self, ping: &mut Ping, max_speed_kmh: f64) {
+        let here = Reference {
+            time: ping.fix_time(),
+            lat: ping.lat(),
+            lon: ping.lon(),
+        };
+        if let Some(prev) = self.last.get(ping.unit()) {
+            if here.time < prev.time {
+                return;
+            }
+            let dt_s = ((here.time - prev.time) as f64 / 1000.0).max(1.0);
+            let speed_kmh = haversine_m(prev.lat, prev.lon, here.lat, here.lon) / dt_s * 3.6;
+            if speed_kmh > max_speed_kmh {
+                ping.flag(Flags::JUMP);
+            }
+        }
+        if !ping.flags().is_untrusted() {
+            match self.last.get_mut(ping.unit()) {
+                Some(reference) => *reference = here,
+                None => {
+                    self.last.insert(ping.unit().to_owned(), here);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;
