@@ -81,6 +81,9 @@ pub struct ServeArgs {
     /// HTTP listen address.
     #[arg(long, env = "PATROL_HTTP")]
     pub http: Option<SocketAddr>,
+    /// Purge pings and rejections older than this many days (officer locations are sensitive).
+    #[arg(long, env = "PATROL_RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
 }
 
 /// Arguments of `patrol simulate`.

@@ -86,6 +86,7 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
             store: a.data.join("store"),
             mqtt: mqtt::MqttSourceConfig::new("127.0.0.1", a.mqtt_port, "patrol-demo-ingest"),
             flush_interval: Duration::from_secs(5),
+            retention: None,
         },
         &tracker,
         &token,
@@ -159,12 +160,28 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .mqtt
         .or(file.mqtt.url)
         .unwrap_or_else(|| "mqtt://127.0.0.1:1883".into());
-    let (host, port) = mqtt::parse_url(&url).map_err(|e| anyhow::anyhow!("--mqtt: {e}"))?;
+    let broker = mqtt::parse_url(&url).map_err(|e| anyhow::anyhow!("--mqtt: {e}"))?;
     let mut mcfg = mqtt::MqttSourceConfig::new(
-        &host,
-        port,
+        &broker.host,
+        broker.port,
         file.mqtt.client_id.as_deref().unwrap_or("patrol-ingest"),
     );
+    if broker.tls {
+        let ca = file
+            .mqtt
+            .ca_file
+            .as_deref()
+            .context("mqtts:// needs [mqtt] ca_file in the config (the broker's CA, PEM)")?;
+        let client = match (&file.mqtt.client_cert, &file.mqtt.client_key) {
+            (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
+            (None, None) => None,
+            _ => anyhow::bail!("config [mqtt] client_cert and client_key go together"),
+        };
+        mcfg.tls = Some(
+            mqtt::TlsSettings::from_files(ca, client)
+                .map_err(|e| anyhow::anyhow!("config [mqtt] TLS: {e}"))?,
+        );
+    }
     if let Some(t) = file.mqtt.topics {
         mcfg.topics = t;
     }
@@ -175,6 +192,11 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     if let (Some(u), Some(p)) = (file.mqtt.username, file.mqtt.password) {
         mcfg.credentials = Some((u, p));
     }
+    let retention = match a.retention_days.or(file.store_settings.retention_days) {
+        Some(0) => anyhow::bail!("--retention-days (or retention_days) must be at least 1"),
+        Some(days) => Some(Duration::from_secs(u64::from(days) * 86_400)),
+        None => None,
+    };
     let tracker = TaskTracker::new();
     let token = CancellationToken::new();
     let running = wiring::start_ingest(
@@ -185,6 +207,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
             flush_interval: Duration::from_secs(
                 file.store_settings.flush_interval_s.unwrap_or(5).max(1),
             ),
+            retention,
         },
         &tracker,
         &token,
@@ -199,7 +222,12 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
-    let (host, port) = mqtt::parse_url(&a.broker).map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
+    let broker = mqtt::parse_url(&a.broker).map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
+    anyhow::ensure!(
+        !broker.tls,
+        "--broker: the simulator publishes over plain mqtt:// only"
+    );
+    let (host, port) = (broker.host, broker.port);
     let now = wiring::now_ms();
     let speedup = a.speedup.max(0.01);
     let start = if speedup > 1.0 {

@@ -11,8 +11,10 @@
 //! username = "ingest"
 //! password = "secret"
 //! receive_maximum = 1000
+//! ca_file = "/etc/patrol/ca.pem"   # with an mqtts:// url; client_cert/client_key optional
 //! [store_settings]
 //! flush_interval_s = 5
+//! retention_days = 90             # purge older pings; unset keeps everything
 //! ```
 
 use std::net::SocketAddr;
@@ -55,6 +57,12 @@ pub struct MqttConfig {
     pub password: Option<String>,
     /// MQTT 5 receive maximum.
     pub receive_maximum: Option<u16>,
+    /// CA certificate (PEM) for `mqtts://` URLs.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain (PEM), for brokers that require one.
+    pub client_cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    pub client_key: Option<PathBuf>,
 }
 
 /// `[store_settings]`.
@@ -63,6 +71,8 @@ pub struct MqttConfig {
 pub struct StoreSettings {
     /// Seconds between WAL-to-Parquet flushes.
     pub flush_interval_s: Option<u64>,
+    /// Days of pings and rejections to keep; older day partitions are purged hourly.
+    pub retention_days: Option<u32>,
 }
 
 impl ServeConfig {

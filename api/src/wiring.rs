@@ -73,6 +73,8 @@ pub struct IngestSettings {
     pub mqtt: MqttSourceConfig,
     /// Flush the WAL to Parquet at least this often.
     pub flush_interval: Duration,
+    /// Purge data older than this; `None` keeps everything.
+    pub retention: Option<Duration>,
 }
 
 /// A running ingest.
@@ -112,6 +114,7 @@ pub fn start_ingest(
         batch: 1024,
         store_queue: 8,
         flush_interval: cfg.flush_interval,
+        retention: cfg.retention,
     };
     let ingest = pipeline::spawn(
         pcfg,

@@ -4,6 +4,7 @@
 //! - [`ping`]: the validated `Ping`, its flags, and the `Rejection` record.
 //! - [`decode`] and [`validate`]: pure functions from bytes to `Ping` or `Rejection`.
 //! - [`geofence`]: beats, zones and checkpoints, the H3-indexed `GeofenceIndex`, catalog checks.
+//! - [`events`]: per-unit enter/exit, crossing, checkpoint and duty events from fixes.
 //! - [`jurisdiction`]: the files that describe a jurisdiction (`jurisdiction.toml`, units, roster).
 //! - [`import`]: GPX and CSV track files for backfill.
 //! - [`store`]: the write-ahead log, the Parquet store and its schema.
@@ -12,6 +13,7 @@
 //! - [`pipeline`]: the wiring of source, stages and sinks.
 
 pub mod decode;
+pub mod events;
 pub mod geofence;
 pub mod import;
 pub mod jurisdiction;

@@ -41,6 +41,8 @@ pub struct IngestStats {
     pub durable_seq: AtomicU64,
     /// Records durable in the WAL but not yet in Parquet.
     pub wal_pending: AtomicU64,
+    /// Day partitions removed by the retention purge.
+    pub purged_partitions: AtomicU64,
     /// Rejections by reason.
     pub rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -182,7 +184,13 @@ pub struct PipelineConfig {
     pub store_queue: usize,
     /// Flush the WAL to Parquet at least this often.
     pub flush_interval: Duration,
+    /// Keep pings and rejections this long (by UTC day), purging older partitions at start and
+    /// every hour; `None` keeps everything.
+    pub retention: Option<Duration>,
 }
+
+/// How often the retention purge runs.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// A running pipeline.
 #[derive(Debug)]
@@ -248,8 +256,10 @@ pub fn spawn(
     let st = stats.clone();
     let handle = tokio::runtime::Handle::current();
     let flush_every = cfg.flush_interval;
+    let retention = cfg.retention;
     let done = tracker.spawn_blocking(move || {
         let mut last_flush = Instant::now();
+        let mut last_purge: Option<Instant> = None;
         loop {
             let next = handle.block_on(tokio::time::timeout(flush_every, rx.recv()));
             let result = match next {
@@ -277,6 +287,19 @@ pub fn spawn(
                     Ok(())
                 }
             });
+            let result = result.and_then(|()| match retention {
+                Some(keep) if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) => {
+                    last_purge = Some(Instant::now());
+                    let cutoff = now_millis() - keep.as_millis() as i64;
+                    store.purge_before(cutoff).map(|removed| {
+                        st.purged_partitions.fetch_add(removed as u64, Relaxed);
+                        if removed > 0 {
+                            tracing::info!(removed, "Retention purge removed old partitions");
+                        }
+                    })
+                }
+                _ => Ok(()),
+            });
             st.wal_pending.store(store.pending() as u64, Relaxed);
             if let Err(error) = result {
                 tracing::error!(%error, "Store failed; stopping ingest (the WAL recovers on restart)");
@@ -287,4 +310,11 @@ pub fn spawn(
     });
     drop(done);
     Ok(Ingest { stats, live })
+}
+
+/// Wall-clock time in milliseconds since the epoch (the retention purge's only clock).
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -4,4 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod crash;
+mod demo;
+mod retention;
+mod security;
 mod support;

@@ -46,11 +46,16 @@ impl Drop for Mosquitto {
 /// Starts `mosquitto` (from `PATROL_TEST_MOSQUITTO_BIN`, or `mosquitto` on the PATH) with
 /// `extra` config lines after a listener on a free port.
 pub(crate) fn mosquitto(extra: &str) -> Mosquitto {
+    let port = free_port();
+    mosquitto_with_config(port, &format!("listener {port} 127.0.0.1\n{extra}\n"))
+}
+
+/// Starts `mosquitto` with the whole config `text`, which must listen on `port`.
+pub(crate) fn mosquitto_with_config(port: u16, text: &str) -> Mosquitto {
     let bin = std::env::var("PATROL_TEST_MOSQUITTO_BIN").unwrap_or_else(|_| "mosquitto".into());
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(&conf, format!("listener {port} 127.0.0.1\n{extra}\n")).unwrap();
+    std::fs::write(&conf, text).unwrap();
     let child = Command::new(&bin)
         .arg("-c")
         .arg(&conf)

@@ -39,6 +39,8 @@ pub struct MqttSourceConfig {
     pub topics: Vec<String>,
     /// Optional username and password.
     pub credentials: Option<(String, String)>,
+    /// TLS to the broker (`mqtts://`); `None` is plain TCP.
+    pub tls: Option<TlsSettings>,
     /// MQTT 5 receive maximum: unacknowledged messages the broker may send at once.
     pub receive_maximum: u16,
     /// Session expiry in seconds (how long the broker queues for us while we are away).
@@ -57,6 +59,7 @@ impl MqttSourceConfig {
             client_id: client_id.to_owned(),
             topics: vec!["owntracks/+/+".to_owned()],
             credentials: None,
+            tls: None,
             receive_maximum: 1000,
             session_expiry_s: 86_400,
             keep_alive: Duration::from_secs(30),
@@ -64,33 +67,104 @@ impl MqttSourceConfig {
     }
 }
 
-/// Parses `mqtt://host:port` (port defaults to 1883).
+/// TLS settings: the CA that signed the broker's certificate and, for brokers that require
+/// client certificates, the client's certificate chain and key (all PEM).
+#[derive(Clone)]
+pub struct TlsSettings {
+    ca_pem: Vec<u8>,
+    client_auth: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("TlsSettings")
+            .field("ca_pem_bytes", &self.ca_pem.len())
+            .field("client_auth", &self.client_auth.is_some())
+            .finish()
+    }
+}
+
+impl TlsSettings {
+    /// Reads the PEM files.
+    ///
+    /// # Errors
+    /// A message naming the file that cannot be read or holds no PEM block.
+    pub fn from_files(
+        ca: &std::path::Path,
+        client: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> Result<TlsSettings, String> {
+        let read = |p: &std::path::Path| -> Result<Vec<u8>, String> {
+            let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+                return Err(format!("{}: not a PEM file", p.display()));
+            }
+            Ok(bytes)
+        };
+        let client_auth = match client {
+            Some((cert, key)) => Some((read(cert)?, read(key)?)),
+            None => None,
+        };
+        Ok(TlsSettings {
+            ca_pem: read(ca)?,
+            client_auth,
+        })
+    }
+}
+
+/// A broker address parsed from a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    /// Host name or address.
+    pub host: String,
+    /// Port (default 1883, or 8883 for `mqtts://`).
+    pub port: u16,
+    /// `mqtts://`: connect with TLS.
+    pub tls: bool,
+}
+
+/// Parses `mqtt://host[:port]` (port 1883) or `mqtts://host[:port]` (TLS, port 8883).
 ///
 /// # Errors
 /// A message naming the URL when it is not of that form.
 ///
 /// # Example
 /// ```
-/// assert_eq!(ingest::source::mqtt::parse_url("mqtt://127.0.0.1:11883").unwrap(), ("127.0.0.1".to_owned(), 11883));
-/// assert!(ingest::source::mqtt::parse_url("http://x").is_err());
+/// use ingest::source::mqtt::parse_url;
+/// let u = parse_url("mqtt://127.0.0.1:11883").unwrap();
+/// assert_eq!((u.host.as_str(), u.port, u.tls), ("127.0.0.1", 11883, false));
+/// assert_eq!(parse_url("mqtts://broker.local").unwrap().port, 8883);
+/// assert!(parse_url("http://x").is_err());
 /// ```
-pub fn parse_url(url: &str) -> Result<(String, u16), String> {
-    let rest = url
+pub fn parse_url(url: &str) -> Result<BrokerUrl, String> {
+    let (rest, tls) = if let Some(r) = url.strip_prefix("mqtts://") {
+        (r, true)
+    } else if let Some(r) = url
         .strip_prefix("mqtt://")
         .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or_else(|| format!("broker URL {url:?} must start with mqtt://"))?;
+    {
+        (r, false)
+    } else {
+        return Err(format!(
+            "broker URL {url:?} must start with mqtt:// or mqtts://"
+        ));
+    };
     let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) => (
             h,
             p.parse::<u16>()
                 .map_err(|_| format!("broker URL {url:?} has a bad port"))?,
         ),
-        None => (rest, 1883),
+        None => (rest, if tls { 8883 } else { 1883 }),
     };
     if host.is_empty() {
         return Err(format!("broker URL {url:?} has no host"));
     }
-    Ok((host.to_owned(), port))
+    Ok(BrokerUrl {
+        host: host.to_owned(),
+        port,
+        tls,
+    })
 }
 
 /// One received message, numbered in arrival order.
@@ -134,6 +208,18 @@ fn options(cfg: &MqttSourceConfig) -> MqttOptions {
         .set_request_channel_capacity(usize::from(cfg.receive_maximum) * 2 + 16);
     if let Some((u, p)) = &cfg.credentials {
         o.set_credentials(u, p);
+    }
+    if let Some(tls) = &cfg.tls {
+        // rustls needs a process-wide crypto provider and panics when feature unification
+        // leaves it more than one to choose from; name ring explicitly. Later calls are no-ops.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        o.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Simple {
+                ca: tls.ca_pem.clone(),
+                alpn: None,
+                client_auth: tls.client_auth.clone(),
+            },
+        ));
     }
     o
 }

@@ -1,0 +1,260 @@
+//! End-to-end ingest benchmark: publishers → MQTT broker (QoS 1) → `source::mqtt` → pipeline →
+//! WAL synced → broker acknowledged. Prints throughput and publish-to-durable latency.
+//!
+//! ```text
+//! cargo run --release --example bench_ingest -- [--broker HOST:PORT] [--pings N]
+//!     [--publishers P] [--rate PINGS_PER_S]
+//! ```
+//! Without `--broker` it starts the embedded broker. Without `--rate` the publishers send as fast
+//! as they can (throughput); with it they pace themselves (latency at that load). Each payload
+//! carries its publish time in an extra JSON field (`sent_us`, ignored by the decoder); a tap
+//! between source and pipeline notes it per sequence number, and a message counts as durable
+//! when the pipeline reports its sequence number durable.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use ingest::jurisdiction::Jurisdiction;
+use ingest::pipeline::{self, PipelineConfig};
+use ingest::sink::live::{LiveConfig, LiveState};
+use ingest::source::broker;
+use ingest::source::mqtt::{
+    self, Delivery, MqttSourceConfig, Publisher, PublisherConfig, SourceStats,
+};
+use ingest::store::StoreConfig;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+struct Args {
+    broker: Option<SocketAddr>,
+    pings: usize,
+    publishers: usize,
+    rate: Option<f64>,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        broker: None,
+        pings: 200_000,
+        publishers: 4,
+        rate: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--broker" => a.broker = Some(value.parse().context("--broker HOST:PORT")?),
+            "--pings" => a.pings = value.parse().context("--pings N")?,
+            "--publishers" => a.publishers = value.parse().context("--publishers P")?,
+            "--rate" => a.rate = Some(value.parse().context("--rate PINGS_PER_S")?),
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    if a.publishers == 0 || a.pings == 0 {
+        bail!("--pings and --publishers must be positive");
+    }
+    Ok(a)
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// The value of `"sent_us":` in a payload.
+fn sent_us(payload: &[u8]) -> Option<i64> {
+    let key = b"\"sent_us\":";
+    let at = payload.windows(key.len()).position(|w| w == key)? + key.len();
+    let digits: Vec<u8> = payload[at..]
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_digit)
+        .collect();
+    std::str::from_utf8(&digits).ok()?.parse().ok()
+}
+
+fn percentile(sorted: &[i64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = args()?;
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let j = Jurisdiction::load(&fixtures).context("loading fixtures")?;
+    let units: Vec<(String, String)> = j
+        .units()
+        .iter()
+        .map(|u| (u.station.clone(), u.id.clone()))
+        .collect();
+    let stages = api::wiring::stages(&j, true)?;
+    let addr = match a.broker {
+        Some(addr) => addr,
+        None => {
+            let addr: SocketAddr = format!("127.0.0.1:{}", broker::free_port()?).parse()?;
+            broker::start_embedded(addr, 1000)?;
+            addr
+        }
+    };
+    let store_dir = tempfile::tempdir()?;
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let live = Arc::new(LiveState::new(LiveConfig::new(300, 180)));
+    let (src_tx, mut src_rx) = mpsc::channel::<Delivery>(1000);
+    let (tx, rx) = mpsc::channel::<Delivery>(1000);
+    let (durable_tx, durable_rx) = watch::channel(0u64);
+    let mut durable_seen = durable_rx.clone();
+    let ingest = pipeline::spawn(
+        PipelineConfig {
+            store: StoreConfig::new(store_dir.path()),
+            batch: 1024,
+            store_queue: 8,
+            flush_interval: Duration::from_secs(5),
+            retention: None,
+        },
+        stages,
+        live,
+        rx,
+        durable_tx,
+        &tracker,
+        token.clone(),
+    )?;
+    let mut scfg = MqttSourceConfig::new(
+        &addr.ip().to_string(),
+        addr.port(),
+        &format!("bench-ingest-{}", std::process::id()),
+    );
+    scfg.topics = vec!["benchtracks/+/+".into()];
+    scfg.session_expiry_s = 60;
+    let source_stats = Arc::new(SourceStats::default());
+    tracker.spawn(mqtt::run(
+        scfg,
+        src_tx,
+        durable_rx,
+        source_stats,
+        token.clone(),
+    ));
+
+    // Tap: sequence number → publish time, in arrival order.
+    let pending: Arc<Mutex<VecDeque<(u64, i64)>>> = Arc::default();
+    let tap_pending = pending.clone();
+    tracker.spawn(async move {
+        while let Some(d) = src_rx.recv().await {
+            if let Some(t) = sent_us(&d.payload)
+                && let Ok(mut p) = tap_pending.lock()
+            {
+                p.push_back((d.seq, t));
+            }
+            if tx.send(d).await.is_err() {
+                break;
+            }
+        }
+    });
+    // Durable watcher: latencies of everything at or below the durable sequence number.
+    let total = a.pings;
+    let watch_pending = pending.clone();
+    let watcher = tokio::spawn(async move {
+        let mut lat = Vec::with_capacity(total);
+        let mut last = None;
+        while lat.len() < total {
+            if durable_seen.changed().await.is_err() {
+                break;
+            }
+            let upto = *durable_seen.borrow_and_update();
+            let now = now_us();
+            if let Ok(mut p) = watch_pending.lock() {
+                while p.front().is_some_and(|(seq, _)| *seq <= upto) {
+                    if let Some((_, sent)) = p.pop_front() {
+                        lat.push(now - sent);
+                    }
+                }
+            }
+            last = Some(Instant::now());
+        }
+        (lat, last)
+    });
+    // Let the source subscribe before publishing.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let base_s = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64 - 86_400;
+    let per = a.pings.div_ceil(a.publishers);
+    let started = Instant::now();
+    let mut pubs = Vec::new();
+    for p in 0..a.publishers {
+        let units = units.clone();
+        let rate = a.rate.map(|r| r / a.publishers as f64);
+        let count = per.min(a.pings.saturating_sub(p * per));
+        pubs.push(tokio::spawn(async move {
+            let (publisher, task) = Publisher::connect(&PublisherConfig {
+                host: addr.ip().to_string(),
+                port: addr.port(),
+                client_id: format!("bench-publisher-{}-{p}", std::process::id()),
+                last_will: None,
+                credentials: None,
+                queue: 1000,
+            });
+            let t0 = Instant::now();
+            for k in 0..count {
+                let i = p * per + k;
+                let (station, unit) = &units[i % units.len()];
+                // Unique fix time per unit: publisher-major blocks of seconds.
+                let tst = base_s + (i / units.len()) as i64;
+                let payload = format!(
+                    r#"{{"_type":"location","lat":{:.6},"lon":{:.6},"tst":{tst},"acc":8,"vel":20,"sent_us":{}}}"#,
+                    40.08 + (i % 500) as f64 * 2e-5,
+                    -88.93 + (i % 700) as f64 * 2e-5,
+                    now_us()
+                );
+                publisher
+                    .publish(&format!("benchtracks/{station}/{unit}"), payload.into_bytes())
+                    .await?;
+                if let Some(r) = rate {
+                    let due = t0 + Duration::from_secs_f64((k + 1) as f64 / r);
+                    tokio::time::sleep_until(due.into()).await;
+                }
+            }
+            publisher.disconnect().await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            task.abort();
+            anyhow::Ok(())
+        }));
+    }
+    for p in pubs {
+        p.await??;
+    }
+    let (mut lat, last) = tokio::time::timeout(Duration::from_secs(600), watcher)
+        .await
+        .context("not every ping became durable within 10 minutes")??;
+    let elapsed = last.map_or(started.elapsed(), |l| l - started);
+    token.cancel();
+    tracker.close();
+    tracker.wait().await;
+    lat.sort_unstable();
+    let stats = &ingest.stats;
+    println!(
+        "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
+        a.broker
+            .map_or("embedded rumqttd".to_owned(), |b| b.to_string()),
+        a.publishers,
+        a.rate.map_or("max".to_owned(), |r| format!("{r:.0}/s")),
+        lat.len() as f64 / elapsed.as_secs_f64(),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.99),
+        percentile(&lat, 1.0),
+        stats.rejected_total(),
+    );
+    if lat.len() != a.pings {
+        bail!("only {} of {} pings became durable", lat.len(), a.pings);
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! The README's demo command, end to end: `patrol demo` with its embedded broker, simulator,
+//! ingest and API, stopped with SIGINT like Ctrl-C.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::security::http_get;
+use crate::support::{fixtures, free_port, patrol, wait_listening};
+
+/// The value of a Prometheus counter in a `/metrics` body.
+fn metric(body: &str, name: &str) -> u64 {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn demo_publishes_ingests_serves_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let (http, mqtt) = (free_port(), free_port());
+    let mut child = patrol()
+        .args(["demo", "--data"])
+        .arg(dir.path())
+        .arg("--fixtures")
+        .arg(fixtures())
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .args(["--mqtt-port", &mqtt.to_string()])
+        .args(["--speedup", "20"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(http, Duration::from_secs(30));
+    assert!(http_get(http, "/health").starts_with("HTTP/1.1 200"));
+
+    // Units appear on the live API and pings become durable.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut units, mut stored) = (0, 0);
+    while Instant::now() < deadline {
+        let body = http_get(http, "/api/units");
+        units = body.matches("\"unit\":").count();
+        stored = metric(&http_get(http, "/metrics"), "patrol_pings_stored_total");
+        if units >= 5 && stored >= 50 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(units >= 5, "only {units} units live");
+    assert!(stored >= 50, "only {stored} pings stored");
+
+    // Ctrl-C: a clean stop that leaves the received pings in Parquet.
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "demo did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "demo exited with {status}");
+    let keys = ingest::store::scan_ping_keys(&dir.path().join("store")).unwrap();
+    assert!(
+        keys.len() as u64 >= stored,
+        "{} in Parquet, {stored} counted",
+        keys.len()
+    );
+}

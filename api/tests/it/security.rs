@@ -1,0 +1,369 @@
+//! Security test: a Mosquitto started with the shipped production config (`deploy/`: password
+//! file, ACL, persistence, large queues) on its own port refuses anonymous clients, wrong
+//! passwords and a device publishing to another unit's topic, while `patrol serve` ingests with
+//! its own credentials.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason};
+use rumqttc::v5::{AsyncClient, ConnectionError, Event, MqttOptions};
+
+use crate::support::{fixtures, free_port, mosquitto_with_config, patrol, wait_listening};
+
+const INGEST_PASSWORD: &str = "ingest-test-secret";
+const DEVICE_PASSWORD: &str = "c01-test-secret";
+
+/// The shipped config with the listener, files and persistence moved into `dir`.
+fn shipped_config(dir: &Path, port: u16) -> String {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let conf = std::fs::read_to_string(repo.join("deploy/mosquitto.conf")).unwrap();
+    std::fs::copy(repo.join("deploy/patrol.acl"), dir.join("patrol.acl")).unwrap();
+    let passwd = dir.join("patrol.passwd");
+    add_user(&passwd, "ingest", INGEST_PASSWORD);
+    add_user(&passwd, "ST1/C01", DEVICE_PASSWORD);
+    let mut out = String::new();
+    for line in conf.lines() {
+        let line = match line.split_whitespace().next() {
+            Some("listener") => format!("listener {port} 127.0.0.1"),
+            Some("password_file") => format!("password_file {}", passwd.display()),
+            Some("acl_file") => format!("acl_file {}", dir.join("patrol.acl").display()),
+            Some("persistence_location") => format!("persistence_location {}/", dir.display()),
+            _ => line.to_owned(),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    // Every path-bearing directive of the shipped file must have been moved.
+    assert!(
+        !out.contains("/etc/mosquitto") && !out.contains("/var/lib"),
+        "{out}"
+    );
+    out
+}
+
+fn add_user(file: &Path, user: &str, password: &str) {
+    let bin = std::env::var("PATROL_TEST_MOSQUITTO_BIN")
+        .ok()
+        .and_then(|b| Path::new(&b).parent().map(|d| d.join("mosquitto_passwd")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| "mosquitto_passwd".into());
+    let mut cmd = Command::new(&bin);
+    if !file.exists() {
+        cmd.arg("-c");
+    }
+    let status = cmd
+        .arg("-b")
+        .arg(file)
+        .args([user, password])
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    assert!(status.success(), "mosquitto_passwd failed for {user}");
+}
+
+/// Connects with MQTT 5 and returns the CONNACK code (or the connection error text).
+async fn connect_code(port: u16, id: &str, creds: Option<(&str, &str)>) -> String {
+    let mut o = MqttOptions::new(id, "127.0.0.1", port);
+    if let Some((u, p)) = creds {
+        o.set_credentials(u, p);
+    }
+    let (_client, mut el) = AsyncClient::new(o, 10);
+    match tokio::time::timeout(Duration::from_secs(10), el.poll()).await {
+        Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => format!("{:?}", ack.code),
+        Ok(Ok(other)) => format!("unexpected {other:?}"),
+        Ok(Err(ConnectionError::ConnectionRefused(code))) => format!("{code:?}"),
+        Ok(Err(e)) => format!("error {e}"),
+        Err(_) => "timeout".into(),
+    }
+}
+
+/// Publishes one QoS 1 message as the device and returns the PUBACK reason.
+async fn device_publish(port: u16, topic: &str, payload: Vec<u8>) -> PubAckReason {
+    let mut o = MqttOptions::new("device-ST1-C01", "127.0.0.1", port);
+    o.set_credentials("ST1/C01", DEVICE_PASSWORD);
+    let (client, mut el) = AsyncClient::new(o, 10);
+    client
+        .publish(topic, QoS::AtLeastOnce, false, payload)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "no PUBACK for {topic}");
+        match tokio::time::timeout(Duration::from_secs(10), el.poll()).await {
+            Ok(Ok(Event::Incoming(Packet::ConnAck(ack)))) => {
+                assert_eq!(ack.code, ConnectReturnCode::Success, "device login");
+            }
+            Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
+                let _ = client.disconnect().await;
+                let _ = el.poll().await;
+                return ack.reason;
+            }
+            Ok(Ok(_)) => {}
+            other => panic!("device connection failed: {other:?}"),
+        }
+    }
+}
+
+fn ping(tst: i64) -> Vec<u8> {
+    format!(r#"{{"_type":"location","lat":40.1,"lon":-88.9,"tst":{tst},"acc":8}}"#).into_bytes()
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[ignore = "needs mosquitto and mosquitto_passwd on the PATH; run by CI's extended step"]
+fn shipped_config_refuses_strangers_and_foreign_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let broker = mosquitto_with_config(port, &shipped_config(dir.path(), port));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    // Strangers are turned away at CONNECT.
+    let anonymous = rt.block_on(connect_code(broker.port, "stranger", None));
+    assert!(
+        anonymous.contains("NotAuthorized"),
+        "anonymous: {anonymous}"
+    );
+    let wrong = rt.block_on(connect_code(
+        broker.port,
+        "guesser",
+        Some(("ingest", "not-the-password")),
+    ));
+    // Mosquitto 2.0 answers a wrong password with "not authorized" (0x87) rather than
+    // "bad user name or password" (0x86); either is a refusal at CONNECT.
+    assert!(
+        wrong.contains("BadUserNamePassword") || wrong.contains("NotAuthorized"),
+        "wrong password: {wrong}"
+    );
+
+    // Ingest logs in with its own credentials from the config file.
+    let store = dir.path().join("store");
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\nclient_id = \"patrol-security-test\"\n\
+             username = \"ingest\"\npassword = \"{INGEST_PASSWORD}\"\n",
+            broker.port
+        ),
+    )
+    .unwrap();
+    let http = free_port();
+    let serve = patrol()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .arg("--fixtures")
+        .arg(fixtures())
+        .arg("--store")
+        .arg(&store)
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(http, Duration::from_secs(20));
+    // The subscription is made right after CONNACK; give it a moment.
+    std::thread::sleep(Duration::from_millis(1000));
+
+    let tst = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 60;
+    // A device may not speak for another unit: the ACL refuses it.
+    let foreign = rt.block_on(device_publish(broker.port, "owntracks/ST1/C02", ping(tst)));
+    assert_eq!(foreign, PubAckReason::NotAuthorized);
+    // Its own topic is fine, and ingest receives it.
+    let own = rt.block_on(device_publish(broker.port, "owntracks/ST1/C01", ping(tst)));
+    assert_eq!(own, PubAckReason::Success);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http_get(http, "/api/units").contains("\"C01\"") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop(serve);
+    let keys = ingest::store::scan_ping_keys(&store).unwrap();
+    assert_eq!(keys, vec![("C01".to_owned(), tst * 1000)], "stored pings");
+}
+
+/// A minimal HTTP/1.1 GET, enough for a loopback test.
+pub(crate) fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl on the PATH");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+/// A throwaway CA and a server certificate for 127.0.0.1, in `dir`.
+fn make_certs(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=patrol-test-ca",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    // Mosquitto started as root drops to its own user before it reads the key: let it in.
+    use std::os::unix::fs::PermissionsExt;
+    let open = |p: &Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+    open(dir, 0o755).unwrap();
+    for f in ["ca.pem", "server.pem", "server.key"] {
+        open(&dir.join(f), 0o644).unwrap();
+    }
+}
+
+#[test]
+#[ignore = "needs mosquitto and openssl on the PATH; run by CI's extended step"]
+fn ingest_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certs(dir.path());
+    let (plain, tls) = (free_port(), free_port());
+    let d = dir.path().display();
+    let broker = mosquitto_with_config(
+        plain,
+        &format!(
+            "per_listener_settings false\nallow_anonymous true\n\
+             listener {plain} 127.0.0.1\n\
+             listener {tls} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n"
+        ),
+    );
+    wait_listening(tls, Duration::from_secs(10));
+    let store = dir.path().join("store");
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[mqtt]\nurl = \"mqtts://127.0.0.1:{tls}\"\nclient_id = \"patrol-tls-test\"\n\
+             ca_file = \"{d}/ca.pem\"\n"
+        ),
+    )
+    .unwrap();
+    let http = free_port();
+    let serve = patrol()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .arg("--fixtures")
+        .arg(fixtures())
+        .arg("--store")
+        .arg(&store)
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(http, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(1000));
+    let tst = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 60;
+    // The device publishes on the plain listener; ingest reads through the TLS one.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (client, mut el) = AsyncClient::new(
+            MqttOptions::new("tls-test-device", "127.0.0.1", broker.port),
+            10,
+        );
+        client
+            .publish("owntracks/ST1/C01", QoS::AtLeastOnce, false, ping(tst))
+            .await
+            .unwrap();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), el.poll()).await {
+                Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => break,
+                Ok(Ok(_)) => {}
+                other => panic!("device publish failed: {other:?}"),
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http_get(http, "/api/units").contains("\"C01\"") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop(serve);
+    let keys = ingest::store::scan_ping_keys(&store).unwrap();
+    assert_eq!(keys, vec![("C01".to_owned(), tst * 1000)], "stored pings");
+}

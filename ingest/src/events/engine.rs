@@ -1,0 +1,576 @@
+//! [`EventEngine`]: per-unit reorder buffer, hysteresis, sparse crossings, checkpoint visits and
+//! duty alerts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveTime};
+use chrono_tz::Tz;
+
+use crate::geofence::{Assignment, FenceIdx, GeofenceIndex};
+use crate::jurisdiction::{Checkpoint, RosterEntry};
+use crate::ping::{EpochMillis, Flags, Ping};
+use crate::validate::haversine_m;
+
+use super::config::{EventConfig, ms};
+use super::duty::{EventsError, Shift, shift_at, shifts_by_unit};
+use super::event::{Event, EventKind, Layer};
+use super::hysteresis::{Tracker, Transition};
+use super::reorder::{Disposition, Reorder};
+use super::segment::{self, End};
+
+/// One fix as the engine needs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FixInput<'a> {
+    /// Unit id.
+    pub unit: &'a str,
+    /// Fix time, ms since the epoch.
+    pub fix_time: EpochMillis,
+    /// WGS-84 latitude, degrees.
+    pub lat: f64,
+    /// WGS-84 longitude, degrees.
+    pub lon: f64,
+    /// Quality flags: untrusted fixes (low accuracy, jump) move no state; `LATE` ones are late.
+    pub flags: Flags,
+    /// Beat and zone from the same [`GeofenceIndex`] the engine holds, when the caller has
+    /// already assigned the fix; `None` makes the engine assign it.
+    pub assignment: Option<Assignment>,
+}
+
+impl<'a> FixInput<'a> {
+    /// The fix of a validated ping, with its assignment if the caller has one.
+    #[must_use]
+    pub fn from_ping(ping: &'a Ping, assignment: Option<Assignment>) -> Self {
+        Self {
+            unit: ping.unit(),
+            fix_time: ping.fix_time(),
+            lat: ping.lat(),
+            lon: ping.lon(),
+            flags: ping.flags(),
+            assignment,
+        }
+    }
+}
+
+/// The result of [`EventEngine::push`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pushed {
+    /// What happened to the fix itself.
+    pub disposition: Disposition,
+    /// Events of the unit's fixes that left the reorder buffer (empty unless buffered).
+    pub events: Vec<Event>,
+}
+
+/// A fix waiting in, or released from, the reorder buffer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Fix {
+    end: End,
+    flags: Flags,
+}
+
+/// An open stay within a checkpoint's radius.
+#[derive(Debug, Clone, Copy)]
+struct Visit {
+    arrival_ms: EpochMillis,
+    last_ms: EpochMillis,
+}
+
+/// Where a unit stopped.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    time_ms: EpochMillis,
+    lat: f64,
+    lon: f64,
+}
+
+/// An out-of-zone spell within one shift.
+#[derive(Debug, Clone, Copy)]
+struct OutOfZone {
+    shift: usize,
+    since_ms: EpochMillis,
+    alerted: bool,
+}
+
+#[derive(Debug, Default)]
+struct UnitState {
+    reorder: Reorder<Fix>,
+    /// Newest fix time pushed, late or not (a sign of life).
+    last_seen_ms: Option<EpochMillis>,
+    beat: Tracker,
+    zone: Tracker,
+    /// Last trusted fix fed to the machine.
+    prev: Option<End>,
+    /// Open checkpoint stays by checkpoint position.
+    visits: HashMap<usize, Visit>,
+    idle_anchor: Option<Anchor>,
+    /// (shift, anchor time) of the last idle alert.
+    idle_alerted: Option<(usize, EpochMillis)>,
+    out_of_zone: Option<OutOfZone>,
+    /// (shift, last fix time) of the last offline alert.
+    offline_alerted: Option<(usize, Option<EpochMillis>)>,
+    /// Shifts already alerted for their crew.
+    crew_alerted: Vec<usize>,
+}
+
+/// What the per-unit logic reads: everything but the unit map.
+struct Ctx<'a> {
+    unit: &'a str,
+    index: &'a GeofenceIndex,
+    checkpoints: &'a [Checkpoint],
+    shifts: &'a [Shift],
+    config: &'a EventConfig,
+}
+
+/// The per-unit event state machine. Pure: no IO and no clock; time comes from fix times and
+/// the `now` of [`EventEngine::tick`].
+///
+/// Fixes go through a per-unit reorder buffer and reach the machine in fix-time order once the
+/// unit's newest fix is [`EventConfig::reorder_window_s`] ahead (or a tick's `now` is).
+///
+/// # Example
+/// ```
+/// use std::sync::Arc;
+/// use geo::{MultiPolygon, polygon};
+/// use h3o::Resolution;
+/// use ingest::events::{Disposition, EventConfig, EventEngine, EventKind, FixInput};
+/// use ingest::geofence::{Catalog, Fence, FenceKind, GeofenceIndex};
+/// use ingest::ping::Flags;
+///
+/// let square = polygon![
+///     (x: -87.70, y: 41.80), (x: -87.69, y: 41.80), (x: -87.69, y: 41.81), (x: -87.70, y: 41.81),
+/// ];
+/// let beat = Fence {
+///     id: "0711".into(), name: "Beat 711".into(), station: "007".into(),
+///     kind: FenceKind::Beat, geometry: MultiPolygon::new(vec![square]),
+/// };
+/// let catalog = Catalog { version: 1, beats: vec![beat], zones: vec![], repairs: vec![] };
+/// let index = Arc::new(GeofenceIndex::build(&catalog, Resolution::Ten)?);
+/// let config = EventConfig {
+///     enter_fixes: 3, dwell_s: 30, reorder_window_s: 0, sparse_gap_s: 60, sparse_len_m: 300.0,
+///     max_interpolate_s: 600, sample_step_m: 25.0, out_of_zone_grace_s: 300, idle_after_s: 300,
+///     idle_radius_m: 50.0, offline_after_s: 180, min_crew: 2, timezone: chrono_tz::UTC,
+/// };
+/// let mut engine = EventEngine::new(index, &[], &[], config)?;
+/// let mut events = Vec::new();
+/// for t in [0, 15_000, 30_000] {
+///     let fix = FixInput {
+///         unit: "B12", fix_time: t, lat: 41.805, lon: -87.695, flags: Flags::empty(), assignment: None,
+///     };
+///     let pushed = engine.push(&fix);
+///     assert_eq!(pushed.disposition, Disposition::Buffered);
+///     events.extend(pushed.events);
+/// }
+/// assert_eq!(events.len(), 1);
+/// assert!(matches!(&events[0].kind, EventKind::Enter { fence, .. } if fence == "0711"));
+/// assert_eq!(events[0].time_ms, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct EventEngine {
+    index: Arc<GeofenceIndex>,
+    checkpoints: Vec<Checkpoint>,
+    shifts: HashMap<String, Vec<Shift>>,
+    config: EventConfig,
+    units: HashMap<String, UnitState>,
+}
+
+impl EventEngine {
+    /// An engine over `index` (whose catalog version the events carry), the jurisdiction's
+    /// checkpoints and roster.
+    ///
+    /// # Errors
+    /// [`EventsError::UnknownZone`] when a roster row names a zone the catalog lacks,
+    /// [`EventsError::Time`] when its local times do not exist in [`EventConfig::timezone`].
+    pub fn new(
+        index: Arc<GeofenceIndex>,
+        checkpoints: &[Checkpoint],
+        roster: &[RosterEntry],
+        config: EventConfig,
+    ) -> Result<Self, EventsError> {
+        let shifts = shifts_by_unit(roster, config.timezone, &index)?;
+        Ok(Self {
+            index,
+            checkpoints: checkpoints.to_vec(),
+            shifts,
+            config,
+            units: HashMap::new(),
+        })
+    }
+
+    /// Takes one fix of any unit, in arrival order. Returns what became of it and the events
+    /// of the unit's fixes that left the reorder buffer because of it.
+    pub fn push(&mut self, fix: &FixInput<'_>) -> Pushed {
+        let assignment = fix
+            .assignment
+            .unwrap_or_else(|| self.index.assign(fix.lat, fix.lon));
+        let state = match self.units.get_mut(fix.unit) {
+            Some(state) => state,
+            None => self.units.entry(fix.unit.to_owned()).or_default(),
+        };
+        state.last_seen_ms = Some(
+            state
+                .last_seen_ms
+                .map_or(fix.fix_time, |t| t.max(fix.fix_time)),
+        );
+        let window_ms = ms(self.config.reorder_window_s);
+        let disposition = if fix.flags.contains(Flags::LATE) {
+            Disposition::Late
+        } else {
+            let buffered = Fix {
+                end: End {
+                    time_ms: fix.fix_time,
+                    lat: fix.lat,
+                    lon: fix.lon,
+                    beat: assignment.beat,
+                    zone: assignment.zone,
+                },
+                flags: fix.flags,
+            };
+            state.reorder.admit(fix.fix_time, buffered, window_ms)
+        };
+        let mut events = Vec::new();
+        if disposition == Disposition::Buffered
+            && let Some(newest) = state.reorder.newest()
+        {
+            let ready = state.reorder.release(newest.saturating_sub(window_ms));
+            let ctx = Ctx {
+                unit: fix.unit,
+                index: &self.index,
+                checkpoints: &self.checkpoints,
+                shifts: self.shifts.get(fix.unit).map_or(&[], Vec::as_slice),
+                config: &self.config,
+            };
+            for f in ready {
+                feed(&ctx, state, f, &mut events);
+            }
+        }
+        Pushed {
+            disposition,
+            events,
+        }
+    }
+
+    /// Advances wall time to `now`: feeds every buffered fix at least a reorder window older
+    /// than `now`, then raises the duty alerts that need no fix (offline, crew). Units are
+    /// visited in id order.
+    pub fn tick(&mut self, now: EpochMillis) -> Vec<Event> {
+        let upto = now.saturating_sub(ms(self.config.reorder_window_s));
+        self.each_unit(|ctx, state, out| {
+            for f in state.reorder.release(upto) {
+                feed(ctx, state, f, out);
+            }
+            crew_check(ctx, state, now, out);
+            offline_check(ctx, state, now, out);
+        })
+    }
+
+    /// Feeds every buffered fix of every unit, whatever its age (the end of a replay or an
+    /// import, or shutdown). Units are visited in id order.
+    pub fn drain(&mut self) -> Vec<Event> {
+        self.each_unit(|ctx, state, out| {
+            for f in state.reorder.release_all() {
+                feed(ctx, state, f, out);
+            }
+        })
+    }
+
+    /// The fences a unit is confirmed in (beat, zone), by fence id.
+    #[must_use]
+    pub fn confirmed(&self, unit: &str) -> (Option<&str>, Option<&str>) {
+        let Some(state) = self.units.get(unit) else {
+            return (None, None);
+        };
+        let id = |layer, idx| fence_id(&self.index, layer, idx);
+        (
+            state.beat.current().and_then(|b| id(Layer::Beat, b)),
+            state.zone.current().and_then(|z| id(Layer::Zone, z)),
+        )
+    }
+
+    /// True while the unit has an open out-of-zone spell that was alerted
+    /// ([`EventKind::OutOfZone`]): it has not yet been confirmed back in its rostered zone,
+    /// and its shift has not ended.
+    #[must_use]
+    pub fn out_of_zone(&self, unit: &str) -> bool {
+        self.units
+            .get(unit)
+            .and_then(|s| s.out_of_zone)
+            .is_some_and(|s| s.alerted)
+    }
+
+    /// Runs `f` for every unit that has state or a roster entry, in id order.
+    fn each_unit(
+        &mut self,
+        mut f: impl FnMut(&Ctx<'_>, &mut UnitState, &mut Vec<Event>),
+    ) -> Vec<Event> {
+        for unit in self.shifts.keys() {
+            if !self.units.contains_key(unit) {
+                self.units.insert(unit.clone(), UnitState::default());
+            }
+        }
+        let mut ids: Vec<&String> = self.units.keys().collect();
+        ids.sort_unstable();
+        let ids: Vec<String> = ids.into_iter().cloned().collect();
+        let mut out = Vec::new();
+        for unit in &ids {
+            let Some(state) = self.units.get_mut(unit) else {
+                continue;
+            };
+            let ctx = Ctx {
+                unit,
+                index: &self.index,
+                checkpoints: &self.checkpoints,
+                shifts: self.shifts.get(unit).map_or(&[], Vec::as_slice),
+                config: &self.config,
+            };
+            f(&ctx, state, &mut out);
+        }
+        out
+    }
+}
+
+impl Ctx<'_> {
+    fn event(&self, time_ms: EpochMillis, kind: EventKind) -> Event {
+        Event {
+            unit: self.unit.to_owned(),
+            time_ms,
+            catalog_version: self.index.catalog().version,
+            kind,
+        }
+    }
+}
+
+fn fence_id(index: &GeofenceIndex, layer: Layer, idx: FenceIdx) -> Option<&str> {
+    match layer {
+        Layer::Beat => index.beat(idx),
+        Layer::Zone => index.zone(idx),
+    }
+    .map(|f| f.id.as_str())
+}
+
+/// One fix, in fix-time order, through the machine.
+fn feed(ctx: &Ctx<'_>, state: &mut UnitState, fix: Fix, out: &mut Vec<Event>) {
+    let t = fix.end.time_ms;
+    crew_check(ctx, state, t, out);
+    if fix.flags.is_untrusted() {
+        return;
+    }
+    if let Some(prev) = state.prev
+        && is_sparse(ctx.config, &prev, &fix.end)
+    {
+        for c in segment::crossings(ctx.index, &prev, &fix.end, ctx.config.sample_step_m) {
+            if let Some(id) = fence_id(ctx.index, c.layer, c.fence) {
+                let kind = EventKind::Crossing {
+                    layer: c.layer,
+                    fence: id.to_owned(),
+                    entered_ms: c.entered_ms,
+                    left_ms: c.left_ms,
+                };
+                out.push(ctx.event(c.entered_ms, kind));
+            }
+        }
+    }
+    let rule = ctx.config.rule();
+    let mut changes = Vec::new();
+    for (layer, tracker, fence) in [
+        (Layer::Beat, &mut state.beat, fix.end.beat),
+        (Layer::Zone, &mut state.zone, fix.end.zone),
+    ] {
+        changes.clear();
+        tracker.observe(fence, t, rule, &mut changes);
+        for change in &changes {
+            let (fence, at_ms, enter) = match *change {
+                Transition::Exit { fence, at_ms } => (fence, at_ms, false),
+                Transition::Enter { fence, at_ms } => (fence, at_ms, true),
+            };
+            let Some(id) = fence_id(ctx.index, layer, fence) else {
+                continue;
+            };
+            let (fence, confirmed_ms) = (id.to_owned(), t);
+            let kind = if enter {
+                EventKind::Enter {
+                    layer,
+                    fence,
+                    confirmed_ms,
+                }
+            } else {
+                EventKind::Exit {
+                    layer,
+                    fence,
+                    confirmed_ms,
+                }
+            };
+            out.push(ctx.event(at_ms, kind));
+        }
+    }
+    checkpoint_visits(ctx, state, &fix.end, out);
+    idle_check(ctx, state, &fix.end, out);
+    out_of_zone_check(ctx, state, t, out);
+    state.prev = Some(fix.end);
+}
+
+/// A segment is sparse when its ends are far apart in time or space, yet close enough in time
+/// for the straight line to stand for the path.
+fn is_sparse(config: &EventConfig, a: &End, b: &End) -> bool {
+    let gap = b.time_ms - a.time_ms;
+    gap <= ms(config.max_interpolate_s)
+        && (gap > ms(config.sparse_gap_s)
+            || haversine_m(a.lat, a.lon, b.lat, b.lon) > config.sparse_len_m)
+}
+
+/// Arrival is the first fix within the radius, departure the last; the visit is reported at
+/// the first fix outside, if it lasted the checkpoint's minimum dwell and its arrival or
+/// departure falls in the checkpoint's window.
+fn checkpoint_visits(ctx: &Ctx<'_>, state: &mut UnitState, at: &End, out: &mut Vec<Event>) {
+    for (i, cp) in ctx.checkpoints.iter().enumerate() {
+        if haversine_m(at.lat, at.lon, cp.lat, cp.lon) <= cp.radius_m {
+            state
+                .visits
+                .entry(i)
+                .and_modify(|v| v.last_ms = at.time_ms)
+                .or_insert(Visit {
+                    arrival_ms: at.time_ms,
+                    last_ms: at.time_ms,
+                });
+        } else if let Some(v) = state.visits.remove(&i)
+            && v.last_ms - v.arrival_ms >= ms(cp.min_dwell_s)
+            && in_window(cp.window, ctx.config.timezone, v.arrival_ms, v.last_ms)
+        {
+            let kind = EventKind::CheckpointVisit {
+                checkpoint: cp.id.clone(),
+                arrival_ms: v.arrival_ms,
+                departure_ms: v.last_ms,
+            };
+            out.push(ctx.event(v.last_ms, kind));
+        }
+    }
+}
+
+/// True when there is no window, or the local time of day of `a` or `b` is in it (start
+/// included, end excluded; the window ends the next day when `end <= start`).
+fn in_window(
+    window: Option<(NaiveTime, NaiveTime)>,
+    tz: Tz,
+    a: EpochMillis,
+    b: EpochMillis,
+) -> bool {
+    let Some((start, end)) = window else {
+        return true;
+    };
+    let inside = |t: EpochMillis| {
+        DateTime::from_timestamp_millis(t).is_some_and(|utc| {
+            let local = utc.with_timezone(&tz).time();
+            if end <= start {
+                local >= start || local < end
+            } else {
+                local >= start && local < end
+            }
+        })
+    };
+    inside(a) || inside(b)
+}
+
+/// Idle: within `idle_radius_m` of where the unit stopped for `idle_after_s` (counted from the
+/// shift start at the earliest), once per stop and shift.
+fn idle_check(ctx: &Ctx<'_>, state: &mut UnitState, at: &End, out: &mut Vec<Event>) {
+    let anchor = match state.idle_anchor {
+        Some(a) if haversine_m(a.lat, a.lon, at.lat, at.lon) <= ctx.config.idle_radius_m => a,
+        _ => *state.idle_anchor.insert(Anchor {
+            time_ms: at.time_ms,
+            lat: at.lat,
+            lon: at.lon,
+        }),
+    };
+    let Some((i, shift)) = shift_at(ctx.shifts, at.time_ms) else {
+        return;
+    };
+    let since_ms = anchor.time_ms.max(shift.start_ms);
+    if at.time_ms - since_ms >= ms(ctx.config.idle_after_s)
+        && state.idle_alerted != Some((i, anchor.time_ms))
+    {
+        state.idle_alerted = Some((i, anchor.time_ms));
+        let kind = EventKind::Idle {
+            window: shift.window.clone(),
+            since_ms,
+            lat: anchor.lat,
+            lon: anchor.lon,
+        };
+        out.push(ctx.event(at.time_ms, kind));
+    }
+}
+
+/// Out of zone: the confirmed zone (after hysteresis) is not the rostered one for more than
+/// the grace period of a shift; once per spell, and a spell ends back in the zone.
+fn out_of_zone_check(ctx: &Ctx<'_>, state: &mut UnitState, t: EpochMillis, out: &mut Vec<Event>) {
+    let Some((i, shift)) = shift_at(ctx.shifts, t) else {
+        state.out_of_zone = None;
+        return;
+    };
+    let current = state
+        .zone
+        .current()
+        .and_then(|z| fence_id(ctx.index, Layer::Zone, z));
+    if current == Some(shift.zone.as_str()) {
+        state.out_of_zone = None;
+        return;
+    }
+    let spell = match state.out_of_zone {
+        Some(s) if s.shift == i => s,
+        _ => OutOfZone {
+            shift: i,
+            since_ms: state.zone.since_ms().unwrap_or(t).max(shift.start_ms),
+            alerted: false,
+        },
+    };
+    let alert = !spell.alerted && t - spell.since_ms > ms(ctx.config.out_of_zone_grace_s);
+    state.out_of_zone = Some(OutOfZone {
+        alerted: spell.alerted || alert,
+        ..spell
+    });
+    if alert {
+        let kind = EventKind::OutOfZone {
+            zone: shift.zone.clone(),
+            current: current.map(str::to_owned),
+            window: shift.window.clone(),
+            since_ms: spell.since_ms,
+        };
+        out.push(ctx.event(t, kind));
+    }
+}
+
+/// Offline: no fix for `offline_after_s` (counted from the shift start at the earliest) at a
+/// tick inside a shift; once per last fix and shift.
+fn offline_check(ctx: &Ctx<'_>, state: &mut UnitState, now: EpochMillis, out: &mut Vec<Event>) {
+    let Some((i, shift)) = shift_at(ctx.shifts, now) else {
+        return;
+    };
+    let since_ms = state
+        .last_seen_ms
+        .map_or(shift.start_ms, |t| t.max(shift.start_ms));
+    let key = (i, state.last_seen_ms);
+    if now - since_ms >= ms(ctx.config.offline_after_s) && state.offline_alerted != Some(key) {
+        state.offline_alerted = Some(key);
+        let kind = EventKind::Offline {
+            window: shift.window.clone(),
+            last_fix_ms: state.last_seen_ms,
+            since_ms,
+        };
+        out.push(ctx.event(now, kind));
+    }
+}
+
+/// Crew below the minimum: once per shift, at the first fix or tick inside it.
+fn crew_check(ctx: &Ctx<'_>, state: &mut UnitState, t: EpochMillis, out: &mut Vec<Event>) {
+    let Some((i, shift)) = shift_at(ctx.shifts, t) else {
+        return;
+    };
+    if shift.crew < ctx.config.min_crew && !state.crew_alerted.contains(&i) {
+        state.crew_alerted.push(i);
+        let kind = EventKind::CrewBelowMinimum {
+            zone: shift.zone.clone(),
+            window: shift.window.clone(),
+            crew: shift.crew,
+            min_crew: ctx.config.min_crew,
+        };
+        out.push(ctx.event(shift.start_ms, kind));
+    }
+}
