@@ -4,6 +4,81 @@
 //! and the jurisdiction's files on disk.
 //!
 //! # Layout
-//! - [`roads`]: road network loading (OSM XML, GeoJSON) and routing.
+//! - [`jurisdiction`]: the jurisdiction's settings, stations, outline and incidents.
+//! - [`store`]: the pings table's columns as analytics reads them (mirror of ingest's schema).
+//! - [`clock`]: local time, days and patrol windows as polars expressions.
+//! - [`context`]: [`JobContext`], the parameters of a run and the interval plan over pings.
+//! - [`dosage`], [`coverage`], [`hotspots`], [`gaps`], [`koper`], [`compliance`],
+//!   [`incidents`]: the weekly meeting's jobs (issue 5).
+//! - [`output`]: writing a job's table as Parquet, CSV or JSON.
+//! - [`roads`]: road network loading (OSM XML and PBF, GeoJSON) and routing.
+//! - [`response`]: the 30 km / 30 minute response rule on the road network (issue 6).
 
+pub mod clock;
+pub mod compliance;
+pub mod context;
+pub mod coverage;
+pub mod dosage;
+pub mod gaps;
+pub mod hotspots;
+pub mod incidents;
+pub mod jurisdiction;
+pub mod koper;
+pub mod output;
+pub mod response;
 pub mod roads;
+pub mod store;
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "test support")]
+mod testing;
+
+use std::path::PathBuf;
+
+use polars::prelude::{DataFrame, Engine, LazyFrame, OptFlags, PolarsError};
+
+pub use context::JobContext;
+
+/// Why an analytics job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyticsError {
+    /// Polars could not scan, plan or run the query.
+    #[error("polars: {0}")]
+    Polars(#[from] PolarsError),
+    /// The store has no pings to analyse.
+    #[error("no pings under {}", .0.display())]
+    NoPings(PathBuf),
+    /// The store's columns differ from [`store::pings_columns`].
+    #[error("store schema: {0}")]
+    Schema(String),
+    /// A jurisdiction file could not be loaded.
+    #[error(transparent)]
+    Jurisdiction(#[from] jurisdiction::JurisdictionError),
+    /// An H3 operation failed (a fence the tiler refuses).
+    #[error("H3: {0}")]
+    H3(String),
+    /// A parameter is out of range.
+    #[error("{0}")]
+    Invalid(String),
+    /// Writing the output failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Collects several plans in one query, so a scan they share is read once.
+///
+/// # Errors
+/// A polars error.
+pub fn collect_all(plans: Vec<LazyFrame>) -> Result<Vec<DataFrame>, AnalyticsError> {
+    let plans = plans.into_iter().map(|lf| lf.logical_plan).collect();
+    Ok(LazyFrame::collect_all_with_engine(
+        plans,
+        Engine::Auto,
+        OptFlags::default(),
+    )?)
+}

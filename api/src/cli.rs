@@ -38,6 +38,27 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Build the weekly intelligence report.
     Report(ReportArgs),
+    /// Manage API bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `patrol token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a new random token and the `[[tokens]]` lines (with its hash) for the config.
+    New {
+        /// command (live and events), analyst (analytics and history), chief (all reads) or
+        /// admin (all reads and /metrics).
+        #[arg(long)]
+        role: crate::http::auth::Role,
+        /// Station the token is limited to; omit for the whole county.
+        #[arg(long)]
+        station: Option<String>,
+        /// A label for logs (who holds the token).
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 /// Arguments of `patrol demo`.
@@ -191,7 +212,8 @@ pub struct FixturesArgs {
 /// Arguments of `patrol analyze`.
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
-    /// Job: dosage, coverage, hotspots, gaps, koper, compliance, response.
+    /// Job: dosage, coverage, hotspots, gaps, koper, compliance (also writes `<out>-force` and
+    /// `<out>-checkpoints`), incidents (response per incident, straight line), response.
     pub job: String,
     /// Store directory.
     #[arg(long)]
@@ -208,9 +230,24 @@ pub struct AnalyzeArgs {
     /// H3 resolution.
     #[arg(long)]
     pub res: Option<u8>,
-    /// Output file (.parquet, .csv or .json).
+    /// Output file (.parquet, .csv or .json; response also writes .geojson).
     #[arg(long)]
     pub out: PathBuf,
+    /// Incidents file in the columns of the jurisdiction's incidents.csv (default: that file).
+    #[arg(long)]
+    pub incidents: Option<PathBuf>,
+    /// gaps: how many gaps to list.
+    #[arg(long, default_value_t = 25)]
+    pub top: usize,
+    /// response: a new station at LAT,LON (repeatable; named NEW1, NEW2, ...).
+    #[arg(long, value_name = "LAT,LON")]
+    pub add_station: Vec<String>,
+    /// response: move station ID to LAT,LON (repeatable).
+    #[arg(long, value_name = "ID=LAT,LON")]
+    pub move_station: Vec<String>,
+    /// response: a unit posted at LAT,LON (repeatable; named POST1, POST2, ...).
+    #[arg(long, value_name = "LAT,LON")]
+    pub post_unit: Vec<String>,
 }
 
 /// Arguments of `patrol report`.

@@ -17,8 +17,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::cli::{
     Command, DemoArgs, FencesCommand, GenerateArgs, ImportArgs, ServeArgs, SimulateArgs,
+    TokenCommand,
 };
 use crate::config::ServeConfig;
+use crate::http::auth::{self, Caller, Role, Tokens};
 use crate::sim::{self, SimConfig};
 use crate::wiring::{self, IngestSettings};
 
@@ -58,14 +60,33 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             println!("wrote {} ({summary:?})", a.out.display());
             Ok(())
         }
-        Command::Analyze(a) => anyhow::bail!(
-            "patrol analyze {}: the analytics jobs are not built yet",
-            a.job
-        ),
+        Command::Analyze(a) => match a.job.as_str() {
+            "dosage" | "coverage" | "hotspots" | "gaps" | "koper" | "compliance" | "incidents" => {
+                crate::analyze::run(&a)
+            }
+            "response" => analyze_response(&a),
+            other => anyhow::bail!(
+                "patrol analyze {other}: unknown job (dosage, coverage, hotspots, gaps, koper, compliance, incidents, response)"
+            ),
+        },
         Command::Report(a) => anyhow::bail!(
             "patrol report --week {}: the weekly report is not built yet",
             a.week
         ),
+        Command::Token(TokenCommand::New {
+            role,
+            station,
+            name,
+        }) => {
+            let (token, hash) = auth::new_token();
+            println!("token: {token}");
+            println!("# Give the token to its holder; paste these lines into the serve config:");
+            print!(
+                "{}",
+                auth::config_lines(&hash, role, station.as_deref(), name.as_deref())
+            );
+            Ok(())
+        }
     }
 }
 
@@ -91,7 +112,22 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         &tracker,
         &token,
     )?;
-    let http = wiring::serve_http(a.http, &running, &tracker, &token).await?;
+    // A fresh county-wide admin token for this run only; it is never written to disk.
+    let (api_token, _) = auth::new_token();
+    let mut tokens = Tokens::default();
+    tokens.add(
+        &api_token,
+        Caller {
+            role: Role::Admin,
+            station: None,
+            name: "demo".into(),
+        },
+    );
+    let api = wiring::ApiSettings {
+        tokens,
+        store: a.data.join("store"),
+    };
+    let http = wiring::serve_http(a.http, api, &running, &tracker, &token).await?;
     let now = wiring::now_ms();
     let speedup = a.speedup.max(0.01);
     let start = if speedup > 1.0 {
@@ -114,8 +150,10 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         "patrol demo: broker mqtt://{addr}, store {}, API http://{http}/",
         a.data.join("store").display()
     );
+    println!("  map: http://{http}/#token={api_token}");
+    println!("  token: {api_token}   (API calls: Authorization: Bearer <token>)");
     println!(
-        "  live units: http://{http}/api/units   stream: http://{http}/api/live   metrics: http://{http}/metrics"
+        "  live units: http://{http}/api/units   stream: http://{http}/api/live   metrics: http://{http}/metrics   docs: http://{http}/api/openapi.json"
     );
     match a.duration {
         Some(s) => tokio::select! {
@@ -148,7 +186,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .fixtures
         .or(file.fixtures)
         .context("no jurisdiction: pass --fixtures or set `fixtures` in the config")?;
-    let store = a
+    let store_dir = a
         .store
         .or(file.store)
         .context("no store: pass --store or set `store` in the config")?;
@@ -202,7 +240,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
     let running = wiring::start_ingest(
         IngestSettings {
             fixtures,
-            store,
+            store: store_dir.clone(),
             mqtt: mcfg,
             flush_interval: Duration::from_secs(
                 file.store_settings.flush_interval_s.unwrap_or(5).max(1),
@@ -212,7 +250,19 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         &tracker,
         &token,
     )?;
-    let bound = wiring::serve_http(http, &running, &tracker, &token).await?;
+    let j = &running.jurisdiction;
+    let stations: Vec<&str> = j.stations().iter().map(|s| s.id.as_str()).collect();
+    let tokens = Tokens::from_config(&file.tokens, &stations).context("config")?;
+    if tokens.is_empty() {
+        tracing::warn!(
+            "No [[tokens]] in the config: every API request but /health will be refused (see `patrol token new`)"
+        );
+    }
+    let api = wiring::ApiSettings {
+        tokens,
+        store: store_dir,
+    };
+    let bound = wiring::serve_http(http, api, &running, &tracker, &token).await?;
     println!("patrol serve: ingesting from {url}, API http://{bound}/");
     tokio::select! {
         () = wiring::shutdown_signal() => {}
@@ -410,5 +460,85 @@ fn assign(fixtures: &Path, points: &Path, out: &Path) -> anyhow::Result<()> {
         let _ = writeln!(csv, "{},{lat},{lon},{beat},{zone}", get(ci));
     }
     std::fs::write(out, csv).with_context(|| format!("writing --out {}", out.display()))?;
+    Ok(())
+}
+
+/// `patrol analyze response`: the 30 km / 30 minute rule from the stations (after the what-if
+/// flags), from the units on duty hour by hour, and per incident; written by `--out`'s
+/// extension.
+fn analyze_response(a: &crate::cli::AnalyzeArgs) -> anyhow::Result<()> {
+    use analytics::response::{Change, ResponseJob, Scenario};
+    use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+
+    let tz = analytics::jurisdiction::Jurisdiction::load(&a.fixtures)
+        .with_context(|| format!("--fixtures {}", a.fixtures.display()))?
+        .timezone();
+    let time = |flag: &str, s: &str| -> anyhow::Result<DateTime<Utc>> {
+        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+            return Ok(t.with_timezone(&Utc));
+        }
+        let day = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .with_context(|| format!("{flag} {s}: expected RFC 3339 or YYYY-MM-DD"))?;
+        tz.from_local_datetime(&day.and_time(chrono::NaiveTime::MIN))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .with_context(|| format!("{flag} {s}: local midnight does not exist"))
+    };
+    let point = |flag: &str, s: &str| -> anyhow::Result<(f64, f64)> {
+        let parsed = s.split_once(',').and_then(|(lat, lon)| {
+            let (lat, lon) = (
+                lat.trim().parse::<f64>().ok()?,
+                lon.trim().parse::<f64>().ok()?,
+            );
+            (lat.abs() <= 90.0 && lon.abs() <= 180.0).then_some((lat, lon))
+        });
+        parsed.with_context(|| format!("{flag} {s}: expected LAT,LON in degrees"))
+    };
+    let mut changes = Vec::new();
+    for s in &a.add_station {
+        let (lat, lon) = point("--add-station", s)?;
+        changes.push(Change::AddStation { lat, lon });
+    }
+    for s in &a.move_station {
+        let (id, at) = s
+            .split_once('=')
+            .with_context(|| format!("--move-station {s}: expected ID=LAT,LON"))?;
+        let (lat, lon) = point("--move-station", at)?;
+        changes.push(Change::MoveStation {
+            id: id.trim().to_owned(),
+            lat,
+            lon,
+        });
+    }
+    for s in &a.post_unit {
+        let (lat, lon) = point("--post-unit", s)?;
+        changes.push(Change::PostUnit { lat, lon });
+    }
+    let mut job = ResponseJob::new(
+        &a.fixtures,
+        &a.store,
+        time("--from", &a.from)?,
+        time("--to", &a.to)?,
+    );
+    job.res = a.res;
+    job.scenario = Scenario { changes };
+    job.incidents.clone_from(&a.incidents);
+    let report = job.run().context("patrol analyze response")?;
+    report
+        .write(&a.out)
+        .with_context(|| format!("--out {}", a.out.display()))?;
+    let s = &report.summary;
+    println!(
+        "response: {} cells at res {}, {:.1}% of the area passes from {} sources ({} failing \
+         areas, worst {:.1} min); {} hours from units on duty; wrote {}",
+        s.cells,
+        report.res,
+        s.passing_area_share * 100.0,
+        report.sources.len(),
+        s.failing_areas.len(),
+        s.worst_time_s / 60.0,
+        report.hours.len(),
+        a.out.display()
+    );
     Ok(())
 }

@@ -15,6 +15,11 @@
 //! [store_settings]
 //! flush_interval_s = 5
 //! retention_days = 90             # purge older pings; unset keeps everything
+//! [[tokens]]                      # one per API client; `patrol token new` prints these
+//! hash = "9f86d0...(64 hex digits)" # SHA-256 of the token
+//! role = "command"                # command | analyst | chief | admin
+//! station = "ST2"                 # omit for the whole county
+//! name = "ST2 command room"       # optional label
 //! ```
 
 use std::net::SocketAddr;
@@ -39,6 +44,24 @@ pub struct ServeConfig {
     /// Store timing.
     #[serde(default)]
     pub store_settings: StoreSettings,
+    /// API bearer tokens (`[[tokens]]`), stored as SHA-256 hashes.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// One `[[tokens]]` entry: who may call the API. `patrol token new` prints these lines.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Lower-case hex SHA-256 of the token (the token itself is never stored).
+    pub hash: String,
+    /// What the holder may read.
+    pub role: crate::http::auth::Role,
+    /// The station whose units, fences and analytics the holder sees; absent means every
+    /// station (the county command centre).
+    pub station: Option<String>,
+    /// A label for logs (who holds it).
+    pub name: Option<String>,
 }
 
 /// `[mqtt]`.
@@ -100,5 +123,25 @@ mod tests {
         let ok: ServeConfig =
             toml::from_str("store = \"s\"\n[mqtt]\nreceive_maximum = 50\n").unwrap();
         assert_eq!(ok.mqtt.receive_maximum, Some(50));
+    }
+
+    #[test]
+    fn tokens_parse_and_refuse_unknown_keys() {
+        let ok: ServeConfig = toml::from_str(
+            "[[tokens]]\nhash = \"ab\"\nrole = \"chief\"\n[[tokens]]\nhash = \"cd\"\nrole = \"command\"\nstation = \"ST2\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok.tokens.len(), 2);
+        assert_eq!(ok.tokens[1].station.as_deref(), Some("ST2"));
+        let err = toml::from_str::<ServeConfig>(
+            "[[tokens]]\nhash = \"ab\"\nrole = \"chief\"\nscope = \"x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("scope"), "{err}");
+        let err = toml::from_str::<ServeConfig>("[[tokens]]\nhash = \"ab\"\nrole = \"boss\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("boss"), "{err}");
     }
 }

@@ -1,17 +1,21 @@
 //! The `patrol` binary's library: command line, HTTP API, simulator, demo wiring.
 //!
 //! # Layout
-//! - [`cli`]: the command line; [`commands`]: what each subcommand does.
+//! - [`cli`]: the command line; [`commands`]: what each subcommand does; [`analyze`]: the
+//!   patrol analytics jobs behind `patrol analyze`.
 //! - [`config`]: the `serve` config file.
-//! - [`server`]: the axum router.
+//! - [`server`]: the axum router and route table; [`http`]: its handlers, auth, errors,
+//!   OpenAPI and the embedded map page.
 //! - [`sim`]: fleet simulator and bulk generator.
 //! - [`county`]: the generator of the demo jurisdiction.
 //! - [`wiring`]: jurisdiction → stages → pipeline → API, shared by `demo` and `serve`.
 
+pub mod analyze;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod county;
+pub mod http;
 pub mod server;
 pub mod sim;
 pub mod wiring;

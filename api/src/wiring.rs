@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ingest::decode::DecodeConfig;
+use ingest::events::EventConfig;
 use ingest::geofence::catalog::Catalog;
 use ingest::geofence::index::GeofenceIndex;
 use ingest::jurisdiction::Jurisdiction;
@@ -21,6 +22,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::http::auth::Tokens;
+use crate::http::live::LiveHub;
+use crate::http::reference::Reference;
 use crate::server::{self, AppState};
 
 fn resolution(n: u8, key: &str) -> anyhow::Result<h3o::Resolution> {
@@ -88,7 +92,8 @@ pub struct Running {
     pub jurisdiction: Jurisdiction,
 }
 
-/// Starts the pipeline and the MQTT source on `tracker`; they stop when `token` fires.
+/// Starts the pipeline (with the event engine) and the MQTT source on `tracker`; they stop
+/// when `token` fires.
 ///
 /// # Errors
 /// When the jurisdiction or the store cannot be opened.
@@ -99,7 +104,14 @@ pub fn start_ingest(
 ) -> anyhow::Result<Running> {
     let j = Jurisdiction::load(&cfg.fixtures)
         .with_context(|| format!("loading jurisdiction {}", cfg.fixtures.display()))?;
-    let st = stages(&j, true)?;
+    // Live ingest also runs the event engine over the jurisdiction's checkpoints and roster.
+    let st = stages(&j, true)?
+        .with_events(
+            j.checkpoints(),
+            j.roster(),
+            EventConfig::from_settings(j.settings(), j.timezone()),
+        )
+        .context("building the event engine from the roster")?;
     let status = &j.settings().status;
     let live = Arc::new(LiveState::new(LiveConfig::new(
         status.idle_after_s,
@@ -160,24 +172,48 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// What the API needs beyond the running ingest.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Accepted bearer tokens.
+    pub tokens: Tokens,
+    /// The store ingest writes (history reads its Parquet files).
+    pub store: PathBuf,
+}
+
 /// Binds and serves the API until `token` fires.
 ///
 /// # Errors
-/// When the address cannot be bound.
+/// When the address cannot be bound or the jurisdiction's layers cannot be loaded.
 pub async fn serve_http(
     addr: SocketAddr,
+    api: ApiSettings,
     running: &Running,
     tracker: &TaskTracker,
     token: &CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
+    let reference = Arc::new(Reference::load(&running.jurisdiction)?);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding HTTP address {addr}"))?;
     let bound = listener.local_addr()?;
+    let hub = LiveHub::start(
+        &running.ingest.live,
+        reference.clone(),
+        tracker,
+        token.clone(),
+    );
     let app = server::app(AppState {
         live: running.ingest.live.clone(),
+        hub,
         ingest: running.ingest.stats.clone(),
         source: running.source.clone(),
+        tokens: Arc::new(api.tokens),
+        reference,
+        store: api.store,
+        fixtures: running.jurisdiction.dir().to_owned(),
+        analytics: Arc::default(),
+        http: Arc::default(),
         shutdown: token.clone(),
     });
     let t = token.clone();

@@ -1,12 +1,20 @@
-//! Wiring: source → stage (decode, validate, jump check, geofence) → store thread → acks,
-//! with live state fed from the stage.
+//! Wiring: source → stage (decode, validate, jump check, geofence, events) → store thread →
+//! acks, with live state fed from the stage.
 //!
 //! ```text
 //! source::mqtt --mpsc(Delivery)--> stage --mpsc(Batch)--> store thread --watch(seq)--> source acks
 //!                                    \--> sink::live (broadcast, never blocks)
 //! ```
+//! The stage feeds accepted pings to the [`EventEngine`] (when [`Stages::with_events`] gave it
+//! one) and ticks the engine every [`TICK_EVERY`] with the wall clock, the one clock read of
+//! the stage. Events go to live state and, as [`Record::Event`]s in the same batches as the
+//! pings, through the WAL into the `events` table: the events a message released are durable
+//! before the message is acknowledged. The engine's state lives in memory only; after a
+//! restart it starts empty (fixes still in its reorder buffer at a crash give no events).
+//!
 //! Shutdown: only the source watches the token. It returns and drops its sender; the stage sees
-//! the channel close, hands on its last batch and returns; the store thread flushes and exits.
+//! the channel close, drains the event engine, hands on its last batch and returns; the store
+//! thread flushes and exits.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -19,11 +27,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::decode::{self, DecodeConfig, Message, RawPing};
-use crate::geofence::index::GeofenceIndex;
+use crate::events::{Event, EventConfig, EventEngine, EventsError, FixInput};
+use crate::geofence::index::{Assignment, GeofenceIndex};
+use crate::jurisdiction::{Checkpoint, RosterEntry};
 use crate::ping::{EpochMillis, RejectReason, Rejection};
 use crate::sink::live::LiveState;
 use crate::source::mqtt::Delivery;
-use crate::store::{Record, Store, StoreConfig, StoredPing};
+use crate::store::{Record, Store, StoreConfig, StoredEvent, StoredPing};
 use crate::validate::{self, JumpDetector, ValidateConfig};
 
 /// Counters for `/metrics` and the demo's log.
@@ -35,6 +45,8 @@ pub struct IngestStats {
     pub stored: AtomicU64,
     /// Records dropped as already stored.
     pub duplicates: AtomicU64,
+    /// Geofence and duty events newly stored.
+    pub events: AtomicU64,
     /// Last-will (offline) messages.
     pub offline: AtomicU64,
     /// Highest durable sequence number.
@@ -60,7 +72,8 @@ impl IngestStats {
     }
 }
 
-/// The pure per-message work, shared by the MQTT path and imports.
+/// The pure per-message work, shared by the MQTT path and imports. Like decode, validate and
+/// the geofence index it uses, it does no IO and reads no clock.
 pub struct Stages {
     /// Decode settings.
     pub decode: DecodeConfig,
@@ -77,13 +90,25 @@ pub struct Stages {
     /// Maximum plausible speed for units not in `max_kmh`.
     pub default_max_kmh: f64,
     jumps: JumpDetector,
+    /// Fed by [`Stages::message`] only (imports through [`Stages::location`] make no events).
+    events: Option<EventEngine>,
 }
 
 /// What one message turned into.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// A record to store.
-    Record(Record),
+    /// An accepted ping, with what the event engine made of it.
+    Ping {
+        /// The ping to store.
+        ping: StoredPing,
+        /// Events of the unit's fixes that left the engine's reorder buffer.
+        events: Vec<Event>,
+        /// The engine's out-of-zone verdict for the unit
+        /// ([`EventEngine::out_of_zone`]); false without an engine.
+        out_of_zone: bool,
+    },
+    /// A refused message, to store.
+    Reject(Rejection),
     /// The unit's last will.
     Offline {
         /// Station id.
@@ -111,25 +136,75 @@ impl Stages {
             max_kmh: HashMap::new(),
             default_max_kmh: 200.0,
             jumps: JumpDetector::new(),
+            events: None,
         }
     }
 
-    /// Decodes and processes one MQTT message.
+    /// Adds an [`EventEngine`] over the stages' own fence index, fed by
+    /// [`Stages::message`].
+    ///
+    /// # Errors
+    /// [`EventsError`] when the roster does not fit the catalog or the time zone.
+    pub fn with_events(
+        mut self,
+        checkpoints: &[Checkpoint],
+        roster: &[RosterEntry],
+        config: EventConfig,
+    ) -> Result<Self, EventsError> {
+        let engine = EventEngine::new(self.fences.clone(), checkpoints, roster, config)?;
+        self.events = Some(engine);
+        Ok(self)
+    }
+
+    /// Decodes and processes one MQTT message; an accepted ping also goes through the event
+    /// engine, if there is one.
     pub fn message(&mut self, topic: &str, payload: &[u8], recv_time: EpochMillis) -> Outcome {
         match decode::decode(topic, payload, &self.decode) {
-            Ok(Message::Location(raw)) => {
-                Outcome::Record(self.location(raw, topic, payload, recv_time))
-            }
+            Ok(Message::Location(raw)) => match self.accept(raw, topic, payload, recv_time) {
+                Ok((ping, assignment)) => {
+                    let (events, out_of_zone) = match &mut self.events {
+                        Some(engine) => {
+                            let fix = FixInput::from_ping(&ping.ping, Some(assignment));
+                            let events = engine.push(&fix).events;
+                            (events, engine.out_of_zone(ping.ping.unit()))
+                        }
+                        None => (Vec::new(), false),
+                    };
+                    Outcome::Ping {
+                        ping,
+                        events,
+                        out_of_zone,
+                    }
+                }
+                Err(r) => Outcome::Reject(r),
+            },
             Ok(Message::Offline { station, unit, .. }) => Outcome::Offline { station, unit },
-            Ok(Message::Ignored { kind, .. }) => Outcome::Record(Record::Reject(Rejection {
+            Ok(Message::Ignored { kind, .. }) => Outcome::Reject(Rejection {
                 recv_time,
                 topic: topic.to_owned(),
                 reason: RejectReason::IgnoredType,
                 detail: format!("_type {kind:?} is not a location"),
                 payload: payload.to_vec(),
-            })),
-            Err(e) => Outcome::Record(Record::Reject(e.to_rejection(topic, payload, recv_time))),
+            }),
+            Err(e) => Outcome::Reject(e.to_rejection(topic, payload, recv_time)),
         }
+    }
+
+    /// Advances the event engine to `now` ([`EventEngine::tick`]); empty without an engine.
+    pub fn tick(&mut self, now: EpochMillis) -> Vec<Event> {
+        self.events
+            .as_mut()
+            .map(|e| e.tick(now))
+            .unwrap_or_default()
+    }
+
+    /// Feeds every fix still buffered in the event engine ([`EventEngine::drain`]), at the end
+    /// of input; empty without an engine.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        self.events
+            .as_mut()
+            .map(EventEngine::drain)
+            .unwrap_or_default()
     }
 
     /// Validates, checks for jumps and assigns fences to one decoded fix. `topic` and
@@ -141,10 +216,22 @@ impl Stages {
         payload: &[u8],
         recv_time: EpochMillis,
     ) -> Record {
-        let mut ping = match validate::validate(raw, recv_time, &self.validate) {
-            Ok(p) => p,
-            Err(e) => return Record::Reject(e.to_rejection(topic, payload, recv_time)),
-        };
+        match self.accept(raw, topic, payload, recv_time) {
+            Ok((ping, _)) => Record::Ping(ping),
+            Err(r) => Record::Reject(r),
+        }
+    }
+
+    /// [`Stages::location`] with the fence indices of the assignment.
+    fn accept(
+        &mut self,
+        raw: RawPing,
+        topic: &str,
+        payload: &[u8],
+        recv_time: EpochMillis,
+    ) -> Result<(StoredPing, Assignment), Rejection> {
+        let mut ping = validate::validate(raw, recv_time, &self.validate)
+            .map_err(|e| e.to_rejection(topic, payload, recv_time))?;
         let max = self
             .max_kmh
             .get(ping.unit())
@@ -155,13 +242,14 @@ impl Stages {
             .fences
             .assign_with_cell(ping.lat(), ping.lon(), self.store_res);
         let id = |f: Option<&crate::geofence::catalog::Fence>| f.map(|f| f.id.clone());
-        Record::Ping(StoredPing {
+        let stored = StoredPing {
             cell: a.cell.map_or(0, u64::from),
             beat: id(a.beat.and_then(|b| self.fences.beat(b))),
             zone: id(a.zone.and_then(|z| self.fences.zone(z))),
             fence_version: self.fence_version,
             ping,
-        })
+        };
+        Ok((stored, a))
     }
 }
 
@@ -191,6 +279,10 @@ pub struct PipelineConfig {
 
 /// How often the retention purge runs.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// How often the stage ticks the event engine with the wall clock: the resolution of offline
+/// alerts and of releasing fixes from the reorder buffer when a unit goes quiet.
+pub const TICK_EVERY: Duration = Duration::from_secs(1);
 
 /// A running pipeline.
 #[derive(Debug)]
@@ -226,24 +318,47 @@ pub fn spawn(
     let batch_size = cfg.batch.max(1);
     tracker.spawn(async move {
         let mut buf = Vec::with_capacity(batch_size);
-        while input.recv_many(&mut buf, batch_size).await > 0 {
-            let mut records = Vec::with_capacity(buf.len());
-            let mut upto = 0;
-            for d in buf.drain(..) {
-                upto = d.seq;
-                st.received.fetch_add(1, Relaxed);
-                match stages.message(&d.topic, &d.payload, d.recv_time) {
-                    Outcome::Record(Record::Ping(p)) => {
-                        lv.update(&p);
-                        records.push(Record::Ping(p));
+        let mut tick = tokio::time::interval(TICK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The highest sequence number handed on; batches of tick events repeat it.
+        let mut upto = 0;
+        loop {
+            let mut records = Vec::new();
+            tokio::select! {
+                // Cancel safe: when the tick wins, no message was taken.
+                n = input.recv_many(&mut buf, batch_size) => {
+                    if n == 0 {
+                        publish(&lv, stages.drain_events(), &mut records);
+                        if !records.is_empty() {
+                            let _ = tx.send(Batch { upto, records }).await;
+                        }
+                        break;
                     }
-                    Outcome::Record(Record::Reject(r)) => {
-                        st.reject(r.reason);
-                        records.push(Record::Reject(r));
+                    records.reserve(buf.len());
+                    for d in buf.drain(..) {
+                        upto = d.seq;
+                        st.received.fetch_add(1, Relaxed);
+                        match stages.message(&d.topic, &d.payload, d.recv_time) {
+                            Outcome::Ping { ping, events, out_of_zone } => {
+                                lv.update(&ping, out_of_zone);
+                                records.push(Record::Ping(ping));
+                                publish(&lv, events, &mut records);
+                            }
+                            Outcome::Reject(r) => {
+                                st.reject(r.reason);
+                                records.push(Record::Reject(r));
+                            }
+                            Outcome::Offline { station, unit } => {
+                                st.offline.fetch_add(1, Relaxed);
+                                lv.offline(&station, &unit, d.recv_time);
+                            }
+                        }
                     }
-                    Outcome::Offline { station, unit } => {
-                        st.offline.fetch_add(1, Relaxed);
-                        lv.offline(&station, &unit, d.recv_time);
+                }
+                _ = tick.tick() => {
+                    publish(&lv, stages.tick(now_millis()), &mut records);
+                    if records.is_empty() {
+                        continue;
                     }
                 }
             }
@@ -265,6 +380,7 @@ pub fn spawn(
             let result = match next {
                 Ok(Some(batch)) => store.append(batch.records).map(|out| {
                     st.stored.fetch_add(out.pings as u64, Relaxed);
+                    st.events.fetch_add(out.events as u64, Relaxed);
                     st.duplicates.fetch_add(out.duplicates as u64, Relaxed);
                     st.durable_seq.store(batch.upto, Relaxed);
                     if batch.upto > 0 {
@@ -312,7 +428,16 @@ pub fn spawn(
     Ok(Ingest { stats, live })
 }
 
-/// Wall-clock time in milliseconds since the epoch (the retention purge's only clock).
+/// Sends `events` to live state and appends them to `records` for the store.
+fn publish(live: &LiveState, events: Vec<Event>, records: &mut Vec<Record>) {
+    for event in events {
+        live.publish(&event);
+        records.push(Record::Event(StoredEvent::from_event(&event)));
+    }
+}
+
+/// Wall-clock time in milliseconds since the epoch (the clock of the retention purge and of
+/// the event engine's ticks).
 fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -1,4 +1,4 @@
-//! Road networks: loading OSM XML or GeoJSON into a routable graph.
+//! Road networks: loading OSM XML, OSM PBF or GeoJSON into a routable graph.
 //!
 //! [`RoadNetwork::load`] reads a file, keeps drivable roads, assigns every directed edge a
 //! length (haversine) and a travel time (length / speed), and keeps only the largest strongly
@@ -17,12 +17,14 @@
 //!
 //! # Layout
 //! - `osm`: streaming OSM XML 0.6 reader.
+//! - `pbf`: OSM PBF reader (the same tag rules as `osm`).
 //! - `geojson`: GeoJSON `FeatureCollection` reader.
 //! - `graph`: CSR build, strongly connected components, Dijkstra, nearest-node grid.
 
 mod geojson;
 mod graph;
 mod osm;
+mod pbf;
 #[cfg(test)]
 mod tests;
 
@@ -75,10 +77,8 @@ pub enum RoadsError {
         #[source]
         source: std::io::Error,
     },
-    /// The file extension is not `.osm`, `.geojson` or `.json`.
-    #[error(
-        "{path}: unsupported road network format (expected .osm or .geojson; .osm.pbf is not supported)"
-    )]
+    /// The file extension is not `.osm`, `.osm.pbf`, `.geojson` or `.json`.
+    #[error("{path}: unsupported road network format (expected .osm, .osm.pbf or .geojson)")]
     UnsupportedFormat {
         /// The file.
         path: PathBuf,
@@ -101,6 +101,13 @@ pub enum RoadsError {
         attribute: &'static str,
         /// The raw value (empty when missing).
         value: String,
+    },
+    /// The OSM PBF could not be decoded.
+    #[error("malformed OSM PBF")]
+    Pbf {
+        /// The decoder's error.
+        #[source]
+        source: osmpbf::Error,
     },
     /// The GeoJSON is not valid JSON.
     #[error("invalid GeoJSON")]
@@ -373,6 +380,9 @@ pub enum RouteError {
         /// Index into the sources slice.
         index: usize,
     },
+    /// The target node is not in this network.
+    #[error("the target is not a node of this network")]
+    UnknownTarget,
     /// A start time is negative or not finite.
     #[error("source {index} has start time {time_s}, expected a finite value >= 0")]
     BadStartTime {
@@ -470,10 +480,10 @@ pub struct RoadNetwork {
 }
 
 impl RoadNetwork {
-    /// Loads `.osm` (OSM XML 0.6) or `.geojson`/`.json` by extension.
+    /// Loads `.osm` (OSM XML 0.6), `.osm.pbf` (OSM PBF) or `.geojson`/`.json` by extension.
     ///
     /// # Errors
-    /// [`RoadsError::UnsupportedFormat`] for other extensions (including `.osm.pbf`),
+    /// [`RoadsError::UnsupportedFormat`] for other extensions,
     /// [`RoadsError::Io`] if the file cannot be read, a parse error, or
     /// [`RoadsError::NoRoads`] if nothing drivable was found.
     pub fn load(path: &Path, speeds: &SpeedTable) -> Result<Self, RoadsError> {
@@ -486,7 +496,10 @@ impl RoadNetwork {
             path: path.to_owned(),
             source,
         };
-        if name.ends_with(".osm") {
+        if name.ends_with(".osm.pbf") {
+            let file = File::open(path).map_err(io)?;
+            Self::from_pbf_reader(BufReader::new(file), speeds)
+        } else if name.ends_with(".osm") {
             let file = File::open(path).map_err(io)?;
             Self::from_osm_reader(BufReader::new(file), speeds)
         } else if name.ends_with(".geojson") || name.ends_with(".json") {
@@ -524,6 +537,19 @@ impl RoadNetwork {
         speeds: &SpeedTable,
     ) -> Result<Self, RoadsError> {
         Self::build(osm::read(reader, speeds)?)
+    }
+
+    /// Builds a network from OSM PBF, read sequentially. The same tags are honoured as in
+    /// [`RoadNetwork::from_osm_reader`]; relations are ignored.
+    ///
+    /// # Errors
+    /// [`RoadsError::Pbf`] if the blocks do not decode, [`RoadsError::BadAttribute`] for a
+    /// node out of range, or [`RoadsError::NoRoads`].
+    pub fn from_pbf_reader(
+        reader: impl std::io::Read + Send,
+        speeds: &SpeedTable,
+    ) -> Result<Self, RoadsError> {
+        Self::build(pbf::read(reader, speeds)?)
     }
 
     /// Builds a network from a GeoJSON `FeatureCollection` of `LineString`s and
@@ -667,7 +693,46 @@ impl RoadNetwork {
         self.search_all(&self.reverse, targets)
     }
 
+    /// Forward multi-source search towards one node: the earliest arrival at `target` from
+    /// any of `sources`, as [`RoadNetwork::multi_source`] would give it at that node. The
+    /// search stops as soon as `target` is settled, so it costs about as much as the region
+    /// closer (in time) to the sources than the target.
+    ///
+    /// # Errors
+    /// As [`RoadNetwork::multi_source`], and [`RouteError::UnknownTarget`].
+    pub fn multi_source_to(
+        &self,
+        sources: &[(NodeId, f64)],
+        target: NodeId,
+    ) -> Result<Reach, RouteError> {
+        if target.index() >= self.coords.len() {
+            return Err(RouteError::UnknownTarget);
+        }
+        let starts = self.starts(sources)?;
+        let mut search = Search::new(self.coords.len());
+        search.run(&self.forward, &starts, Some(target.0));
+        Ok(Reach {
+            time_s: search.time(target.0),
+            dist_m: search.dist(target.0),
+            source: search.origin(target.0) as usize,
+        })
+    }
+
     fn search_all(&self, csr: &Csr, sources: &[(NodeId, f64)]) -> Result<Vec<Reach>, RouteError> {
+        let starts = self.starts(sources)?;
+        let mut search = Search::new(self.coords.len());
+        search.run(csr, &starts, None);
+        Ok((0..self.coords.len() as u32)
+            .map(|v| Reach {
+                time_s: search.time(v),
+                dist_m: search.dist(v),
+                source: search.origin(v) as usize,
+            })
+            .collect())
+    }
+
+    /// Checks sources and converts them to raw start pairs.
+    fn starts(&self, sources: &[(NodeId, f64)]) -> Result<Vec<(u32, f64)>, RouteError> {
         if sources.is_empty() {
             return Err(RouteError::NoSources);
         }
@@ -681,20 +746,12 @@ impl RoadNetwork {
             }
             starts.push((node.0, time_s));
         }
-        let mut search = Search::new(self.coords.len());
-        search.run(csr, &starts, None);
-        Ok((0..self.coords.len() as u32)
-            .map(|v| Reach {
-                time_s: search.time(v),
-                dist_m: search.dist(v),
-                source: search.origin(v) as usize,
-            })
-            .collect())
+        Ok(starts)
     }
 }
 
 /// Great-circle distance in metres.
-fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+pub(crate) fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
     let dp = p2 - p1;
     let dl = (lon2 - lon1).to_radians();

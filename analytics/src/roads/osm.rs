@@ -12,19 +12,32 @@ use quick_xml::events::{BytesStart, Event};
 
 use super::{Direction, RawNetwork, RawWay, RoadsError, SpeedTable, parse_maxspeed};
 
-/// The tags of the way being read, plus its node references.
+/// The tags of the way being read, plus its node references. Shared with the PBF reader.
 #[derive(Debug, Default)]
-struct OpenWay {
-    refs: Vec<i64>,
-    highway: Option<String>,
-    oneway: Option<String>,
-    maxspeed: Option<String>,
-    junction: Option<String>,
+pub(super) struct OpenWay {
+    pub(super) refs: Vec<i64>,
+    pub(super) highway: Option<String>,
+    pub(super) oneway: Option<String>,
+    pub(super) maxspeed: Option<String>,
+    pub(super) junction: Option<String>,
+}
+
+impl OpenWay {
+    /// The slot for a tag this reader keeps, or `None` for any other key.
+    pub(super) fn tag_slot(&mut self, key: &str) -> Option<&mut Option<String>> {
+        match key {
+            "highway" => Some(&mut self.highway),
+            "oneway" => Some(&mut self.oneway),
+            "maxspeed" => Some(&mut self.maxspeed),
+            "junction" => Some(&mut self.junction),
+            _ => None,
+        }
+    }
 }
 
 /// A kept way whose node references are not resolved yet.
 #[derive(Debug)]
-struct PendingWay {
+pub(super) struct PendingWay {
     refs: Vec<i64>,
     kmh: f64,
     direction: Direction,
@@ -78,14 +91,7 @@ pub(crate) fn read(input: impl BufRead, speeds: &SpeedTable) -> Result<RawNetwor
                 b"tag" => {
                     if let Some(way) = open.as_mut() {
                         let key = at.get(e, "tag", "k")?;
-                        let slot = match key.as_ref() {
-                            "highway" => Some(&mut way.highway),
-                            "oneway" => Some(&mut way.oneway),
-                            "maxspeed" => Some(&mut way.maxspeed),
-                            "junction" => Some(&mut way.junction),
-                            _ => None,
-                        };
-                        if let Some(slot) = slot {
+                        if let Some(slot) = way.tag_slot(&key) {
                             *slot = Some(at.get(e, "tag", "v")?.into_owned());
                         }
                     }
@@ -102,8 +108,14 @@ pub(crate) fn read(input: impl BufRead, speeds: &SpeedTable) -> Result<RawNetwor
         }
         buf.clear();
     }
+    resolve(pending, &index, &mut raw);
+    Ok(raw)
+}
+
+/// Turns pending ways into [`RawWay`]s over the node slots in `index`, splitting a way at
+/// references to nodes that are not in the file.
+pub(super) fn resolve(pending: Vec<PendingWay>, index: &HashMap<i64, u32>, raw: &mut RawNetwork) {
     for way in pending {
-        // Split at references to nodes that are not in the file.
         for run in way.refs.split(|r| !index.contains_key(r)) {
             if run.len() >= 2 {
                 let nodes = run.iter().filter_map(|r| index.get(r).copied()).collect();
@@ -115,11 +127,14 @@ pub(crate) fn read(input: impl BufRead, speeds: &SpeedTable) -> Result<RawNetwor
             }
         }
     }
-    Ok(raw)
 }
 
 /// Decides whether a finished way is a drivable road, counting it in `raw` if so.
-fn keep_way(way: OpenWay, speeds: &SpeedTable, raw: &mut RawNetwork) -> Option<PendingWay> {
+pub(super) fn keep_way(
+    way: OpenWay,
+    speeds: &SpeedTable,
+    raw: &mut RawNetwork,
+) -> Option<PendingWay> {
     let class = way.highway?;
     speeds.kmh(&class)?;
     let maxspeed = way.maxspeed.as_deref().and_then(|m| {

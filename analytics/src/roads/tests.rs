@@ -402,8 +402,16 @@ fn load_dispatches_on_extension() {
     let pbf = dir.path().join("town.osm.pbf");
     std::fs::write(&pbf, b"").unwrap();
     let err = RoadNetwork::load(&pbf, &SpeedTable::defaults()).unwrap_err();
+    assert!(matches!(err, RoadsError::NoRoads), "{err}");
+    std::fs::write(&pbf, b"\0\0\0\x0cnot a pbf blob at all").unwrap();
+    let err = RoadNetwork::load(&pbf, &SpeedTable::defaults()).unwrap_err();
+    assert!(matches!(err, RoadsError::Pbf { .. }), "{err}");
+
+    let shp = dir.path().join("town.shp");
+    std::fs::write(&shp, b"").unwrap();
+    let err = RoadNetwork::load(&shp, &SpeedTable::defaults()).unwrap_err();
     assert!(matches!(err, RoadsError::UnsupportedFormat { .. }));
-    assert!(err.to_string().contains("town.osm.pbf"), "{err}");
+    assert!(err.to_string().contains("town.shp"), "{err}");
 
     let missing = dir.path().join("gone.geojson");
     assert!(matches!(
@@ -592,4 +600,94 @@ fn fixture_roads_osm_is_strongly_connected() {
         "{report:?}"
     );
     assert!(net.edge_count() > 0);
+}
+
+/// The `osmium` binary (Debian's `osmium-tool`), or `None` with a message when it is not
+/// installed and `PATROL_REQUIRE_DATA` is not set (CI installs it and sets the variable).
+fn osmium() -> Option<&'static str> {
+    let found = std::process::Command::new("osmium")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some("osmium");
+    }
+    assert!(
+        std::env::var_os("PATROL_REQUIRE_DATA").is_none(),
+        "osmium (osmium-tool) is not installed and PATROL_REQUIRE_DATA is set"
+    );
+    eprintln!("skipping: osmium (osmium-tool) is not installed");
+    None
+}
+
+/// Converts an OSM XML file to `<dir>/<name>.osm.pbf` with osmium.
+fn to_pbf(osmium: &str, xml: &Path, dir: &Path, name: &str) -> PathBuf {
+    let out = dir.join(format!("{name}.osm.pbf"));
+    let status = std::process::Command::new(osmium)
+        .arg("cat")
+        .arg(xml)
+        .arg("-o")
+        .arg(&out)
+        .arg("--overwrite")
+        .status()
+        .unwrap();
+    assert!(status.success(), "osmium cat {} failed", xml.display());
+    out
+}
+
+/// The same network read twice: equal counts, coordinates and search results.
+fn assert_same_network(a: &RoadNetwork, b: &RoadNetwork) {
+    assert_eq!(a.report(), b.report());
+    assert_eq!(
+        (a.node_count(), a.edge_count()),
+        (b.node_count(), b.edge_count())
+    );
+    for v in a.nodes() {
+        let ((lat1, lon1), (lat2, lon2)) = (a.coord(v).unwrap(), b.coord(v).unwrap());
+        assert!((lat1 - lat2).abs() < 1e-9 && (lon1 - lon2).abs() < 1e-9);
+    }
+    let source = a.node(0).unwrap();
+    let (ra, rb) = (
+        a.multi_source(&[(source, 0.0)]).unwrap(),
+        b.multi_source(&[(source, 0.0)]).unwrap(),
+    );
+    for (x, y) in ra.iter().zip(&rb) {
+        assert!((x.time_s - y.time_s).abs() <= 1e-6 * x.time_s.max(1.0));
+        assert!((x.dist_m - y.dist_m).abs() <= 1e-6 * x.dist_m.max(1.0));
+    }
+}
+
+#[test]
+fn pbf_from_osmium_matches_the_xml() {
+    let Some(osmium) = osmium() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("small.osm");
+    std::fs::write(&xml, SMALL_OSM).unwrap();
+    let pbf = to_pbf(osmium, &xml, dir.path(), "small");
+    let speeds = SpeedTable::defaults();
+    let from_pbf = RoadNetwork::load(&pbf, &speeds).unwrap();
+    assert_same_network(&small(), &from_pbf);
+    // The one-way 3→4 survives the round trip: 4 is not a neighbour of 3 the other way.
+    let (n3, n4) = (at(&from_pbf, 0.0, 0.002), at(&from_pbf, 0.001, 0.002));
+    assert!(from_pbf.edges(n3).any(|e| e.to == n4));
+    assert!(!from_pbf.edges(n4).any(|e| e.to == n3));
+}
+
+#[test]
+fn logan_square_pbf_matches_the_xml() {
+    let Some(xml) = shared_data("chicago-osm-logan-square/chicago_logan_square.osm") else {
+        return;
+    };
+    let Some(osmium) = osmium() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pbf = to_pbf(osmium, &xml, dir.path(), "logan");
+    let speeds = SpeedTable::defaults();
+    let from_xml = RoadNetwork::load(&xml, &speeds).unwrap();
+    let from_pbf = RoadNetwork::load(&pbf, &speeds).unwrap();
+    assert_same_network(&from_xml, &from_pbf);
+    assert_eq!(from_pbf.report().ways_read, 318);
 }

@@ -105,6 +105,8 @@ pub fn generate(
                 match r {
                     Record::Ping(_) => report.pings += 1,
                     Record::Reject(_) => report.rejected += 1,
+                    // Bulk generation runs no event engine.
+                    Record::Event(_) => {}
                 }
             }
             store.write_bulk(&chunk)?;

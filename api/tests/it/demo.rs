@@ -1,6 +1,7 @@
 //! The README's demo command, end to end: `patrol demo` with its embedded broker, simulator,
 //! ingest and API, stopped with SIGINT like Ctrl-C.
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,20 @@ fn metric(body: &str, name: &str) -> u64 {
     body.lines()
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// A GET with a bearer token.
+fn authed_get(port: u16, path: &str, token: &str) -> String {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
 }
 
 #[test]
@@ -27,20 +42,46 @@ fn demo_publishes_ingests_serves_and_stops_on_ctrl_c() {
         .args(["--mqtt-port", &mqtt.to_string()])
         .args(["--speedup", "20"])
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // The demo prints the map URL with a ready-made token.
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut token = None;
+    while token.is_none() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("demo prints its URLs");
+        if let Some((_, t)) = line.split_once(&format!("http://127.0.0.1:{http}/#token=")) {
+            token = Some(t.trim().to_owned());
+        }
+    }
+    let token = token.unwrap();
     wait_listening(http, Duration::from_secs(30));
     assert!(http_get(http, "/health").starts_with("HTTP/1.1 200"));
+    assert!(http_get(http, "/").contains("<canvas"), "the map page");
+    assert!(
+        http_get(http, "/api/units").starts_with("HTTP/1.1 401"),
+        "the API needs the token"
+    );
 
     // Units appear on the live API and pings become durable.
     let deadline = Instant::now() + Duration::from_secs(60);
     let (mut units, mut stored) = (0, 0);
     while Instant::now() < deadline {
-        let body = http_get(http, "/api/units");
+        let body = authed_get(http, "/api/units", &token);
         units = body.matches("\"unit\":").count();
-        stored = metric(&http_get(http, "/metrics"), "patrol_pings_stored_total");
+        stored = metric(
+            &authed_get(http, "/metrics", &token),
+            "patrol_pings_stored_total",
+        );
         if units >= 5 && stored >= 50 {
             break;
         }

@@ -3,8 +3,13 @@
 // Test helpers outside #[test] functions unwrap too: a failure there is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod analyze;
+mod browser;
 mod crash;
 mod demo;
+mod http_api;
+mod response;
 mod retention;
 mod security;
 mod support;
+mod web;

@@ -1,4 +1,5 @@
-//! Live per-unit state for the command room: last fix, beat and zone, and a status.
+//! Live per-unit state for the command room: last fix, beat and zone, a status, and the
+//! event engine's events as they happen.
 //!
 //! **Architecture Invariant:** live state never slows ingest. Updates go into a map behind a
 //! short lock and out through a `broadcast` channel; a subscriber that falls behind skips ahead
@@ -10,6 +11,7 @@ use std::sync::RwLock;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
+use crate::events::{Event, EventKind};
 use crate::ping::EpochMillis;
 use crate::store::StoredPing;
 
@@ -21,6 +23,10 @@ pub enum UnitStatus {
     Moving,
     /// Reporting but not moving for longer than the idle time.
     Idle,
+    /// During its shift, outside its rostered zone for longer than the grace period, as the
+    /// event engine confirmed ([`EventKind::OutOfZone`]); shown instead of moving or idle
+    /// until the engine sees the unit back in its zone.
+    OutOfZone,
     /// No fix for longer than the offline time, or the broker published its last will.
     Offline,
 }
@@ -67,6 +73,13 @@ pub enum LiveEvent {
         /// When it was noticed.
         at: EpochMillis,
     },
+    /// A geofence or duty event of the event engine, sent as the event's own JSON object,
+    /// tagged by its kind (`enter`, `exit`, `crossing`, `checkpoint_visit`, `out_of_zone`,
+    /// `idle`, `offline`, `crew_below_minimum`; see [`Event`]). An engine `offline` (a rostered
+    /// unit silent during its shift) has `time_ms` and `window` where the variant above has
+    /// `at` and `station`.
+    #[serde(untagged)]
+    Event(Event),
 }
 
 /// Thresholds for [`UnitStatus`].
@@ -119,8 +132,10 @@ impl LiveState {
     }
 
     /// Applies a stored ping. Older fixes than the one shown are ignored (late delivery), and
-    /// untrusted fixes (poor accuracy, jumps) do not move the marker.
-    pub fn update(&self, p: &StoredPing) {
+    /// untrusted fixes (poor accuracy, jumps) do not move the marker. `out_of_zone` is the
+    /// event engine's verdict for the unit
+    /// ([`EventEngine::out_of_zone`](crate::events::EventEngine::out_of_zone)).
+    pub fn update(&self, p: &StoredPing, out_of_zone: bool) {
         let ping = &p.ping;
         if ping.flags().is_untrusted() {
             return;
@@ -143,7 +158,9 @@ impl LiveState {
             } else {
                 prev.map_or(ping.fix_time(), |s| s.last_moved)
             };
-            let status = if ping.fix_time() - last_moved >= self.cfg.idle_after_ms {
+            let status = if out_of_zone {
+                UnitStatus::OutOfZone
+            } else if ping.fix_time() - last_moved >= self.cfg.idle_after_ms {
                 UnitStatus::Idle
             } else {
                 UnitStatus::Moving
@@ -180,6 +197,19 @@ impl LiveState {
             station: station.to_owned(),
             at,
         });
+    }
+
+    /// Broadcasts an engine event. An [`EventKind::OutOfZone`] also turns the unit's status to
+    /// [`UnitStatus::OutOfZone`] (unless it is offline) without waiting for its next fix.
+    pub fn publish(&self, event: &Event) {
+        if matches!(event.kind, EventKind::OutOfZone { .. })
+            && let Ok(mut units) = self.units.write()
+            && let Some(s) = units.get_mut(&event.unit)
+            && s.status != UnitStatus::Offline
+        {
+            s.status = UnitStatus::OutOfZone;
+        }
+        let _ = self.events.send(LiveEvent::Event(event.clone()));
     }
 
     /// Marks units silent for longer than the offline time as offline, as of `now`.
@@ -239,19 +269,19 @@ mod tests {
     fn status_moves_idles_and_goes_offline() {
         let live = LiveState::new(LiveConfig::new(300, 180));
         let mut rx = live.subscribe();
-        live.update(&sp(0, 40.1, 20.0, Flags::empty()));
+        live.update(&sp(0, 40.1, 20.0, Flags::empty()), false);
         assert_eq!(live.snapshot()[0].status, UnitStatus::Moving);
-        live.update(&sp(200_000, 40.1, 0.0, Flags::empty()));
+        live.update(&sp(200_000, 40.1, 0.0, Flags::empty()), false);
         assert_eq!(
             live.snapshot()[0].status,
             UnitStatus::Moving,
             "stopped 200 s: not idle yet"
         );
-        live.update(&sp(301_000, 40.1, 0.0, Flags::empty()));
+        live.update(&sp(301_000, 40.1, 0.0, Flags::empty()), false);
         assert_eq!(live.snapshot()[0].status, UnitStatus::Idle);
         // A late fix and a jump do not move the marker.
-        live.update(&sp(100_000, 40.2, 10.0, Flags::empty()));
-        live.update(&sp(400_000, 41.0, 10.0, Flags::JUMP));
+        live.update(&sp(100_000, 40.2, 10.0, Flags::empty()), false);
+        live.update(&sp(400_000, 41.0, 10.0, Flags::JUMP), false);
         assert_eq!(live.snapshot()[0].fix_time, 301_000);
         assert_eq!(live.sweep(301_000 + 181_000), 1);
         assert_eq!(live.snapshot()[0].status, UnitStatus::Offline);
@@ -260,5 +290,51 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 4, "three positions and one offline event");
+    }
+
+    #[test]
+    fn events_are_broadcast_and_out_of_zone_shows_in_the_status() {
+        use crate::events::Layer;
+        let live = LiveState::new(LiveConfig::new(300, 180));
+        let mut rx = live.subscribe();
+        live.update(&sp(0, 40.1, 20.0, Flags::empty()), false);
+        let event = |kind| Event {
+            unit: "B01".into(),
+            time_ms: 1_000,
+            catalog_version: 2,
+            kind,
+        };
+        let enter = event(EventKind::Enter {
+            layer: Layer::Beat,
+            fence: "B3".into(),
+            confirmed_ms: 31_000,
+        });
+        live.publish(&enter);
+        assert_eq!(live.snapshot()[0].status, UnitStatus::Moving);
+        live.publish(&event(EventKind::OutOfZone {
+            zone: "Z1".into(),
+            current: None,
+            window: "day".into(),
+            since_ms: 0,
+        }));
+        assert_eq!(live.snapshot()[0].status, UnitStatus::OutOfZone);
+        // The engine's verdict on the next fix decides, both ways.
+        live.update(&sp(10_000, 40.1, 20.0, Flags::empty()), true);
+        assert_eq!(live.snapshot()[0].status, UnitStatus::OutOfZone);
+        live.update(&sp(20_000, 40.1, 20.0, Flags::empty()), false);
+        assert_eq!(live.snapshot()[0].status, UnitStatus::Moving);
+        let _ = rx.try_recv(); // the first position
+        let got = rx.try_recv().unwrap();
+        let json = serde_json::to_value(&got).unwrap();
+        assert_eq!(got, LiveEvent::Event(enter.clone()));
+        assert_eq!(json, serde_json::to_value(&enter).unwrap());
+        assert_eq!(json["type"], "enter");
+        assert_eq!(
+            (json["unit"].as_str(), json["fence"].as_str()),
+            (Some("B01"), Some("B3"))
+        );
+        assert_eq!(json["catalog_version"], 2);
+        let position = serde_json::to_value(LiveEvent::Position(live.snapshot()[0].clone()));
+        assert_eq!(position.unwrap()["type"], "position");
     }
 }

@@ -17,8 +17,8 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::StoreError;
-use super::record::StoredPing;
-use super::schema::{PINGS_SCHEMA, REJECTS_SCHEMA};
+use super::record::{StoredEvent, StoredPing};
+use super::schema::{EVENTS_SCHEMA, PINGS_SCHEMA, REJECTS_SCHEMA};
 use super::wal::sync_dir;
 use crate::ping::Rejection;
 
@@ -182,6 +182,83 @@ pub(crate) fn rejects_batch(rows: &[&Rejection]) -> Result<RecordBatch, StoreErr
         ),
     ];
     Ok(RecordBatch::try_new(REJECTS_SCHEMA.clone(), cols)?)
+}
+
+/// Builds the `events` batch, sorted by unit then time (ties keep their order).
+pub(crate) fn events_batch(rows: &mut [&StoredEvent]) -> Result<RecordBatch, StoreError> {
+    rows.sort_by(|a, b| (a.unit.as_str(), a.time_ms).cmp(&(b.unit.as_str(), b.time_ms)));
+    let strings = |f: fn(&StoredEvent) -> Option<&str>| -> ArrayRef {
+        Arc::new(rows.iter().map(|r| f(r)).collect::<StringArray>())
+    };
+    let cols: Vec<ArrayRef> = vec![
+        strings(|r| Some(r.unit.as_str())),
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.time_ms))
+                .with_timezone("UTC"),
+        ),
+        strings(|r| Some(r.kind.as_str())),
+        strings(|r| r.layer.as_deref()),
+        strings(|r| r.fence.as_deref()),
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.catalog_version),
+        )),
+        strings(|r| Some(r.detail.as_str())),
+    ];
+    Ok(RecordBatch::try_new(EVENTS_SCHEMA.clone(), cols)?)
+}
+
+/// The dedupe keys `(unit, detail)` of every event file in a partition.
+pub(crate) fn event_keys(dir: &Path, mut visit: impl FnMut(&str, &str)) -> Result<(), StoreError> {
+    for (path, _) in data_files(dir)? {
+        for batch in read_columns(&path, &["unit", "detail"])? {
+            let units = column::<StringArray>(&batch, "unit", &path)?;
+            let details = column::<StringArray>(&batch, "detail", &path)?;
+            for i in 0..batch.num_rows() {
+                visit(units.value(i), details.value(i));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every row of every event file in a partition.
+pub(crate) fn event_rows(dir: &Path, out: &mut Vec<StoredEvent>) -> Result<(), StoreError> {
+    let names = [
+        "unit",
+        "time",
+        "kind",
+        "layer",
+        "fence",
+        "catalog_version",
+        "detail",
+    ];
+    for (path, _) in data_files(dir)? {
+        for batch in read_columns(&path, &names)? {
+            let text = |name| column::<StringArray>(&batch, name, &path);
+            let (units, kinds, layers, fences, details) = (
+                text("unit")?,
+                text("kind")?,
+                text("layer")?,
+                text("fence")?,
+                text("detail")?,
+            );
+            let times = column::<TimestampMillisecondArray>(&batch, "time", &path)?;
+            let versions = column::<UInt32Array>(&batch, "catalog_version", &path)?;
+            let opt = |a: &StringArray, i| (!a.is_null(i)).then(|| a.value(i).to_owned());
+            for i in 0..batch.num_rows() {
+                out.push(StoredEvent {
+                    unit: units.value(i).to_owned(),
+                    time_ms: times.value(i),
+                    kind: kinds.value(i).to_owned(),
+                    layer: opt(layers, i),
+                    fence: opt(fences, i),
+                    catalog_version: versions.value(i),
+                    detail: details.value(i).to_owned(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads the named columns of one file.

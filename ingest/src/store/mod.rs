@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 
 use crate::ping::Rejection;
 use files::{day_of, partition_dir};
-pub use record::{Record, StoredPing};
-use schema::{PINGS, REJECTS};
+pub use record::{Record, StoredEvent, StoredPing};
+use schema::{EVENTS, PINGS, REJECTS};
 
 /// Where and how the store keeps its data.
 #[derive(Debug, Clone)]
@@ -93,7 +93,10 @@ pub struct AppendOutcome {
     pub pings: usize,
     /// New rejections written.
     pub rejects: usize,
-    /// Records already in the store (same unit and fix time, or same topic and payload).
+    /// New events written.
+    pub events: usize,
+    /// Records already in the store (same unit and fix time, same topic and payload, or the
+    /// same event of the same unit).
     pub duplicates: usize,
 }
 
@@ -115,6 +118,7 @@ struct Seen {
     units: HashMap<String, u32>,
     pings: HashMap<i64, HashSet<(u32, i64)>>,
     rejects: HashMap<i64, HashSet<u64>>,
+    events: HashMap<i64, HashSet<u64>>,
     /// Days in order of last use, most recent last; bounds memory.
     recent: Vec<i64>,
 }
@@ -160,6 +164,19 @@ impl Seen {
         }
     }
 
+    fn event_set(&mut self, root: &Path, day: i64) -> Result<&mut HashSet<u64>, StoreError> {
+        match self.events.entry(day) {
+            std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let mut set = HashSet::new();
+                files::event_keys(&partition_dir(root, EVENTS, day), |u, d| {
+                    set.insert(fnv1a(&[u.as_bytes(), d.as_bytes()]));
+                })?;
+                Ok(e.insert(set))
+            }
+        }
+    }
+
     /// Forgets the least recently used days beyond `keep`. Only called right after a flush,
     /// when every key in memory is also on disk and can be reloaded.
     fn evict(&mut self, keep: usize) {
@@ -167,6 +184,7 @@ impl Seen {
             let day = self.recent.remove(0);
             self.pings.remove(&day);
             self.rejects.remove(&day);
+            self.events.remove(&day);
         }
     }
 }
@@ -205,7 +223,7 @@ impl Store {
             next = seg + 1;
         }
         // Parquet files may name segments newer than any WAL left (all retired): skip past them.
-        for table in [PINGS, REJECTS] {
+        for table in [PINGS, REJECTS, EVENTS] {
             for day in files::partitions(&cfg.root, table)? {
                 let dir = partition_dir(&cfg.root, table, day);
                 files::remove_covered(&dir)?;
@@ -251,6 +269,12 @@ impl Store {
                         .reject_set(&self.cfg.root, day_of(r.recv_time))?
                         .insert(key)
                 }
+                Record::Event(e) => {
+                    let key = fnv1a(&[e.unit.as_bytes(), e.detail.as_bytes()]);
+                    self.seen
+                        .event_set(&self.cfg.root, day_of(e.time_ms))?
+                        .insert(key)
+                }
             };
             if !fresh {
                 out.duplicates += 1;
@@ -259,6 +283,7 @@ impl Store {
             match rec {
                 Record::Ping(_) => out.pings += 1,
                 Record::Reject(_) => out.rejects += 1,
+                Record::Event(_) => out.events += 1,
             }
             self.wal.stage(&rec);
             self.pending.push(rec);
@@ -305,7 +330,8 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when the store directory cannot be read.
     pub fn has_no_pings(&self) -> Result<bool, StoreError> {
-        Ok(self.pending.is_empty() && files::partitions(&self.cfg.root, PINGS)?.is_empty())
+        let pending = self.pending.iter().any(|r| matches!(r, Record::Ping(_)));
+        Ok(!pending && files::partitions(&self.cfg.root, PINGS)?.is_empty())
     }
 
     /// Bulk load for generated or imported history: writes `records` straight to Parquet as
@@ -333,7 +359,7 @@ impl Store {
     pub fn compact_all(&mut self) -> Result<usize, StoreError> {
         self.flush()?;
         let mut merged = 0;
-        for table in [PINGS, REJECTS] {
+        for table in [PINGS, REJECTS, EVENTS] {
             for day in files::partitions(&self.cfg.root, table)? {
                 merged += files::compact_partition(&partition_dir(&self.cfg.root, table, day), 2)?;
             }
@@ -341,7 +367,7 @@ impl Store {
         Ok(merged)
     }
 
-    /// Deletes every partition (pings and rejects) whose day is before `cutoff_ms`'s UTC day:
+    /// Deletes every partition (pings, rejects and events) whose day is before `cutoff_ms`'s UTC day:
     /// the retention rule for sensitive location data. Returns the partitions removed.
     ///
     /// # Errors
@@ -350,13 +376,14 @@ impl Store {
         self.flush()?;
         let cutoff = day_of(cutoff_ms);
         let mut removed = 0;
-        for table in [PINGS, REJECTS] {
+        for table in [PINGS, REJECTS, EVENTS] {
             for day in files::partitions(&self.cfg.root, table)? {
                 if day < cutoff {
                     let dir = partition_dir(&self.cfg.root, table, day);
                     fs::remove_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
                     self.seen.pings.remove(&day);
                     self.seen.rejects.remove(&day);
+                    self.seen.events.remove(&day);
                     removed += 1;
                 }
             }
@@ -396,6 +423,24 @@ pub fn scan_reject_keys(root: &Path) -> Result<Vec<(String, Vec<u8>)>, StoreErro
     Ok(out)
 }
 
+/// Every row of the `events` table whose time is in `[from_ms, to_ms)`, sorted by time, then
+/// unit (reads only the day partitions of that range).
+///
+/// # Errors
+/// [`StoreError`] when a file cannot be read.
+pub fn scan_events(root: &Path, from_ms: i64, to_ms: i64) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut out = Vec::new();
+    let (first, last) = (day_of(from_ms), day_of(to_ms.saturating_sub(1)));
+    for day in files::partitions(root, EVENTS)? {
+        if (first..=last).contains(&day) {
+            files::event_rows(&partition_dir(root, EVENTS, day), &mut out)?;
+        }
+    }
+    out.retain(|e| (from_ms..to_ms).contains(&e.time_ms));
+    out.sort_by(|a, b| (a.time_ms, &a.unit).cmp(&(b.time_ms, &b.unit)));
+    Ok(out)
+}
+
 /// Writes one segment's records as `part-<segment>.parquet` in each partition they touch.
 /// Returns the partition directories written.
 fn write_segment(
@@ -405,10 +450,12 @@ fn write_segment(
 ) -> Result<Vec<PathBuf>, StoreError> {
     let mut pings: HashMap<i64, Vec<&StoredPing>> = HashMap::new();
     let mut rejects: HashMap<i64, Vec<&Rejection>> = HashMap::new();
+    let mut events: HashMap<i64, Vec<&StoredEvent>> = HashMap::new();
     for rec in records {
         match rec {
             Record::Ping(p) => pings.entry(day_of(p.ping.fix_time())).or_default().push(p),
             Record::Reject(r) => rejects.entry(day_of(r.recv_time)).or_default().push(r),
+            Record::Event(e) => events.entry(day_of(e.time_ms)).or_default().push(e),
         }
     }
     let name = format!("part-{segment:010}.parquet");
@@ -421,6 +468,11 @@ fn write_segment(
     for (day, rows) in rejects {
         let dir = partition_dir(root, REJECTS, day);
         files::write_atomic(&dir, &name, &files::rejects_batch(&rows)?)?;
+        dirs.push(dir);
+    }
+    for (day, mut rows) in events {
+        let dir = partition_dir(root, EVENTS, day);
+        files::write_atomic(&dir, &name, &files::events_batch(&mut rows)?)?;
         dirs.push(dir);
     }
     dirs.sort();

@@ -1,6 +1,7 @@
-//! What the store holds: an enriched ping or a rejection, and their WAL encoding.
+//! What the store holds: an enriched ping, a rejection or an event, and their WAL encoding.
 
-use crate::ping::{Extras, Flags, InvalidPing, Ping, RejectReason, Rejection};
+use crate::events::Event;
+use crate::ping::{EpochMillis, Extras, Flags, InvalidPing, Ping, RejectReason, Rejection};
 
 /// A ping with what the geofence stage added.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +18,57 @@ pub struct StoredPing {
     pub fence_version: u32,
 }
 
+/// An [`Event`] as a row of the `events` table (see
+/// [`EVENTS_SCHEMA`](super::schema::EVENTS_SCHEMA)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Unit id.
+    pub unit: String,
+    /// [`Event::time_ms`].
+    pub time_ms: EpochMillis,
+    /// [`EventKind::name`](crate::events::EventKind::name).
+    pub kind: String,
+    /// `beat` or `zone` for fence events.
+    pub layer: Option<String>,
+    /// Fence, checkpoint or zone id ([`EventKind::subject`](crate::events::EventKind::subject)).
+    pub fence: Option<String>,
+    /// [`Event::catalog_version`].
+    pub catalog_version: u32,
+    /// The whole event as JSON, as `/api/live` sends it.
+    pub detail: String,
+}
+
+impl StoredEvent {
+    /// The row of `event`.
+    ///
+    /// # Example
+    /// ```
+    /// use ingest::events::{Event, EventKind, Layer};
+    /// use ingest::store::StoredEvent;
+    /// let e = Event {
+    ///     unit: "B12".into(), time_ms: 1_000, catalog_version: 3,
+    ///     kind: EventKind::Enter { layer: Layer::Beat, fence: "0711".into(), confirmed_ms: 31_000 },
+    /// };
+    /// let row = StoredEvent::from_event(&e);
+    /// assert_eq!((row.kind.as_str(), row.layer.as_deref(), row.fence.as_deref()), ("enter", Some("beat"), Some("0711")));
+    /// assert!(row.detail.contains(r#""confirmed_ms":31000"#));
+    /// ```
+    #[must_use]
+    pub fn from_event(event: &Event) -> Self {
+        let (layer, fence) = event.kind.subject();
+        Self {
+            unit: event.unit.clone(),
+            time_ms: event.time_ms,
+            kind: event.kind.name().to_owned(),
+            layer: layer.map(|l| l.as_str().to_owned()),
+            fence: fence.map(str::to_owned),
+            catalog_version: event.catalog_version,
+            // Plain structs, enums and strings: serialising them to a string cannot fail.
+            detail: serde_json::to_string(event).unwrap_or_default(),
+        }
+    }
+}
+
 /// One WAL record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
@@ -24,10 +76,13 @@ pub enum Record {
     Ping(StoredPing),
     /// A refused message.
     Reject(Rejection),
+    /// A geofence or duty event.
+    Event(StoredEvent),
 }
 
 const TAG_PING: u8 = 1;
 const TAG_REJECT: u8 = 2;
+const TAG_EVENT: u8 = 3;
 
 const REASONS: [RejectReason; 11] = [
     RejectReason::MalformedJson,
@@ -151,6 +206,16 @@ impl Record {
                 put_bytes(out, r.detail.as_bytes());
                 put_bytes(out, &r.payload);
             }
+            Record::Event(e) => {
+                out.push(TAG_EVENT);
+                put_bytes(out, e.unit.as_bytes());
+                out.extend_from_slice(&e.time_ms.to_le_bytes());
+                put_bytes(out, e.kind.as_bytes());
+                put_opt_str(out, e.layer.as_deref());
+                put_opt_str(out, e.fence.as_deref());
+                out.extend_from_slice(&e.catalog_version.to_le_bytes());
+                put_bytes(out, e.detail.as_bytes());
+            }
         }
     }
 
@@ -191,6 +256,15 @@ impl Record {
                 reason: reason_from_str(&c.string()?)?,
                 detail: c.string()?,
                 payload: c.bytes()?.to_vec(),
+            }),
+            TAG_EVENT => Record::Event(StoredEvent {
+                unit: c.string()?,
+                time_ms: c.i64()?,
+                kind: c.string()?,
+                layer: c.opt_string()?,
+                fence: c.opt_string()?,
+                catalog_version: c.u32()?,
+                detail: c.string()?,
             }),
             _ => return None,
         };

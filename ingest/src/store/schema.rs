@@ -10,8 +10,11 @@
 //! pings/date=YYYY-MM-DD/part-<segment>.parquet        one file per WAL segment and date
 //! pings/date=YYYY-MM-DD/compact-<first>-<last>.parquet   merged parts
 //! rejects/date=YYYY-MM-DD/part-<segment>.parquet
+//! events/date=YYYY-MM-DD/part-<segment>.parquet       geofence and duty events
 //! ```
-//! `date` is the UTC date of `fix_time` for pings and of `recv_time` for rejects.
+//! `date` is the UTC date of `fix_time` for pings, of `recv_time` for rejects and of `time`
+//! for events. Every table is written the same way (WAL first, then one file per segment and
+//! date, renamed into place) and compacted the same way.
 
 use std::sync::{Arc, LazyLock};
 
@@ -21,6 +24,8 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 pub const PINGS: &str = "pings";
 /// Table of refused messages.
 pub const REJECTS: &str = "rejects";
+/// Table of geofence and duty events.
+pub const EVENTS: &str = "events";
 
 fn ts() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
@@ -75,5 +80,30 @@ pub static REJECTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("reason", DataType::Utf8, false),
         Field::new("detail", DataType::Utf8, false),
         Field::new("payload", DataType::Binary, false),
+    ]))
+});
+
+/// Columns of the `events` table, in file order; rows are sorted by unit, then time.
+///
+/// | column | type | meaning |
+/// |---|---|---|
+/// | unit | utf8 | unit id |
+/// | time | timestamp(ms, UTC) | when it happened (see each kind's `time_ms`) |
+/// | kind | utf8 | `enter`, `exit`, `crossing`, `checkpoint_visit`, `out_of_zone`, `idle`, `offline`, `crew_below_minimum` |
+/// | layer | utf8, null | `beat` or `zone` for `enter`, `exit` and `crossing`; null otherwise |
+/// | fence | utf8, null | the fence id for `enter`, `exit` and `crossing`, the checkpoint id for `checkpoint_visit`, the rostered zone for `out_of_zone` and `crew_below_minimum`; null otherwise |
+/// | catalog_version | u32 | version of the fence and checkpoint catalog behind the event |
+/// | detail | utf8 | the whole event as the JSON object `/api/live` sends (every field of its kind) |
+///
+/// Events of one beat are the rows with `layer = 'beat'` and `fence` = the beat id.
+pub static EVENTS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("unit", DataType::Utf8, false),
+        Field::new("time", ts(), false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("layer", DataType::Utf8, true),
+        Field::new("fence", DataType::Utf8, true),
+        Field::new("catalog_version", DataType::UInt32, false),
+        Field::new("detail", DataType::Utf8, false),
     ]))
 });

@@ -80,6 +80,7 @@ fn dedupes_within_and_across_batches() {
         AppendOutcome {
             pings: 2,
             rejects: 1,
+            events: 0,
             duplicates: 1
         }
     );
@@ -91,6 +92,7 @@ fn dedupes_within_and_across_batches() {
         AppendOutcome {
             pings: 0,
             rejects: 1,
+            events: 0,
             duplicates: 2
         }
     );
@@ -199,4 +201,67 @@ fn covered_parts_are_removed_on_open() {
 fn fnv_is_stable() {
     assert_eq!(fnv1a(&[b"a", b"b"]), fnv1a(&[b"a", b"b"]));
     assert_ne!(fnv1a(&[b"ab", b""]), fnv1a(&[b"a", b"b"]));
+}
+
+fn event(unit: &str, t: i64, fence: &str) -> Record {
+    use crate::events::{Event, EventKind, Layer};
+    Record::Event(StoredEvent::from_event(&Event {
+        unit: unit.into(),
+        time_ms: t,
+        catalog_version: 4,
+        kind: EventKind::Enter {
+            layer: Layer::Beat,
+            fence: fence.into(),
+            confirmed_ms: t + 30_000,
+        },
+    }))
+}
+
+#[test]
+fn events_are_stored_once_by_day_and_survive_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut s = Store::open(cfg(dir.path())).unwrap();
+        let out = s
+            .append(vec![
+                ping("C01", T0),
+                event("C01", T0, "B1"),
+                event("C01", T0, "B1"),
+                event("C02", T0 + DAY, "B2"),
+            ])
+            .unwrap();
+        assert_eq!((out.pings, out.events, out.duplicates), (1, 2, 1));
+        // Dropped without flush: the crash; the WAL holds the events.
+    }
+    let mut s = Store::open(cfg(dir.path())).unwrap();
+    let all = scan_events(dir.path(), T0 - DAY, T0 + 2 * DAY).unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(
+        all[0],
+        match event("C01", T0, "B1") {
+            Record::Event(e) => e,
+            _ => unreachable!(),
+        }
+    );
+    assert_eq!(
+        (
+            all[1].unit.as_str(),
+            all[1].fence.as_deref(),
+            all[1].catalog_version
+        ),
+        ("C02", Some("B2"), 4)
+    );
+    // The same event again is known from Parquet; the time range is half open.
+    let out = s.append(vec![event("C01", T0, "B1")]).unwrap();
+    assert_eq!((out.events, out.duplicates), (0, 1));
+    assert_eq!(scan_events(dir.path(), T0, T0 + DAY).unwrap().len(), 1);
+    assert!(dir.path().join("events/date=2025-11-22").is_dir());
+    // Retention removes event partitions as well.
+    assert_eq!(s.purge_before(T0 + DAY).unwrap(), 2);
+    assert_eq!(
+        scan_events(dir.path(), T0 - DAY, T0 + 2 * DAY)
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -141,7 +141,7 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::ping::{Extras, Flags, Ping, RejectReason, Rejection};
-    use crate::store::record::StoredPing;
+    use crate::store::record::{StoredEvent, StoredPing};
 
     fn ping(t: i64) -> Record {
         let p = Ping::new(
@@ -175,20 +175,30 @@ mod tests {
             detail: "eof".into(),
             payload: b"{".to_vec(),
         });
+        let event = Record::Event(StoredEvent {
+            unit: "C01".into(),
+            time_ms: 1500,
+            kind: "exit".into(),
+            layer: Some("beat".into()),
+            fence: None,
+            catalog_version: 3,
+            detail: "{}".into(),
+        });
         w.stage(&ping(1000));
         w.stage(&reject);
+        w.stage(&event);
         w.commit().unwrap();
         w.stage(&ping(2000));
         w.commit().unwrap();
         let path = segment_path(dir.path(), 7);
         let got = read_segment(&path).unwrap();
-        assert_eq!(got, vec![ping(1000), reject, ping(2000)]);
+        assert_eq!(got, vec![ping(1000), reject, event, ping(2000)]);
 
-        // Cut the last frame in half: replay keeps the first two records only.
+        // Cut the last frame in half: replay keeps the first three records only.
         let len = fs::metadata(&path).unwrap().len();
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.set_len(len - 10).unwrap();
-        assert_eq!(read_segment(&path).unwrap().len(), 2);
+        assert_eq!(read_segment(&path).unwrap().len(), 3);
         assert_eq!(list_segments(dir.path()).unwrap(), vec![7]);
     }
 }

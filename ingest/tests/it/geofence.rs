@@ -13,8 +13,9 @@ use ingest::geofence::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// The shared data folder `name`, or `None` (with a message) when it is missing outside CI.
-fn data(name: &str) -> Option<PathBuf> {
+/// The shared data folder `name`, or `None` (with a message) when it is missing, unless CI
+/// or `PATROL_REQUIRE_DATA` is set: then a missing folder fails the test.
+pub(crate) fn data(name: &str) -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/data")
         .join(name);
@@ -22,8 +23,8 @@ fn data(name: &str) -> Option<PathBuf> {
         return Some(dir);
     }
     assert!(
-        std::env::var_os("CI").is_none(),
-        "shared data {} is missing and CI is set",
+        std::env::var_os("CI").is_none() && std::env::var_os("PATROL_REQUIRE_DATA").is_none(),
+        "shared data {} is missing and CI or PATROL_REQUIRE_DATA is set",
         dir.display()
     );
     eprintln!("skipping: shared data {} is missing", dir.display());
@@ -51,7 +52,7 @@ fn empty() -> LoadedFences {
 }
 
 /// SF's 10 districts as beats.
-fn sf_catalog() -> Option<Catalog> {
+pub(crate) fn sf_catalog() -> Option<Catalog> {
     let dir = data("sf-police-districts")?;
     let districts = load(
         dir.join("sfpd_districts.geojson"),

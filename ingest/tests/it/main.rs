@@ -3,5 +3,6 @@
 // Test helpers outside #[test] functions unwrap too: a failure there is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod events;
 mod geofence;
 mod mqtt;

@@ -1,0 +1,114 @@
+"""DuckDB side of the analytics benchmark (BENCHMARKS.md, "Analytics").
+
+Runs the same aggregations as the polars plans of `patrol analyze dosage`, `coverage` and `gaps`
+over the same Parquet store, and prints the wall time of each job's query set. The H3 grid-path
+split, the fence polyfill and the ranking that the Rust jobs do after their single collect are not
+repeated here (DuckDB has no H3 without an extension); the polars side's figures include them.
+
+Usage: python patrol_duckdb.py STORE FIXTURES FROM_MS TO_MS OFFSET_MS [RES] [THREADS]
+OFFSET_MS is the zone's UTC offset over the span (the span must not contain a DST change).
+"""
+
+import sys
+import time
+
+import duckdb
+
+store, fixtures, from_ms, to_ms, offset = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+res = int(sys.argv[6]) if len(sys.argv) > 6 else 9
+threads = int(sys.argv[7]) if len(sys.argv) > 7 else 2
+store_res, cap = 11, 120_000
+windows = [("day", 510, 680), ("afternoon", 780, 1050), ("evening", 1200, 1350), ("night", 1380, 300)]
+
+low = 3 * (15 - res)
+unit = 1 << low
+drop = (store_res - res) << 52
+DAY = 86_400_000
+
+
+def in_window(tod, start, end):
+    s, e = start * 60_000, end * 60_000
+    if e <= s:
+        return f"({tod} >= {s} OR {tod} < {e})"
+    return f"({tod} >= {s} AND {tod} < {e})"
+
+
+def window_case(tod):
+    arms = " ".join(f"WHEN {in_window(tod, s, e)} THEN '{n}'" for n, s, e in windows)
+    return f"CASE {arms} ELSE NULL END"
+
+
+def day_case(lt, tod):
+    arms = " ".join(
+        f"WHEN {in_window(tod, s, e)} THEN {lt} // {DAY}" + (f" - CASE WHEN {tod} < {e * 60_000} THEN 1 ELSE 0 END" if e <= s else "")
+        for n, s, e in windows
+    )
+    return f"CASE {arms} ELSE {lt} // {DAY} END"
+
+
+con = duckdb.connect()
+con.execute(f"SET threads = {threads}")
+con.execute(f"CREATE TEMP TABLE units AS SELECT unit, kind FROM read_csv('{fixtures}/units.csv', header = true)")
+
+intervals = f"""
+WITH p AS (
+  SELECT unit, epoch_ms(fix_time) AS t, cell, lat, lon, beat, zone
+  FROM read_parquet('{store}/pings/**/*.parquet', hive_partitioning = true)
+  WHERE epoch_ms(fix_time) >= {from_ms} AND epoch_ms(fix_time) < {to_ms} AND flags % 4 = 0
+), q AS (
+  SELECT unit, t, lead(t) OVER w - t AS dt, cell AS a, lead(cell) OVER w AS b,
+         lat, lon, lead(lat) OVER w AS lat_b, lead(lon) OVER w AS lon_b, beat, zone
+  FROM p WINDOW w AS (PARTITION BY unit ORDER BY t)
+)
+SELECT unit, t, dt, (a // {unit}) * {unit} + {unit - 1} - {drop} AS cell_a,
+       (b // {unit}) * {unit} + {unit - 1} - {drop} AS cell_b,
+       lat, lon, lat_b, lon_b, beat, zone,
+       {window_case(f"((t + {offset}) % {DAY})")} AS win,
+       {day_case(f"(t + {offset})", f"((t + {offset}) % {DAY})")} AS day,
+       dt <= {cap} AS tracked
+FROM q WHERE dt IS NOT NULL
+"""
+
+dosage = f"""
+WITH i AS ({intervals})
+SELECT day, win, coalesce(u.kind, ub.kind, 'unknown') AS kind,
+       CASE WHEN tracked THEN cell_a END AS ca, CASE WHEN tracked THEN cell_b END AS cb, sum(dt) AS ms
+FROM i LEFT JOIN units u ON u.unit = i.unit
+       LEFT JOIN units ub ON ub.unit = regexp_extract(i.unit, '^(.+)-[0-9]+$', 1)
+GROUP BY ALL
+"""
+
+
+def fence(column):
+    return f"""
+WITH i AS ({intervals})
+SELECT {column} AS fence, day, win, sum(dt) AS ms,
+       sum(sqrt(pow((lon_b - lon) * pi() / 180 * cos((lat + lat_b) * pi() / 360), 2)
+                + pow((lat_b - lat) * pi() / 180, 2)) * 6371008.8) AS distance_m,
+       count(DISTINCT unit) AS units, count(DISTINCT t // 60000) AS visible_minutes
+FROM i WHERE tracked AND win IS NOT NULL AND {column} IS NOT NULL
+GROUP BY ALL
+"""
+
+
+incidents = f"""
+SELECT count(*) FROM read_csv('{fixtures}/incidents.csv', header = true)
+WHERE epoch_ms(received) >= {from_ms} AND epoch_ms(received) < {to_ms}
+"""
+
+jobs = {
+    "dosage": [dosage],
+    "coverage": [dosage, fence("beat"), fence("zone")],
+    "gaps": [dosage, incidents],
+}
+total = 0.0
+for name, queries in jobs.items():
+    started = time.perf_counter()
+    rows = [len(con.execute(q).fetchall()) for q in queries]
+    took = time.perf_counter() - started
+    total += took
+    print(f"duckdb {name}: {took:.2f} s, rows {rows}", flush=True)
+print(f"duckdb total: {total:.2f} s", flush=True)
+# Cross-check with the polars job's output: all minutes, and those with a cell.
+all_ms, tracked_ms = con.execute(f"SELECT sum(ms), sum(ms) FILTER (WHERE ca IS NOT NULL) FROM ({dosage})").fetchone()
+print(f"duckdb dosage ms: all {all_ms}, tracked {tracked_ms}", flush=True)

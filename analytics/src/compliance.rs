@@ -1,0 +1,587 @@
+//! Job 6, compliance with the roster: were the rostered patrols out, in their zone, in groups,
+//! at full strength, for the whole window, and were the patrol checkpoints visited?
+//!
+//! Definitions (intervals, flags and gaps as in [`crate::context`]):
+//! - a roster entry's *shift* is its local `start`..`end` on its `date` (ending the next day
+//!   when `end` is not after `start`); entries whose shift starts in `[from, to)` are checked,
+//!   and pings are read to the end of the last such shift;
+//! - *in zone*: the unit's tracked intervals whose first fix lies in the shift and was stored
+//!   in the rostered zone (ingest's `zone` column); `in_zone_share` = their length / shift
+//!   length; *on patrol* when that share is at least [`ON_PATROL_SHARE`];
+//! - *cut short*: the last in-zone interval ends more than [`CUT_SHORT_MIN`] minutes before the
+//!   shift ends (or there is none);
+//! - *group*: bikes, e-bikes and foot patrols go in groups of at least two officers: the
+//!   entry's `crew` is at least 2 (cars always pass);
+//! - *force*: per local date, window and zone, the entries on patrol against the required
+//!   number `max(1, round(level share × units of the zone's station / zones of that
+//!   station))`, `[levels]` giving the share;
+//! - *checkpoints*: a patrol checkpoint is visited in a window instance (its `window`, crossing
+//!   midnight as in [`crate::clock`]) when one unit stays within `radius_m` of it for at least
+//!   `min_dwell_s`: consecutive tracked intervals with both fixes inside, the dwell being
+//!   their total length and counted for the instance its first fix falls in.
+
+use std::collections::{BTreeMap, HashMap};
+
+use polars::prelude::*;
+
+use crate::clock::{day_to_date, window_instances};
+use crate::context::JobContext;
+use crate::coverage::distance_m;
+use crate::jurisdiction::{Checkpoint, Fence, Levels, RosterEntry, Unit};
+use crate::store::{LAT, LON, UNIT, ZONE};
+use crate::{AnalyticsError, collect_all};
+
+/// Share of the shift in zone for a unit to count as on patrol.
+pub const ON_PATROL_SHARE: f64 = 0.5;
+/// A patrol that leaves its zone for good this many minutes before the end is cut short.
+pub const CUT_SHORT_MIN: i64 = 15;
+
+/// The three compliance tables.
+#[derive(Debug, Clone)]
+pub struct Compliance {
+    /// One row per roster entry.
+    pub patrols: DataFrame,
+    /// One row per date, window and zone.
+    pub force: DataFrame,
+    /// One row per patrol checkpoint and window instance; `visited = false` rows are the
+    /// missing list.
+    pub checkpoints: DataFrame,
+}
+
+/// The jurisdiction files compliance reads.
+#[derive(Debug, Clone, Copy)]
+pub struct ComplianceInputs<'a> {
+    /// `roster.csv`.
+    pub roster: &'a [RosterEntry],
+    /// `units.csv`.
+    pub units: &'a [Unit],
+    /// `zones.geojson`.
+    pub zones: &'a [Fence],
+    /// `checkpoints.geojson`.
+    pub checkpoints: &'a [Checkpoint],
+    /// `[levels]`.
+    pub levels: Levels,
+}
+
+/// Which checkpoint (index into `checkpoints`) a position is at, null when none; the first
+/// listed wins where radii overlap.
+fn checkpoint_expr(checkpoints: &[Checkpoint], lat: &str, lon: &str) -> Expr {
+    let mut out = lit(NULL).cast(DataType::UInt32);
+    for (i, c) in checkpoints.iter().enumerate().rev() {
+        let d = distance_m(col(lat), col(lon), lit(c.lat), lit(c.lon));
+        out = when(d.lt_eq(lit(c.radius_m)))
+            .then(lit(i as u32))
+            .otherwise(out);
+    }
+    out
+}
+
+/// Runs the compliance job.
+///
+/// # Errors
+/// A polars error.
+pub fn compliance(
+    ctx: &JobContext,
+    pings: LazyFrame,
+    inputs: ComplianceInputs<'_>,
+) -> Result<Compliance, AnalyticsError> {
+    let tz = ctx.clock.tz();
+    let entries: Vec<(usize, &RosterEntry, (i64, i64))> = inputs
+        .roster
+        .iter()
+        .map(|e| (e, e.utc_ms(tz)))
+        .filter(|(_, (s, _))| (ctx.from_ms..ctx.to_ms).contains(s))
+        .enumerate()
+        .map(|(i, (e, span))| (i, e, span))
+        .collect();
+    let mut wide = ctx.clone();
+    wide.to_ms = entries
+        .iter()
+        .map(|(_, _, (_, e))| *e)
+        .fold(ctx.to_ms, i64::max);
+    let roster = DataFrame::new_infer_height(vec![
+        Column::new(
+            "entry".into(),
+            entries
+                .iter()
+                .map(|(i, _, _)| *i as u32)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            UNIT.into(),
+            entries
+                .iter()
+                .map(|(_, e, _)| e.unit.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "zone_r".into(),
+            entries
+                .iter()
+                .map(|(_, e, _)| e.zone.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "s".into(),
+            entries.iter().map(|(_, _, (s, _))| *s).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "e".into(),
+            entries.iter().map(|(_, _, (_, e))| *e).collect::<Vec<_>>(),
+        ),
+    ])?
+    .lazy();
+    let in_zone = col(ZONE).eq(col("zone_r"));
+    let patrol_plan = wide
+        .intervals(pings.clone())
+        .filter(col("tracked"))
+        .select([col(UNIT), col("t"), col("dt"), col(ZONE)])
+        .inner_join(roster, col(UNIT), col(UNIT))
+        .filter(col("t").gt_eq(col("s")).and(col("t").lt(col("e"))))
+        .group_by([col("entry")])
+        .agg([
+            col("dt").sum().alias("tracked_ms"),
+            col("dt").filter(in_zone.clone()).sum().alias("in_zone_ms"),
+            (col("t") + col("dt"))
+                .filter(in_zone)
+                .max()
+                .alias("last_in_zone"),
+        ]);
+    let cp_plan = wide
+        .intervals(pings)
+        .filter(col("tracked"))
+        .with_columns([
+            checkpoint_expr(inputs.checkpoints, LAT, LON).alias("cp_a"),
+            checkpoint_expr(inputs.checkpoints, "lat_b", "lon_b").alias("cp_b"),
+        ])
+        .filter(col("cp_a").is_not_null().and(col("cp_a").eq(col("cp_b"))))
+        .select([col(UNIT), col("t"), col("dt"), col("cp_a")])
+        .sort([UNIT, "t"], SortMultipleOptions::default());
+    let mut frames = collect_all(vec![patrol_plan, cp_plan])?.into_iter();
+    let (Some(per_entry), Some(at_cp)) = (frames.next(), frames.next()) else {
+        return Err(AnalyticsError::Invalid(
+            "collect returned too few frames".into(),
+        ));
+    };
+
+    // Per entry: (tracked ms, in-zone ms, last in-zone end).
+    let mut stats: HashMap<u32, (i64, i64, Option<i64>)> = HashMap::new();
+    {
+        let entry = per_entry.column("entry")?.u32()?;
+        let tracked = per_entry.column("tracked_ms")?.i64()?;
+        let inz = per_entry.column("in_zone_ms")?.i64()?;
+        let last = per_entry.column("last_in_zone")?.i64()?;
+        for i in 0..per_entry.height() {
+            if let Some(e) = entry.get(i) {
+                stats.insert(
+                    e,
+                    (
+                        tracked.get(i).unwrap_or(0),
+                        inz.get(i).unwrap_or(0),
+                        last.get(i),
+                    ),
+                );
+            }
+        }
+    }
+    let kind_of: HashMap<&str, &str> = inputs
+        .units
+        .iter()
+        .map(|u| (u.id.as_str(), u.kind.as_str()))
+        .collect();
+    let mut p = PatrolRows::default();
+    // (date, window, zone) -> (level, rostered, on patrol)
+    let mut force: BTreeMap<(chrono::NaiveDate, String, String), (u8, u32, u32)> = BTreeMap::new();
+    for (i, e, (s, end)) in &entries {
+        let (tracked, inz, last) = stats.get(&(*i as u32)).copied().unwrap_or_default();
+        let shift = (end - s).max(1);
+        let share = inz as f64 / shift as f64;
+        let on_patrol = share >= ON_PATROL_SHARE;
+        let cut_short = last.is_none_or(|l| l < end - CUT_SHORT_MIN * 60_000);
+        let kind = kind_of.get(e.unit.as_str()).copied().unwrap_or("unknown");
+        let group_ok = kind == "car" || e.crew >= 2;
+        let f = force
+            .entry((e.date, e.window.clone(), e.zone.clone()))
+            .or_insert((e.level, 0, 0));
+        f.1 += 1;
+        f.2 += u32::from(on_patrol);
+        p.date.push(e.date.to_string());
+        p.unit.push(e.unit.clone());
+        p.kind.push(kind.to_owned());
+        p.zone.push(e.zone.clone());
+        p.window.push(e.window.clone());
+        p.shift_minutes.push(shift as f64 / 60_000.0);
+        p.tracked_minutes.push(tracked as f64 / 60_000.0);
+        p.in_zone_minutes.push(inz as f64 / 60_000.0);
+        p.in_zone_share.push(share);
+        p.on_patrol.push(on_patrol);
+        p.minutes_short
+            .push(last.map_or(shift as f64, |l| (end - l).max(0) as f64) / 60_000.0);
+        p.cut_short.push(cut_short);
+        p.crew.push(u32::from(e.crew));
+        p.group_ok.push(group_ok);
+    }
+
+    let station_of: HashMap<&str, &str> = inputs
+        .zones
+        .iter()
+        .map(|z| (z.id.as_str(), z.station.as_str()))
+        .collect();
+    let mut zones_per_station: HashMap<&str, u32> = HashMap::new();
+    for z in inputs.zones {
+        *zones_per_station.entry(z.station.as_str()).or_default() += 1;
+    }
+    let mut units_per_station: HashMap<&str, u32> = HashMap::new();
+    for u in inputs.units {
+        *units_per_station.entry(u.station.as_str()).or_default() += 1;
+    }
+    let mut fr = ForceRows::default();
+    for ((date, window, zone), (level, rostered, on_patrol)) in force {
+        let station = station_of.get(zone.as_str()).copied().unwrap_or("");
+        let share = inputs.levels.share(level).unwrap_or(0.0);
+        let force_size = f64::from(units_per_station.get(station).copied().unwrap_or(0));
+        let zones = f64::from(zones_per_station.get(station).copied().unwrap_or(1).max(1));
+        let required = ((share * force_size / zones).round() as u32).max(1);
+        fr.date.push(date.to_string());
+        fr.window.push(window);
+        fr.zone.push(zone);
+        fr.level.push(u32::from(level));
+        fr.level_share.push(share);
+        fr.required.push(required);
+        fr.rostered.push(rostered);
+        fr.on_patrol.push(on_patrol);
+        fr.ok.push(on_patrol >= required);
+    }
+
+    let checkpoints = checkpoint_visits(ctx, inputs.checkpoints, &at_cp)?;
+    Ok(Compliance {
+        patrols: p.into_frame()?,
+        force: fr.into_frame()?,
+        checkpoints,
+    })
+}
+
+/// A dwell: unit, start, length (ms), checkpoint index.
+type Dwell = (String, i64, i64, u32);
+
+fn checkpoint_visits(
+    ctx: &JobContext,
+    checkpoints: &[Checkpoint],
+    at_cp: &DataFrame,
+) -> Result<DataFrame, AnalyticsError> {
+    let unit = at_cp.column(UNIT)?.str()?;
+    let t = at_cp.column("t")?.i64()?;
+    let dt = at_cp.column("dt")?.i64()?;
+    let cp = at_cp.column("cp_a")?.u32()?;
+    let mut dwells: Vec<Dwell> = Vec::new();
+    for i in 0..at_cp.height() {
+        let (Some(u), Some(t), Some(dt), Some(c)) = (unit.get(i), t.get(i), dt.get(i), cp.get(i))
+        else {
+            continue;
+        };
+        match dwells.last_mut() {
+            Some(last) if last.0 == u && last.3 == c && last.1 + last.2 == t => last.2 += dt,
+            _ => dwells.push((u.to_owned(), t, dt, c)),
+        }
+    }
+    let tz = ctx.clock.tz();
+    let mut rows = CheckpointRows::default();
+    for (ci, c) in checkpoints.iter().enumerate() {
+        let Some(window) = c.window.as_ref().filter(|_| c.kind == "patrol") else {
+            continue;
+        };
+        let need = i64::from(c.min_dwell_s) * 1000;
+        for inst in window_instances(tz, std::slice::from_ref(window), ctx.from_ms, ctx.to_ms) {
+            let best = dwells
+                .iter()
+                .filter(|d| d.3 as usize == ci && (inst.start_ms..inst.end_ms).contains(&d.1))
+                .max_by_key(|d| (d.2, std::cmp::Reverse(d.1)));
+            let first_ok = dwells
+                .iter()
+                .filter(|d| {
+                    d.3 as usize == ci && (inst.start_ms..inst.end_ms).contains(&d.1) && d.2 >= need
+                })
+                .min_by_key(|d| d.1);
+            rows.date.push(day_to_date(inst.day).to_string());
+            rows.checkpoint.push(c.id.clone());
+            rows.name.push(c.name.clone());
+            rows.window.push(format!(
+                "{}-{}",
+                window.start.format("%H:%M"),
+                window.end.format("%H:%M")
+            ));
+            rows.visited.push(first_ok.is_some());
+            rows.unit.push(first_ok.map(|d| d.0.clone()));
+            rows.first_visit.push(first_ok.and_then(|d| {
+                chrono::DateTime::<chrono::Utc>::from_timestamp_millis(d.1).map(|t| t.to_rfc3339())
+            }));
+            rows.longest_dwell_s
+                .push(best.map_or(0.0, |d| d.2 as f64 / 1000.0));
+            rows.min_dwell_s.push(c.min_dwell_s);
+        }
+    }
+    rows.into_frame()
+}
+
+#[derive(Default)]
+struct PatrolRows {
+    date: Vec<String>,
+    unit: Vec<String>,
+    kind: Vec<String>,
+    zone: Vec<String>,
+    window: Vec<String>,
+    shift_minutes: Vec<f64>,
+    tracked_minutes: Vec<f64>,
+    in_zone_minutes: Vec<f64>,
+    in_zone_share: Vec<f64>,
+    on_patrol: Vec<bool>,
+    minutes_short: Vec<f64>,
+    cut_short: Vec<bool>,
+    crew: Vec<u32>,
+    group_ok: Vec<bool>,
+}
+
+impl PatrolRows {
+    fn into_frame(self) -> Result<DataFrame, AnalyticsError> {
+        Ok(DataFrame::new_infer_height(vec![
+            Column::new("date".into(), self.date),
+            Column::new("unit".into(), self.unit),
+            Column::new("kind".into(), self.kind),
+            Column::new("zone".into(), self.zone),
+            Column::new("window".into(), self.window),
+            Column::new("shift_minutes".into(), self.shift_minutes),
+            Column::new("tracked_minutes".into(), self.tracked_minutes),
+            Column::new("in_zone_minutes".into(), self.in_zone_minutes),
+            Column::new("in_zone_share".into(), self.in_zone_share),
+            Column::new("on_patrol".into(), self.on_patrol),
+            Column::new("minutes_short".into(), self.minutes_short),
+            Column::new("cut_short".into(), self.cut_short),
+            Column::new("crew".into(), self.crew),
+            Column::new("group_ok".into(), self.group_ok),
+        ])?)
+    }
+}
+
+#[derive(Default)]
+struct ForceRows {
+    date: Vec<String>,
+    window: Vec<String>,
+    zone: Vec<String>,
+    level: Vec<u32>,
+    level_share: Vec<f64>,
+    required: Vec<u32>,
+    rostered: Vec<u32>,
+    on_patrol: Vec<u32>,
+    ok: Vec<bool>,
+}
+
+impl ForceRows {
+    fn into_frame(self) -> Result<DataFrame, AnalyticsError> {
+        Ok(DataFrame::new_infer_height(vec![
+            Column::new("date".into(), self.date),
+            Column::new("window".into(), self.window),
+            Column::new("zone".into(), self.zone),
+            Column::new("level".into(), self.level),
+            Column::new("level_share".into(), self.level_share),
+            Column::new("required".into(), self.required),
+            Column::new("rostered".into(), self.rostered),
+            Column::new("on_patrol".into(), self.on_patrol),
+            Column::new("ok".into(), self.ok),
+        ])?)
+    }
+}
+
+#[derive(Default)]
+struct CheckpointRows {
+    date: Vec<String>,
+    checkpoint: Vec<String>,
+    name: Vec<String>,
+    window: Vec<String>,
+    visited: Vec<bool>,
+    unit: Vec<Option<String>>,
+    first_visit: Vec<Option<String>>,
+    longest_dwell_s: Vec<f64>,
+    min_dwell_s: Vec<u32>,
+}
+
+impl CheckpointRows {
+    fn into_frame(self) -> Result<DataFrame, AnalyticsError> {
+        Ok(DataFrame::new_infer_height(vec![
+            Column::new("date".into(), self.date),
+            Column::new("checkpoint".into(), self.checkpoint),
+            Column::new("name".into(), self.name),
+            Column::new("window".into(), self.window),
+            Column::new("visited".into(), self.visited),
+            Column::new("unit".into(), self.unit),
+            Column::new("first_visit".into(), self.first_visit),
+            Column::new("longest_dwell_s".into(), self.longest_dwell_s),
+            Column::new("min_dwell_s".into(), self.min_dwell_s),
+        ])?)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use chrono::{NaiveDate, NaiveTime};
+
+    use super::*;
+    use crate::jurisdiction::Window;
+    use crate::testing::{Fix, cells9, centre, ms, pings, windows};
+
+    fn hm(h: u32, m: u32) -> NaiveTime {
+        NaiveTime::from_hms_opt(h, m, 0).unwrap()
+    }
+
+    fn entry(unit: &str, zone: &str, crew: u8, level: u8) -> RosterEntry {
+        RosterEntry {
+            date: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+            unit: unit.into(),
+            zone: zone.into(),
+            window: "day".into(),
+            start: hm(8, 30),
+            end: hm(11, 20),
+            crew,
+            level,
+        }
+    }
+
+    fn unit(id: &str, kind: &str) -> Unit {
+        Unit {
+            id: id.into(),
+            kind: kind.into(),
+            station: "ST1".into(),
+            crew: 1,
+        }
+    }
+
+    fn zone(id: &str) -> Fence {
+        Fence {
+            id: id.into(),
+            name: id.into(),
+            station: "ST1".into(),
+            area: geo::MultiPolygon(vec![]),
+        }
+    }
+
+    fn checkpoint(id: &str, cell: u64, dwell: u32) -> Checkpoint {
+        let c = centre(cell);
+        Checkpoint {
+            id: id.into(),
+            name: id.into(),
+            kind: "patrol".into(),
+            lat: c.lat(),
+            lon: c.lng(),
+            radius_m: 50.0,
+            min_dwell_s: dwell,
+            window: Some(Window {
+                name: id.into(),
+                start: hm(23, 0),
+                end: hm(5, 0),
+            }),
+        }
+    }
+
+    #[test]
+    fn hand_computed_compliance() {
+        let (x, _, z) = cells9();
+        let shift = ms("2026-11-02T14:30:00Z"); // 08:30 CST
+        let night = ms("2026-11-03T05:10:00Z"); // 23:10 CST on the 2nd
+        let mut fixes = Vec::new();
+        // F01 the whole shift in Z1, every minute; B07 the first 85 minutes.
+        for m in 0..=170 {
+            fixes.push(Fix::at("F01", shift + m * 60_000, x).zone("Z1"));
+        }
+        for m in 0..=85 {
+            fixes.push(Fix::at("B07", shift + m * 60_000, x).zone("Z1"));
+        }
+        // N01 stays 240 s at CPA (needs 210 s) and 120 s at CPB (needs 300 s).
+        for k in 0..=8 {
+            fixes.push(Fix::at("N01", night + k * 30_000, x));
+        }
+        for k in 0..=4 {
+            fixes.push(Fix::at("N01", night + 600_000 + k * 30_000, z));
+        }
+        let roster = [
+            entry("F01", "Z1", 2, 3),
+            entry("B07", "Z1", 1, 3),
+            entry("C01", "Z2", 1, 1),
+        ];
+        let units = [unit("F01", "foot"), unit("B07", "bike"), unit("C01", "car")];
+        let zones = [zone("Z1"), zone("Z2")];
+        let cps = [checkpoint("CPA", x, 210), checkpoint("CPB", z, 300)];
+        let ctx = JobContext::new(
+            chrono_tz::America::Chicago,
+            windows(),
+            (ms("2026-11-02T06:00:00Z"), ms("2026-11-03T06:00:00Z")),
+            (9, 11),
+            120,
+        )
+        .unwrap();
+        let levels = Levels {
+            level1: 0.6667,
+            level2: 0.5,
+            level3: 0.3333,
+        };
+        let inputs = ComplianceInputs {
+            roster: &roster,
+            units: &units,
+            zones: &zones,
+            checkpoints: &cps,
+            levels,
+        };
+        let c = compliance(&ctx, pings(&fixes), inputs).unwrap();
+        let p = &c.patrols;
+        let f64s = |df: &DataFrame, name: &str| -> Vec<f64> {
+            df.column(name)
+                .unwrap()
+                .f64()
+                .unwrap()
+                .into_no_null_iter()
+                .collect()
+        };
+        let bools = |df: &DataFrame, name: &str| -> Vec<bool> {
+            let c = df.column(name).unwrap().bool().unwrap();
+            (0..c.len()).map(|i| c.get(i).unwrap()).collect()
+        };
+        let u32s = |df: &DataFrame, name: &str| -> Vec<u32> {
+            df.column(name)
+                .unwrap()
+                .u32()
+                .unwrap()
+                .into_no_null_iter()
+                .collect()
+        };
+        assert_eq!(f64s(p, "shift_minutes"), [170.0, 170.0, 170.0]);
+        assert_eq!(f64s(p, "in_zone_minutes"), [170.0, 85.0, 0.0]);
+        assert_eq!(f64s(p, "in_zone_share"), [1.0, 0.5, 0.0]);
+        assert_eq!(bools(p, "on_patrol"), [true, true, false]);
+        assert_eq!(f64s(p, "minutes_short"), [0.0, 85.0, 170.0]);
+        assert_eq!(bools(p, "cut_short"), [false, true, true]);
+        assert_eq!(bools(p, "group_ok"), [true, false, true]);
+        // Z1 at level 3: round(0.3333 × 3 units / 2 zones) = 0, at least 1; Z2 at level 1:
+        // round(0.6667 × 3 / 2) = 1.
+        let force = &c.force;
+        assert_eq!(u32s(force, "required"), [1, 1]);
+        assert_eq!(u32s(force, "rostered"), [2, 1]);
+        assert_eq!(u32s(force, "on_patrol"), [2, 0]);
+        assert_eq!(bools(force, "ok"), [true, false]);
+        let cp = &c.checkpoints;
+        assert_eq!(cp.height(), 2);
+        assert_eq!(bools(cp, "visited"), [true, false]);
+        assert_eq!(f64s(cp, "longest_dwell_s"), [240.0, 120.0]);
+        let first = cp
+            .column("first_visit")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_owned();
+        assert_eq!(first, "2026-11-03T05:10:00+00:00");
+        assert_eq!(
+            cp.column("date").unwrap().str().unwrap().get(0),
+            Some("2026-11-02")
+        );
+    }
+}

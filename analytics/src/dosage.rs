@@ -1,0 +1,422 @@
+//! Job 1, dosage: time-weighted patrol presence per H3 cell, window instance and unit kind.
+//!
+//! Definitions (see [`crate::context`] for intervals, flags, gaps and windows):
+//! - a tracked interval's milliseconds are split equally among the cells of the H3 grid path
+//!   from the cell of its first fix to the cell of its second (h3o `grid_path_cells`; both
+//!   ends included, so an interval inside one cell gives it everything and one between two
+//!   neighbours gives each half). Where no grid path exists (across a pentagon) the two end
+//!   cells share it. Integer milliseconds are split with the remainder going one by one to the
+//!   first cells of the path, so nothing is lost to rounding;
+//! - an interval longer than the gap cap is not bridged: its whole length is reported as *no
+//!   data* (a row whose `cell` is null) of the unit's kind, window and day;
+//! - minutes are conserved: the rows of a run add up to the sum over units of (last trusted
+//!   fix − first trusted fix) in the span, and the rows with a cell to that minus the no-data
+//!   rows;
+//! - `kind` comes from `units.csv`; a unit `<id>-<n>` not listed there (the clones
+//!   `patrol generate --units` adds) has the kind of `<id>`; any other unlisted unit is of kind
+//!   `unknown`;
+//! - every tracked interval counts, on shift or off: a unit reporting while parked at its
+//!   station adds dosage there (the roster is not consulted; [`crate::compliance`] does that);
+//! - `window` is null for time outside every patrol window; `date` is the local date the window
+//!   instance starts (for time outside windows, the local date).
+
+use std::collections::BTreeMap;
+
+use h3o::CellIndex;
+use polars::prelude::*;
+
+use crate::AnalyticsError;
+use crate::context::JobContext;
+use crate::store::UNIT;
+
+/// Kind given to units missing from `units.csv`.
+pub const UNKNOWN_KIND: &str = "unknown";
+
+/// The polars part of the dosage job: tracked time per pair of end cells, and no-data time
+/// (null cells), per local day, window and unit kind. `units` has columns `unit` and `kind`
+/// (see [`units_table`]).
+/// Columns: `day`, `window`, `kind`, `cell_a`, `cell_b`, `ms`.
+pub fn dosage_plan(ctx: &JobContext, pings: LazyFrame, units: LazyFrame) -> LazyFrame {
+    let null_cell = || lit(NULL).cast(DataType::UInt64);
+    let base_units = units
+        .clone()
+        .select([col(UNIT).alias("unit_base"), col("kind").alias("kind_base")]);
+    ctx.intervals(pings)
+        .left_join(units, col(UNIT), col(UNIT))
+        .with_column(
+            col(UNIT)
+                .str()
+                .extract(lit(r"^(.+)-[0-9]+$"), 1)
+                .alias("unit_base"),
+        )
+        .left_join(base_units, col("unit_base"), col("unit_base"))
+        .with_column(
+            col("kind")
+                .fill_null(col("kind_base"))
+                .fill_null(lit(UNKNOWN_KIND)),
+        )
+        .group_by([
+            col("day"),
+            col("window"),
+            col("kind"),
+            when(col("tracked"))
+                .then(col("cell_a"))
+                .otherwise(null_cell())
+                .alias("cell_a"),
+            when(col("tracked"))
+                .then(col("cell_b"))
+                .otherwise(null_cell())
+                .alias("cell_b"),
+        ])
+        .agg([col("dt").sum().alias("ms")])
+}
+
+/// The `unit`, `kind` table [`dosage_plan`] joins.
+///
+/// # Errors
+/// A polars error.
+pub fn units_table(units: &[crate::jurisdiction::Unit]) -> Result<LazyFrame, AnalyticsError> {
+    Ok(DataFrame::new_infer_height(vec![
+        Column::new(
+            UNIT.into(),
+            units.iter().map(|u| u.id.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "kind".into(),
+            units.iter().map(|u| u.kind.clone()).collect::<Vec<_>>(),
+        ),
+    ])?
+    .lazy())
+}
+
+/// Key of a dosage row: local day, window, kind, cell (None = no data).
+pub(crate) type DosageKey = (i64, Option<String>, String, Option<u64>);
+
+/// The cells an interval between `a` and `b` is spread over.
+pub(crate) fn path_cells(a: u64, b: u64) -> Vec<u64> {
+    if a == b {
+        return vec![a];
+    }
+    let (Ok(ca), Ok(cb)) = (CellIndex::try_from(a), CellIndex::try_from(b)) else {
+        return vec![a, b];
+    };
+    ca.grid_path_cells(cb)
+        .ok()
+        .and_then(|path| path.collect::<Result<Vec<_>, _>>().ok())
+        .map_or_else(|| vec![a, b], |p| p.into_iter().map(u64::from).collect())
+}
+
+/// Splits `ms` over `cells` exactly: each gets `ms / n`, the first `ms % n` one more.
+pub(crate) fn split_ms(ms: i64, n: usize) -> impl Iterator<Item = i64> {
+    let n = n.max(1) as i64;
+    let (q, r) = (ms.div_euclid(n), ms.rem_euclid(n));
+    (0..n).map(move |i| q + i64::from(i < r))
+}
+
+/// Spreads the rows of [`dosage_plan`] along their grid paths.
+///
+/// # Errors
+/// A polars error when `df` lacks a column of [`dosage_plan`].
+pub(crate) fn spread(df: &DataFrame) -> Result<BTreeMap<DosageKey, i64>, AnalyticsError> {
+    let day = df.column("day")?.i64()?;
+    let window = df.column("window")?.str()?;
+    let kind = df.column("kind")?.str()?;
+    let a = df.column("cell_a")?.u64()?;
+    let b = df.column("cell_b")?.u64()?;
+    let ms = df.column("ms")?.i64()?;
+    let mut out: BTreeMap<DosageKey, i64> = BTreeMap::new();
+    for i in 0..df.height() {
+        let (Some(day), Some(ms)) = (day.get(i), ms.get(i)) else {
+            continue;
+        };
+        let window = window.get(i).map(str::to_owned);
+        let kind = kind.get(i).unwrap_or(UNKNOWN_KIND).to_owned();
+        match (a.get(i), b.get(i)) {
+            (Some(a), Some(b)) => {
+                let cells = path_cells(a, b);
+                for (cell, part) in cells.iter().zip(split_ms(ms, cells.len())) {
+                    *out.entry((day, window.clone(), kind.clone(), Some(*cell)))
+                        .or_default() += part;
+                }
+            }
+            _ => *out.entry((day, window, kind, None)).or_default() += ms,
+        }
+    }
+    Ok(out)
+}
+
+/// The dosage table: `date` (local date of the window instance), `window` (null outside
+/// windows), `kind`, `cell` (u64 H3 index at the run's resolution; null = no data), `ms`
+/// (i64, exact) and `minutes` (f64), sorted by those keys.
+///
+/// # Errors
+/// A polars error.
+pub(crate) fn dosage_frame(rows: &BTreeMap<DosageKey, i64>) -> Result<DataFrame, AnalyticsError> {
+    let n = rows.len();
+    let (mut date, mut window, mut kind, mut cell, mut ms) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for ((d, w, k, c), v) in rows {
+        date.push(i32::try_from(*d).unwrap_or(i32::MAX));
+        window.push(w.clone());
+        kind.push(k.clone());
+        cell.push(*c);
+        ms.push(*v);
+    }
+    let minutes: Vec<f64> = ms.iter().map(|&m| m as f64 / 60_000.0).collect();
+    Ok(DataFrame::new_infer_height(vec![
+        Column::new("date".into(), date).cast(&DataType::Date)?,
+        Column::new("window".into(), window),
+        Column::new("kind".into(), kind),
+        Column::new("cell".into(), cell),
+        Column::new("ms".into(), ms),
+        Column::new("minutes".into(), minutes),
+    ])?)
+}
+
+/// Runs the dosage job: [`dosage_plan`], one collect, then the grid-path split.
+///
+/// # Errors
+/// A polars error from the scan or the plan.
+pub fn dosage(
+    ctx: &JobContext,
+    pings: LazyFrame,
+    units: LazyFrame,
+) -> Result<DataFrame, AnalyticsError> {
+    let df = dosage_plan(ctx, pings, units).collect()?;
+    dosage_frame(&spread(&df)?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use h3o::{LatLng, Resolution};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::{FLAG_JUMP, FLAG_LATE, FLAG_LOW_ACCURACY};
+    use crate::testing::{Fix, cells9, ms, pings, units, windows};
+
+    fn ctx(from: &str, to: &str) -> JobContext {
+        JobContext::new(
+            chrono_tz::America::Chicago,
+            windows(),
+            (ms(from), ms(to)),
+            (9, 11),
+            120,
+        )
+        .unwrap()
+    }
+
+    /// (date, window, kind, cell) -> ms of a dosage frame.
+    fn rows(df: &DataFrame) -> BTreeMap<(String, Option<String>, String, Option<u64>), i64> {
+        let date = df.column("date").unwrap().cast(&DataType::String).unwrap();
+        let date = date.str().unwrap();
+        let window = df.column("window").unwrap().str().unwrap();
+        let kind = df.column("kind").unwrap().str().unwrap();
+        let cell = df.column("cell").unwrap().u64().unwrap();
+        let ms = df.column("ms").unwrap().i64().unwrap();
+        let minutes = df.column("minutes").unwrap().f64().unwrap();
+        (0..df.height())
+            .map(|i| {
+                assert_eq!(
+                    minutes.get(i).unwrap(),
+                    ms.get(i).unwrap() as f64 / 60_000.0
+                );
+                (
+                    (
+                        date.get(i).unwrap().to_owned(),
+                        window.get(i).map(str::to_owned),
+                        kind.get(i).unwrap().to_owned(),
+                        cell.get(i),
+                    ),
+                    ms.get(i).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hand_computed_dosage() {
+        let (x, y, z) = cells9();
+        let far = u64::from(LatLng::new(41.1, -88.9).unwrap().to_cell(Resolution::Nine));
+        let t0 = ms("2026-11-02T15:00:00Z"); // 09:00 CST: the day window
+        let n0 = ms("2026-11-03T07:00:00Z"); // 01:00 CST on the 3rd: Monday's night window
+        let s = 1000;
+        let fixes = vec![
+            Fix::at("C01", t0, x),
+            Fix::at("C01", t0 + 60 * s, x),
+            Fix::at("C01", t0 + 90 * s, far).flags(FLAG_JUMP),
+            Fix::at("C01", t0 + 120 * s, y),
+            Fix::at("C01", t0 + 130 * s, far).flags(FLAG_LOW_ACCURACY),
+            // Late fixes are kept and sorted into place.
+            Fix::at("C01", t0 + 460 * s, y).flags(FLAG_LATE),
+            Fix::at("C01", t0 + 400 * s, y),
+            Fix::at("F01", t0, x),
+            Fix::at("F01", t0 + 90 * s, z),
+            Fix::at("F01", t0 + 211 * s, z),
+            Fix::at("Q9", t0, x),
+            Fix::at("Q9", t0 + 120 * s, x),
+            Fix::at("B01-0002", n0, x),
+            Fix::at("B01-0002", n0 + 60 * s, x),
+        ];
+        let c = ctx("2026-11-02T06:00:00Z", "2026-11-04T06:00:00Z");
+        let units = units(&[("C01", "car"), ("F01", "foot"), ("B01", "bike")]);
+        let got = rows(&dosage(&c, pings(&fixes), units).unwrap());
+        let path = path_cells(x, z);
+        assert_eq!(path.len(), 3);
+        assert_eq!((path[0], path[2]), (x, z));
+        let day = |kind: &str, cell: Option<u64>, v: i64| {
+            (
+                (
+                    "2026-11-02".to_owned(),
+                    Some("day".to_owned()),
+                    kind.to_owned(),
+                    cell,
+                ),
+                v,
+            )
+        };
+        let want: BTreeMap<_, _> = [
+            day("car", Some(x), 90_000),
+            day("car", Some(y), 90_000),
+            day("car", None, 280_000),
+            day("foot", Some(x), 30_000),
+            day("foot", Some(path[1]), 30_000),
+            day("foot", Some(z), 30_000),
+            day("foot", None, 121_000),
+            day("unknown", Some(x), 120_000),
+            (
+                (
+                    "2026-11-02".to_owned(),
+                    Some("night".to_owned()),
+                    "bike".to_owned(),
+                    Some(x),
+                ),
+                60_000,
+            ),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn fixes_outside_the_span_and_time_outside_windows() {
+        let (x, _, _) = cells9();
+        let t0 = ms("2026-11-02T13:00:00Z"); // 07:00 CST: no window
+        let fixes = vec![
+            Fix::at("C01", t0 - 60_000, x),
+            Fix::at("C01", t0, x),
+            Fix::at("C01", t0 + 30_000, x),
+        ];
+        let c = ctx("2026-11-02T13:00:00Z", "2026-11-02T14:00:00Z");
+        let got = rows(&dosage(&c, pings(&fixes), units(&[("C01", "car")])).unwrap());
+        let want: BTreeMap<_, _> = [(
+            ("2026-11-02".to_owned(), None, "car".to_owned(), Some(x)),
+            30_000,
+        )]
+        .into_iter()
+        .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn the_parent_expression_matches_h3o() {
+        let cells: Vec<u64> = [
+            (40.1, -88.9),
+            (37.77, -122.42),
+            (-33.9, 151.2),
+            (64.1, -21.9),
+        ]
+        .iter()
+        .map(|(lat, lon)| u64::from(LatLng::new(*lat, *lon).unwrap().to_cell(Resolution::Eleven)))
+        .collect();
+        for res in 7..=11u8 {
+            let c = JobContext::new(chrono_tz::UTC, vec![], (0, 1), (res, 11), 120).unwrap();
+            let df = DataFrame::new_infer_height(vec![Column::new("c".into(), cells.clone())])
+                .unwrap()
+                .lazy()
+                .select([c.parent_expr(col("c"))])
+                .collect()
+                .unwrap();
+            let got: Vec<u64> = df
+                .column("c")
+                .unwrap()
+                .u64()
+                .unwrap()
+                .into_no_null_iter()
+                .collect();
+            let want: Vec<u64> = cells
+                .iter()
+                .map(|&cell| {
+                    let r = Resolution::try_from(res).unwrap();
+                    u64::from(CellIndex::try_from(cell).unwrap().parent(r).unwrap())
+                })
+                .collect();
+            assert_eq!(got, want, "resolution {res}");
+        }
+    }
+
+    #[test]
+    fn split_is_exact() {
+        assert_eq!(split_ms(10, 3).collect::<Vec<_>>(), [4, 3, 3]);
+        assert_eq!(split_ms(9, 3).collect::<Vec<_>>(), [3, 3, 3]);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Total dosage equals tracked time minus gaps; all rows add up to last - first fix.
+        #[test]
+        fn dosage_conserves_minutes(
+            tracks in proptest::collection::vec(
+                proptest::collection::vec((1i64..300, -3i32..=3, -3i32..=3, 0usize..6), 1..40),
+                1..4,
+            )
+        ) {
+            let names = ["C01", "B02", "F03"];
+            let flags = [0, 0, 0, FLAG_LOW_ACCURACY, FLAG_JUMP, FLAG_LATE];
+            let t0 = ms("2026-11-02T14:00:00Z");
+            let mut fixes = Vec::new();
+            let (mut want_total, mut want_tracked) = (0i64, 0i64);
+            for (u, steps) in tracks.iter().enumerate() {
+                let (mut t, mut lat, mut lon) = (t0, 40.10, -88.90);
+                let mut trusted = Vec::new();
+                for &(dt, dlat, dlon, f) in steps {
+                    t += dt * 1000;
+                    lat += f64::from(dlat) * 0.002;
+                    lon += f64::from(dlon) * 0.002;
+                    let cell = u64::from(LatLng::new(lat, lon).unwrap().to_cell(Resolution::Eleven));
+                    fixes.push(Fix::at(names[u], t, cell).flags(flags[f]));
+                    if flags[f] & (FLAG_LOW_ACCURACY | FLAG_JUMP) == 0 {
+                        trusted.push(t);
+                    }
+                }
+                if let (Some(first), Some(last)) = (trusted.first(), trusted.last()) {
+                    want_total += last - first;
+                }
+                want_tracked += trusted.windows(2).map(|w| w[1] - w[0]).filter(|d| *d <= 120_000).sum::<i64>();
+            }
+            let c = ctx("2026-11-02T06:00:00Z", "2026-11-03T06:00:00Z");
+            let df = dosage(&c, pings(&fixes), units(&[("C01", "car")])).unwrap();
+            let cell = df.column("cell").unwrap().u64().unwrap();
+            let msv = df.column("ms").unwrap().i64().unwrap();
+            let (mut total, mut tracked) = (0, 0);
+            for i in 0..df.height() {
+                total += msv.get(i).unwrap();
+                if cell.get(i).is_some() {
+                    tracked += msv.get(i).unwrap();
+                }
+            }
+            prop_assert_eq!(total, want_total);
+            prop_assert_eq!(tracked, want_tracked);
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The single integration test binary of `analytics`; one module per area.
+
+// Test helpers outside #[test] functions unwrap too: a failure there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod hotspots;

@@ -1,0 +1,401 @@
+//! History endpoints over the Parquet store: `/api/units/{id}/track` (route replay),
+//! `/api/at` (who was near a place at a time) and `/api/fences` (the base layers).
+//!
+//! Pings reach Parquet when the WAL is flushed (every few seconds), so the last seconds of a
+//! track are on the live stream before they are here.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::Path;
+
+use anyhow::Context;
+use arrow::array::{
+    Array, Float32Array, Float64Array, Int32Array, StringArray, TimestampMillisecondArray,
+};
+use arrow::record_batch::RecordBatch;
+use axum::extract::{Path as UrlPath, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use ingest::store::schema::{EVENTS, PINGS};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::{Value, json};
+
+use crate::http::auth::Caller;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::params::{Kind, ParamDoc, Params};
+use crate::server::AppState;
+
+const DAY_MS: i64 = 86_400_000;
+/// Longest replay window.
+const MAX_TRACK_MS: i64 = 7 * DAY_MS;
+/// Most fixes in one answer.
+const MAX_FIXES: usize = 500_000;
+
+/// Parameters of `/api/units/{id}/track`.
+pub const TRACK_PARAMS: &[ParamDoc] = &[
+    ParamDoc::path("id", "Unit id."),
+    ParamDoc::query(
+        "from",
+        Kind::Time,
+        "Start (RFC 3339 or epoch ms); default 2 h before `to`.",
+    ),
+    ParamDoc::query(
+        "to",
+        Kind::Time,
+        "End (RFC 3339 or epoch ms); default now. At most 7 days after `from`.",
+    ),
+    ParamDoc::query("format", Kind::Text, "`geojson` (default) or `csv`."),
+];
+
+/// Parameters of `/api/at`.
+pub const AT_PARAMS: &[ParamDoc] = &[
+    ParamDoc::required("lat", Kind::Number, "Latitude, WGS-84 degrees."),
+    ParamDoc::required("lon", Kind::Number, "Longitude, WGS-84 degrees."),
+    ParamDoc::required("t", Kind::Time, "The time (RFC 3339 or epoch ms)."),
+    ParamDoc::query(
+        "radius",
+        Kind::Number,
+        "Metres around the place (default 250, at most 10000).",
+    ),
+    ParamDoc::query(
+        "window",
+        Kind::Integer,
+        "Seconds either side of `t` (default 300, at most 3600).",
+    ),
+    ParamDoc::query("station", Kind::Text, "Only this station's units."),
+];
+
+/// Parameters of `/api/fences`.
+pub const FENCES_PARAMS: &[ParamDoc] = &[
+    ParamDoc::query(
+        "station",
+        Kind::Text,
+        "Only this station's beats, zones, checkpoints and station.",
+    ),
+    ParamDoc::query(
+        "layer",
+        Kind::Text,
+        "Only these layers (comma-separated: county, station, beat, zone, checkpoint, road).",
+    ),
+];
+
+/// One stored fix.
+#[derive(Debug, Clone, PartialEq)]
+struct Fix {
+    unit: String,
+    station: String,
+    t: i64,
+    lat: f64,
+    lon: f64,
+    speed: Option<f32>,
+    beat: Option<String>,
+    zone: Option<String>,
+    flags: i32,
+}
+
+/// Reads the fixes with `from <= fix_time <= to` that `keep(unit, station)` accepts, in
+/// `(unit, fix_time)` order without duplicates (a part file and the compacted file covering it
+/// may briefly coexist).
+fn read_fixes(
+    store: &Path,
+    from: i64,
+    to: i64,
+    keep: &dyn Fn(&str, &str) -> bool,
+) -> anyhow::Result<Vec<Fix>> {
+    let mut out = Vec::new();
+    let mut day = from.div_euclid(DAY_MS);
+    while day <= to.div_euclid(DAY_MS) {
+        let date = chrono::DateTime::from_timestamp_millis(day * DAY_MS)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        let dir = store.join(PINGS).join(format!("date={date}"));
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "parquet") {
+                    read_file(&path, from, to, keep, &mut out)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                }
+            }
+        }
+        day += 1;
+        if out.len() > MAX_FIXES {
+            break;
+        }
+    }
+    out.sort_by(|a, b| (a.unit.as_str(), a.t).cmp(&(b.unit.as_str(), b.t)));
+    out.dedup_by(|a, b| a.unit == b.unit && a.t == b.t);
+    Ok(out)
+}
+
+const COLUMNS: [&str; 9] = [
+    "unit",
+    "station",
+    "fix_time",
+    "lat",
+    "lon",
+    "speed_kmh",
+    "beat",
+    "zone",
+    "flags",
+];
+
+fn read_file(
+    path: &Path,
+    from: i64,
+    to: i64,
+    keep: &dyn Fn(&str, &str) -> bool,
+    out: &mut Vec<Fix>,
+) -> anyhow::Result<()> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?;
+    let schema = builder.parquet_schema();
+    let indices: Vec<usize> = COLUMNS
+        .iter()
+        .filter_map(|c| schema.columns().iter().position(|d| d.name() == *c))
+        .collect();
+    let mask = ProjectionMask::leaves(schema, indices);
+    for batch in builder.with_projection(mask).build()? {
+        let b = batch?;
+        let units = col::<StringArray>(&b, "unit")?;
+        let stations = col::<StringArray>(&b, "station")?;
+        let times = col::<TimestampMillisecondArray>(&b, "fix_time")?;
+        let lats = col::<Float64Array>(&b, "lat")?;
+        let lons = col::<Float64Array>(&b, "lon")?;
+        let speeds = col::<Float32Array>(&b, "speed_kmh")?;
+        let beats = col::<StringArray>(&b, "beat")?;
+        let zones = col::<StringArray>(&b, "zone")?;
+        let flags = col::<Int32Array>(&b, "flags")?;
+        for i in 0..b.num_rows() {
+            let t = times.value(i);
+            if t < from || t > to || !keep(units.value(i), stations.value(i)) {
+                continue;
+            }
+            let text = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).to_owned());
+            out.push(Fix {
+                unit: units.value(i).to_owned(),
+                station: stations.value(i).to_owned(),
+                t,
+                lat: lats.value(i),
+                lon: lons.value(i),
+                speed: (!speeds.is_null(i)).then(|| speeds.value(i)),
+                beat: text(beats),
+                zone: text(zones),
+                flags: flags.value(i),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn col<'a, T: Array + 'static>(b: &'a RecordBatch, name: &str) -> anyhow::Result<&'a T> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .with_context(|| format!("column {name} missing or of the wrong type"))
+}
+
+/// The stored events with `from <= time <= to`, each the JSON object `/api/live` sent
+/// (the table's `detail` column), oldest first.
+///
+/// # Errors
+/// When a file cannot be read or its `detail` is not JSON.
+pub(crate) fn read_events(store: &Path, from: i64, to: i64) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut day = from.div_euclid(DAY_MS);
+    while day <= to.div_euclid(DAY_MS) {
+        let date = chrono::DateTime::from_timestamp_millis(day * DAY_MS)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        let dir = store.join(EVENTS).join(format!("date={date}"));
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_none_or(|e| e != "parquet") {
+                    continue;
+                }
+                let file =
+                    File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+                let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+                let schema = builder.parquet_schema();
+                let indices: Vec<usize> = ["time", "detail"]
+                    .iter()
+                    .filter_map(|c| schema.columns().iter().position(|d| d.name() == *c))
+                    .collect();
+                let mask = ProjectionMask::leaves(schema, indices);
+                for batch in builder.with_projection(mask).build()? {
+                    let b = batch?;
+                    let times = col::<TimestampMillisecondArray>(&b, "time")?;
+                    let details = col::<StringArray>(&b, "detail")?;
+                    for i in 0..b.num_rows() {
+                        let t = times.value(i);
+                        if (from..=to).contains(&t) {
+                            let v: Value = serde_json::from_str(details.value(i))
+                                .with_context(|| format!("event detail in {}", path.display()))?;
+                            out.push((t, v));
+                        }
+                    }
+                }
+            }
+        }
+        day += 1;
+    }
+    out.sort_by_key(|(t, _)| *t);
+    Ok(out.into_iter().map(|(_, v)| v).collect())
+}
+
+/// Runs blocking store reads off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("store reader panicked: {e}")))?
+        .map_err(ApiError::Internal)
+}
+
+/// `GET /api/units/{id}/track`: the unit's stored fixes as a GeoJSON LineString whose
+/// properties carry the per-fix times, speeds and flags, or CSV.
+pub(crate) async fn track(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    UrlPath(id): UrlPath<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref(), TRACK_PARAMS)?;
+    let (from, to) = p.range(crate::wiring::now_ms(), 2 * 3_600_000, MAX_TRACK_MS)?;
+    let csv = match p.text("format") {
+        None | Some("geojson") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::param(
+                "format",
+                format!("{other:?} is not supported here (geojson or csv)"),
+            ));
+        }
+    };
+    let station = s
+        .reference
+        .station_of(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("no unit {id} in units.csv")))?
+        .to_owned();
+    if !caller.sees(&station) {
+        return Err(ApiError::Forbidden(format!(
+            "unit {id} belongs to station {station}, outside this token's scope"
+        )));
+    }
+    let store = s.store.clone();
+    let unit = id.clone();
+    let fixes = blocking(move || read_fixes(&store, from, to, &|u, _| u == unit)).await?;
+    if csv {
+        let mut out = String::from("unit,station,fix_time,lat,lon,speed_kmh,beat,zone,flags\n");
+        for f in &fixes {
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},{},{},{}",
+                f.unit,
+                f.station,
+                f.t,
+                f.lat,
+                f.lon,
+                f.speed.map(|v| v.to_string()).unwrap_or_default(),
+                f.beat.as_deref().unwrap_or(""),
+                f.zone.as_deref().unwrap_or(""),
+                f.flags
+            );
+        }
+        return Ok(([(header::CONTENT_TYPE, "text/csv")], out).into_response());
+    }
+    let coords: Vec<Value> = fixes.iter().map(|f| json!([f.lon, f.lat])).collect();
+    let body = json!({
+        "type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": coords},
+        "properties": {
+            "unit": id,
+            "station": station,
+            "from": from,
+            "to": to,
+            "times": fixes.iter().map(|f| f.t).collect::<Vec<_>>(),
+            "speed_kmh": fixes.iter().map(|f| f.speed).collect::<Vec<_>>(),
+            "beat": fixes.iter().map(|f| f.beat.clone()).collect::<Vec<_>>(),
+            "flags": fixes.iter().map(|f| f.flags).collect::<Vec<_>>(),
+        },
+    });
+    Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)).into_response())
+}
+
+/// `GET /api/at`: for each unit with a fix within `radius` metres of the place and `window`
+/// seconds of `t`, its fix closest in time, as a GeoJSON FeatureCollection.
+pub(crate) async fn at(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref(), AT_PARAMS)?;
+    let lat = p.number("lat", -90.0, 90.0)?.unwrap_or_default();
+    let lon = p.number("lon", -180.0, 180.0)?.unwrap_or_default();
+    let t = p.time("t")?.unwrap_or_default();
+    let radius = p.number("radius", 1.0, 10_000.0)?.unwrap_or(250.0);
+    let window = p.get::<u32>("window")?.unwrap_or(300);
+    if window > 3600 {
+        return Err(ApiError::param("window", "at most 3600 seconds"));
+    }
+    let station = caller.station_filter(p.text("station"))?;
+    let store = s.store.clone();
+    let w = i64::from(window) * 1000;
+    let fixes = blocking(move || {
+        read_fixes(&store, t - w, t + w, &|_, st| {
+            station.as_deref().is_none_or(|s| s == st)
+        })
+    })
+    .await?;
+    let mut best: HashMap<&str, (&Fix, f64)> = HashMap::new();
+    for f in &fixes {
+        let d = ingest::validate::haversine_m(lat, lon, f.lat, f.lon);
+        if d > radius {
+            continue;
+        }
+        let e = best.entry(f.unit.as_str()).or_insert((f, d));
+        if (f.t - t).abs() < (e.0.t - t).abs() {
+            *e = (f, d);
+        }
+    }
+    let mut near: Vec<(&Fix, f64)> = best.into_values().collect();
+    near.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let features: Vec<Value> = near
+        .iter()
+        .map(|(f, d)| {
+            json!({
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [f.lon, f.lat]},
+                "properties": {
+                    "unit": f.unit, "station": f.station, "fix_time": f.t,
+                    "distance_m": (d * 10.0).round() / 10.0, "speed_kmh": f.speed,
+                    "beat": f.beat, "zone": f.zone, "flags": f.flags,
+                },
+            })
+        })
+        .collect();
+    let body = json!({"type": "FeatureCollection", "features": features});
+    Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)).into_response())
+}
+
+/// `GET /api/fences`: the base layers the caller's scope covers.
+pub(crate) async fn fences(
+    State(s): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let p = Params::parse(q.as_deref(), FENCES_PARAMS)?;
+    let station = caller.station_filter(p.text("station"))?;
+    const LAYERS: [&str; 6] = ["county", "station", "beat", "zone", "checkpoint", "road"];
+    let layers: Option<Vec<&str>> = p
+        .text("layer")
+        .map(|l| l.split(',').map(str::trim).collect());
+    if let Some(bad) = layers.iter().flatten().find(|l| !LAYERS.contains(l)) {
+        return Err(ApiError::param("layer", format!("unknown layer {bad:?}")));
+    }
+    let body = s.reference.fences(station.as_deref(), layers.as_deref());
+    Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)).into_response())
+}

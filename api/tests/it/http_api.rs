@@ -1,0 +1,650 @@
+//! The HTTP API against a real in-process server: access control and the error shape on every
+//! documented route, the OpenAPI document against the router, live units, the SSE stream,
+//! events, history and the fence catalog.
+
+use std::time::Duration;
+
+use api::http::auth::Role;
+use serde_json::Value;
+
+use crate::web::{Server, Sse, eventually, location, now_ms};
+
+/// A concrete URL for a documented path (path parameters filled, required query parameters
+/// given valid values).
+fn url_for(path: &str, op: &Value, unit: &str) -> String {
+    let mut url = path.replace("{id}", unit);
+    let required: Vec<&str> = op["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["in"] == "query" && p["required"] == true)
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let value = |name: &str| match name {
+        "lat" => "40.1".to_owned(),
+        "lon" => "-88.9".to_owned(),
+        "t" => now_ms().to_string(),
+        "from" => "2026-11-02".to_owned(),
+        "to" => "2026-11-03".to_owned(),
+        other => panic!("no test value for required parameter {other}"),
+    };
+    let q: Vec<String> = required
+        .iter()
+        .map(|n| format!("{n}={}", value(n)))
+        .collect();
+    if !q.is_empty() {
+        url = format!("{url}?{}", q.join("&"));
+    }
+    url
+}
+
+fn assert_error_shape(r: &crate::web::Resp, status: u16, code: &str, what: &str) {
+    assert_eq!(r.status, status, "{what}: {}", r.body);
+    let j = r.json();
+    assert_eq!(j["error"], code, "{what}: {j}");
+    assert!(
+        j["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{what}: {j}"
+    );
+    assert_eq!(
+        j.as_object().unwrap().len(),
+        2,
+        "{what}: only error and message: {j}"
+    );
+}
+
+/// Status of a GET, reading only the head for streams.
+async fn status(s: &Server, url: &str, token: Option<&str>) -> u16 {
+    if url.starts_with("/api/live") {
+        Sse::open(s.http, url, token.map(|t| s.tok(t))).await.status
+    } else {
+        s.get(url, token).await.status
+    }
+}
+
+#[test]
+fn every_route_answers_401_403_by_role_and_scope() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = Server::start().await;
+        let doc = s.get("/api/openapi.json", Some("command")).await.json();
+        let paths = doc["paths"].as_object().unwrap();
+        assert!(paths.len() >= 12, "{paths:?}");
+        for (path, item) in paths {
+            let op = &item["get"];
+            let url = url_for(path, op, "C01");
+            let public = op["security"].as_array().is_some_and(|a| a.is_empty());
+            if public {
+                assert_eq!(status(&s, &url, None).await, 200, "{url} is public");
+                continue;
+            }
+            // No token, or a token nobody configured: 401 with the error shape.
+            if url.starts_with("/api/live") {
+                assert_eq!(status(&s, &url, None).await, 401, "{url}");
+            } else {
+                assert_error_shape(&s.get(&url, None).await, 401, "unauthorized", &url);
+                let forged = crate::web::get(s.http, &url, Some("ptk_not-a-real-token")).await;
+                assert_error_shape(&forged, 401, "unauthorized", &url);
+            }
+            let roles: Vec<&str> = op["x-roles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
+            for role in Role::ALL {
+                let got = status(&s, &url, Some(role.as_str())).await;
+                if roles.contains(&role.as_str()) {
+                    // Analytics over this empty store say so (404); everything else answers.
+                    let ok = if path.starts_with("/api/analytics/") {
+                        got == 200 || got == 404
+                    } else {
+                        got == 200
+                    };
+                    assert!(ok, "{url} as {role}: {got}");
+                } else {
+                    assert_eq!(got, 403, "{url} as {role}");
+                    if !url.starts_with("/api/live") {
+                        let r = s.get(&url, Some(role.as_str())).await;
+                        assert_error_shape(&r, 403, "forbidden", &url);
+                    }
+                }
+            }
+            // Scope: a station token may not reach outside its station.
+            let chief_st2 = Some("admin@ST2");
+            let takes_station = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "station");
+            if takes_station {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                let other = format!("{url}{sep}station=ST1");
+                assert_eq!(
+                    status(&s, &other, chief_st2).await,
+                    403,
+                    "{other} as admin@ST2"
+                );
+                let own = format!("{url}{sep}station=ST2");
+                let got = status(&s, &own, chief_st2).await;
+                assert!(
+                    got == 200 || (got == 404 && path.starts_with("/api/analytics/")),
+                    "{own} as admin@ST2: {got}"
+                );
+            } else if path.contains("{id}") {
+                // C01 belongs to ST1, C11 to ST2.
+                assert_eq!(status(&s, &url, chief_st2).await, 403, "{url} as admin@ST2");
+                let own = url_for(path, op, "C11");
+                assert_eq!(status(&s, &own, chief_st2).await, 200, "{own} as admin@ST2");
+            } else if path == "/metrics" {
+                assert_eq!(
+                    status(&s, &url, chief_st2).await,
+                    403,
+                    "metrics need a county token"
+                );
+            } else {
+                assert_eq!(status(&s, &url, chief_st2).await, 200, "{url} as admin@ST2");
+            }
+        }
+        s.stop().await;
+    });
+}
+
+#[test]
+fn openapi_matches_the_router() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = Server::start().await;
+        let doc = s.get("/api/openapi.json", Some("analyst")).await.json();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let documented: Vec<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+        // Every documented path is served (not the JSON 404 of unknown paths)...
+        for path in &documented {
+            let url = url_for(path, &doc["paths"][path]["get"], "C01");
+            if url.starts_with("/api/live") {
+                assert_eq!(status(&s, &url, Some("admin")).await, 200, "{url}");
+                continue;
+            }
+            // A 404 may mean "nothing there" (analytics of an empty store), never "no route".
+            let r = s.get(&url, Some("admin")).await;
+            assert!(
+                r.status != 404 || !r.body.contains("no such endpoint"),
+                "{url} is documented but not routed"
+            );
+        }
+        // ...and the router has no route the document lacks: the router is built from the
+        // same table, and every entry of that table is documented.
+        let routed: Vec<&str> = api::server::routes().iter().map(|(d, _)| d.path).collect();
+        let mut a: Vec<&str> = documented.iter().map(String::as_str).collect();
+        let mut b = routed.clone();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+        // Unknown paths and methods get the JSON error shape too.
+        assert_error_shape(
+            &s.get("/api/nope", Some("admin")).await,
+            404,
+            "not_found",
+            "unknown path",
+        );
+        s.stop().await;
+    });
+}
+
+#[test]
+fn bad_parameters_are_400_and_named() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = Server::start().await;
+        let cases = [
+            ("/api/at?lat=abc&lon=-88.9&t=0", "`lat`"),
+            ("/api/at?lat=40.1&lon=-88.9", "`t`"),
+            ("/api/at?lat=95&lon=-88.9&t=0", "`lat`"),
+            ("/api/at?lat=40.1&lon=-88.9&t=yesterday", "`t`"),
+            ("/api/at?lat=40.1&lon=-88.9&t=0&radius=1e9", "`radius`"),
+            ("/api/units?bogus=1", "`bogus`"),
+            ("/api/events?from=2026-13-40", "`from`"),
+            ("/api/events?from=10&to=5", "`from`"),
+            ("/api/units/C01/track?from=0&to=999999999999", "`to`"),
+            ("/api/units/C01/track?format=xml", "`format`"),
+            ("/api/fences?layer=moon", "`layer`"),
+        ];
+        for (url, name) in cases {
+            let r = s.get(url, Some("chief")).await;
+            assert_error_shape(&r, 400, "bad_parameter", url);
+            assert!(
+                r.json()["message"].as_str().unwrap().contains(name),
+                "{url}: {}",
+                r.body
+            );
+        }
+        let r = s.get("/api/units/NOPE/track", Some("chief")).await;
+        assert_error_shape(&r, 404, "not_found", "unknown unit");
+        s.stop().await;
+    });
+}
+
+#[test]
+fn live_units_stream_and_events_respect_scope() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = Server::start().await;
+        let mut county = Sse::open(s.http, "/api/live", Some(s.tok("command"))).await;
+        assert_eq!(county.status, 200);
+        assert!(county.headers["content-type"].starts_with("text/event-stream"));
+        let mut st2 = Sse::open(s.http, "/api/live", Some(s.tok("command@ST2"))).await;
+        let mut c01_only = Sse::open(s.http, "/api/live?unit=C01", Some(s.tok("chief"))).await;
+
+        let c01 = s.device("dev-c01");
+        let c11 = s.device("dev-c11");
+        let t = now_ms() - 5_000;
+        c01.publish("owntracks/ST1/C01", location(40.1, -88.9, t, 20))
+            .await
+            .unwrap();
+        c11.publish("owntracks/ST2/C11", location(40.1, -89.1465, t, 20))
+            .await
+            .unwrap();
+
+        // Both positions reach the county stream; only C11 the ST2 stream; only C01 the filtered one.
+        assert!(
+            county
+                .wait_for("position", "\"C01\"", Duration::from_secs(20))
+                .await
+                .is_some()
+        );
+        let d = st2
+            .wait_for("position", "\"C11\"", Duration::from_secs(20))
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_str(&d).unwrap();
+        assert_eq!(
+            (v["station"].as_str(), v["lat"].as_f64()),
+            (Some("ST2"), Some(40.1))
+        );
+        assert!(
+            c01_only
+                .wait_for("position", "\"C01\"", Duration::from_secs(20))
+                .await
+                .is_some()
+        );
+        // A later C11 position must not reach the C01-only stream; a C01 one then arrives first.
+        c11.publish("owntracks/ST2/C11", location(40.1, -89.146, t + 2000, 20))
+            .await
+            .unwrap();
+        c01.publish("owntracks/ST1/C01", location(40.1, -88.8999, t + 2000, 20))
+            .await
+            .unwrap();
+        let (_, next) = c01_only.next(Duration::from_secs(20)).await.unwrap();
+        assert!(
+            next.contains("\"C01\"") && !next.contains("\"C11\""),
+            "{next}"
+        );
+        let (_, next) = st2.next(Duration::from_secs(20)).await.unwrap();
+        assert!(next.contains("\"C11\""), "ST2 stream got {next}");
+
+        // /api/units: the county sees both with kind and crew from units.csv, ST2 only its own.
+        let all = eventually("both units live", Duration::from_secs(20), || async {
+            let v = s.get("/api/units", Some("command")).await.json();
+            (v.as_array()?.len() >= 2).then_some(v)
+        })
+        .await;
+        let c01v = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["unit"] == "C01")
+            .unwrap();
+        assert_eq!(c01v["kind"], "car");
+        assert_eq!(c01v["crew"], 1);
+        assert_eq!(c01v["beat"], "BT01");
+        assert!(c01v["age_s"].as_f64().unwrap() >= 3.0);
+        let mine = s.get("/api/units", Some("command@ST2")).await.json();
+        let ids: Vec<&str> = mine
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["unit"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, vec!["C11"]);
+        let beat = s.get("/api/units?beat=BT01", Some("command")).await.json();
+        assert_eq!(beat.as_array().unwrap().len(), 1);
+
+        // The last will of C01 becomes an offline event on the stream and in /api/events.
+        c01.publish("owntracks/ST1/C01", br#"{"_type":"lwt","tst":1}"#.to_vec())
+            .await
+            .unwrap();
+        assert!(
+            county
+                .wait_for("offline", "\"C01\"", Duration::from_secs(20))
+                .await
+                .is_some()
+        );
+        let evs = eventually("the offline event", Duration::from_secs(10), || async {
+            let v = s
+                .get("/api/events?kind=offline&unit=C01", Some("command"))
+                .await
+                .json();
+            (!v.as_array()?.is_empty()).then_some(v)
+        })
+        .await;
+        assert_eq!(evs[0]["type"], "offline");
+        assert_eq!(evs[0]["station"], "ST1");
+        let none = s.get("/api/events", Some("command@ST2")).await.json();
+        assert!(
+            none.as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["station"] == "ST2"),
+            "{none}"
+        );
+        let units = s.get("/api/units?unit=C01", Some("chief")).await.json();
+        assert_eq!(units[0]["status"], "offline");
+
+        let metrics = s.get("/metrics", Some("admin")).await.body;
+        assert!(metrics.contains("patrol_sse_clients 3"), "{metrics}");
+        assert!(
+            metrics.contains("patrol_http_request_duration_seconds_count"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("patrol_live_units 2"), "{metrics}");
+        s.stop().await;
+    });
+}
+
+#[test]
+fn history_track_at_and_fences() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let s = Server::start().await;
+        let dev = s.device("dev-c02");
+        // Ten fixes ten seconds apart, heading east along Main Street into Downtown; recent
+        // enough for the event engine (older fixes than its reorder window are late).
+        let t0 = now_ms() - 110_000;
+        for i in 0..10 {
+            let lon = -88.91 + 0.001 * f64::from(i);
+            dev.publish(
+                "owntracks/ST1/C02",
+                location(40.1, lon, t0 + i64::from(i) * 10_000, 30),
+            )
+            .await
+            .unwrap();
+        }
+        let url = format!("/api/units/C02/track?from={}&to={}", t0 - 1000, now_ms());
+        let track = eventually("ten stored fixes", Duration::from_secs(20), || async {
+            let v = s.get(&url, Some("analyst")).await.json();
+            (v["geometry"]["coordinates"].as_array()?.len() == 10).then_some(v)
+        })
+        .await;
+        assert_eq!(track["geometry"]["type"], "LineString");
+        let times = track["properties"]["times"].as_array().unwrap();
+        assert_eq!(times[0].as_i64(), Some(t0 / 1000 * 1000));
+        assert!(times.windows(2).all(|w| w[0].as_i64() < w[1].as_i64()));
+        // A narrower window returns fewer fixes; CSV has a header and one line per fix.
+        let part = s
+            .get(
+                &format!(
+                    "/api/units/C02/track?from={}&to={}",
+                    t0 + 25_000,
+                    t0 + 55_000
+                ),
+                Some("analyst"),
+            )
+            .await
+            .json();
+        assert_eq!(part["geometry"]["coordinates"].as_array().unwrap().len(), 3);
+        let csv = s.get(&format!("{url}&format=csv"), Some("chief")).await;
+        assert_eq!(csv.headers["content-type"], "text/csv");
+        assert_eq!(csv.body.lines().count(), 11);
+
+        // Driving into Downtown (BT01) is an `enter` event of the engine, stored in the events
+        // table and served by /api/events, filterable by beat; ST2 does not see it.
+        let events_url = format!(
+            "/api/events?unit=C02&kind=enter&beat=BT01&from={}",
+            t0 - 1000
+        );
+        let entered = eventually("the enter event", Duration::from_secs(90), || async {
+            let v = s.get(&events_url, Some("command")).await.json();
+            (!v.as_array()?.is_empty()).then_some(v)
+        })
+        .await;
+        assert_eq!(entered[0]["fence"], "BT01", "{entered}");
+        assert_eq!(entered[0]["layer"], "beat");
+        let scoped = s
+            .get("/api/events?unit=C02", Some("command@ST2"))
+            .await
+            .json();
+        assert!(scoped.as_array().unwrap().is_empty(), "{scoped}");
+
+        // Who was near the fifth fix at its time: C02, nobody else.
+        let t = t0 + 4 * 10_000;
+        let near = s
+            .get(
+                &format!("/api/at?lat=40.1&lon=-88.906&t={t}&radius=100&window=30"),
+                Some("analyst"),
+            )
+            .await
+            .json();
+        let f = near["features"].as_array().unwrap();
+        assert_eq!(f.len(), 1, "{near}");
+        assert_eq!(f[0]["properties"]["unit"], "C02");
+        assert_eq!(
+            f[0]["properties"]["fix_time"].as_i64(),
+            Some(t / 1000 * 1000)
+        );
+        let far = s
+            .get(
+                &format!("/api/at?lat=40.2&lon=-88.5&t={t}"),
+                Some("analyst"),
+            )
+            .await
+            .json();
+        assert!(far["features"].as_array().unwrap().is_empty());
+        // An ST2 token does not see ST1's unit there.
+        let scoped = s
+            .get(
+                &format!("/api/at?lat=40.1&lon=-88.906&t={t}&radius=100"),
+                Some("analyst@ST2"),
+            )
+            .await
+            .json();
+        assert!(scoped["features"].as_array().unwrap().is_empty());
+
+        // Fences: the county's layers; ST2 gets only its beats (plus shared county and roads).
+        let all = s.get("/api/fences", Some("command")).await;
+        assert_eq!(all.headers["content-type"], "application/geo+json");
+        let count = |v: &Value, layer: &str| {
+            v["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["properties"]["layer"] == layer)
+                .count()
+        };
+        let all = all.json();
+        assert_eq!(
+            (
+                count(&all, "beat"),
+                count(&all, "zone"),
+                count(&all, "station")
+            ),
+            (12, 6, 4)
+        );
+        let st2 = s.get("/api/fences", Some("command@ST2")).await.json();
+        assert_eq!((count(&st2, "beat"), count(&st2, "station")), (2, 1));
+        let beats = s.get("/api/fences?layer=beat", Some("chief")).await.json();
+        assert_eq!(beats["features"].as_array().unwrap().len(), 12);
+        s.stop().await;
+    });
+}
+
+/// Runs `patrol token new` and returns (token, config lines).
+fn token_new(args: &[&str]) -> (String, String) {
+    let out = crate::support::patrol()
+        .args(["token", "new"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let token = text
+        .lines()
+        .find_map(|l| l.strip_prefix("token: "))
+        .unwrap()
+        .to_owned();
+    let lines: String = text
+        .lines()
+        .filter(|l| !l.starts_with("token: "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    (token, lines)
+}
+
+#[test]
+fn token_new_prints_lines_that_serve_accepts() {
+    let (chief, chief_lines) = token_new(&["--role", "chief", "--name", "county chief"]);
+    let (analyst, analyst_lines) = token_new(&["--role", "analyst", "--station", "ST3"]);
+    assert!(
+        !chief_lines.contains(&chief),
+        "the config holds the hash, not the token"
+    );
+    assert!(
+        analyst_lines.contains("station = \"ST3\""),
+        "{analyst_lines}"
+    );
+    let bad = crate::support::patrol()
+        .args(["token", "new", "--role", "boss"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("boss"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, format!("{chief_lines}{analyst_lines}")).unwrap();
+    let (http, mqtt) = (crate::support::free_port(), crate::support::free_port());
+    let child = crate::support::patrol()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .arg("--fixtures")
+        .arg(crate::support::fixtures())
+        .arg("--store")
+        .arg(dir.path().join("store"))
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .args(["--mqtt", &format!("mqtt://127.0.0.1:{mqtt}")])
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Kill(child);
+    crate::support::wait_listening(http, Duration::from_secs(30));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let get = |path: &'static str, t: &str| {
+            let t = t.to_owned();
+            async move { crate::web::get(http, path, Some(&t)).await.status }
+        };
+        assert_eq!(get("/api/units", &chief).await, 200);
+        assert_eq!(
+            get("/api/units", &analyst).await,
+            403,
+            "analysts get no live view"
+        );
+        assert_eq!(get("/api/fences?station=ST3", &analyst).await, 200);
+        assert_eq!(get("/api/fences?station=ST1", &analyst).await, 403);
+        assert_eq!(get("/api/units", "ptk_wrong").await, 401);
+    });
+
+    // A malformed hash is refused at startup, naming the entry.
+    std::fs::write(&config, "[[tokens]]\nhash = \"abc\"\nrole = \"chief\"\n").unwrap();
+    let out = crate::support::patrol()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .arg("--fixtures")
+        .arg(crate::support::fixtures())
+        .arg("--store")
+        .arg(dir.path().join("store2"))
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--mqtt",
+            &format!("mqtt://127.0.0.1:{mqtt}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("entry 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn analytics_answers_like_patrol_analyze_and_caches() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        // Two days of the fixture fleet, written straight into the store.
+        let s = Server::start_with(&["--days", "2", "--start", "2026-11-02"]).await;
+        let url = "/api/analytics/gaps?from=2026-11-02&to=2026-11-04&top=10";
+        let first = s.get(url, Some("analyst")).await;
+        assert_eq!(first.status, 200, "{}", first.body);
+        let fc = first.json();
+        let features = fc["features"].as_array().unwrap();
+        assert_eq!(features.len(), 10, "top=10 gaps");
+        // Each gap is an H3 hexagon with the job's columns and the map's colour value.
+        let f = &features[0];
+        assert_eq!(f["geometry"]["type"], "Polygon");
+        assert_eq!(f["geometry"]["coordinates"][0].as_array().unwrap().len(), 7);
+        assert_eq!(f["properties"]["rank"], 1);
+        assert!(f["properties"]["value"].is_number());
+        // The same question again is the same answer (from the cache), in every format.
+        let again = s.get(url, Some("chief")).await;
+        assert_eq!(again.body, first.body);
+        let rows = s
+            .get(&format!("{url}&format=json"), Some("analyst"))
+            .await
+            .json();
+        assert_eq!(rows.as_array().unwrap().len(), 10);
+        let csv = s.get(&format!("{url}&format=csv"), Some("analyst")).await;
+        assert_eq!(csv.body.lines().count(), 11);
+        let header: Vec<&str> = csv.body.lines().next().unwrap().split(',').collect();
+        assert!(
+            header.contains(&"rank") && header.contains(&"gap"),
+            "{header:?}"
+        );
+        // A station sees only the gaps in its own beats.
+        let st2 = s.get(url, Some("analyst@ST2")).await.json();
+        for g in st2["features"].as_array().unwrap() {
+            let beat = g["properties"]["beat"].as_str().unwrap_or("");
+            assert!(beat == "BT08" || beat == "BT09", "ST2 saw {beat}");
+        }
+        // Bad spans are the caller's error, named.
+        let r = s
+            .get(
+                "/api/analytics/gaps?from=2026-11-04&to=2026-11-02",
+                Some("analyst"),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        let r = s
+            .get(
+                "/api/analytics/gaps?from=soon&to=2026-11-02",
+                Some("analyst"),
+            )
+            .await;
+        assert!(r.status == 400 && r.body.contains("`from`"), "{}", r.body);
+        s.stop().await;
+    });
+}
