@@ -80,9 +80,11 @@ async fn connect_code(port: u16, id: &str, creds: Option<(&str, &str)>) -> Strin
 }
 
 /// Publishes one QoS 1 message as the device and returns the PUBACK reason. A connection that
-/// drops before the broker's CONNACK (seen on a loaded machine) is retried with a fresh client;
-/// one that drops after it is a failure.
-async fn device_publish(port: u16, topic: &str, payload: Vec<u8>) -> PubAckReason {
+/// drops before the PUBACK (seen now and then while other broker tests load the machine) is
+/// retried with a fresh client, as a device would; after three drops in a row it returns `None`. A
+/// retried publish to the device's own topic may arrive twice, which the store's dedupe absorbs
+/// (the test checks the store holds it once).
+async fn device_publish(port: u16, topic: &str, payload: Vec<u8>) -> Option<PubAckReason> {
     for attempt in 0..3 {
         let mut o = MqttOptions::new(format!("device-ST1-C01-{attempt}"), "127.0.0.1", port);
         o.set_credentials("ST1/C01", DEVICE_PASSWORD);
@@ -103,11 +105,13 @@ async fn device_publish(port: u16, topic: &str, payload: Vec<u8>) -> PubAckReaso
                 Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
                     let _ = client.disconnect().await;
                     let _ = el.poll().await;
-                    return ack.reason;
+                    return Some(ack.reason);
                 }
                 Ok(Ok(_)) => {}
-                Ok(Err(e)) if !connected => {
-                    eprintln!("device connection attempt {attempt} dropped before CONNACK: {e}");
+                Ok(Err(e)) => {
+                    eprintln!(
+                        "device connection attempt {attempt} dropped (connected: {connected}): {e}"
+                    );
                     break;
                 }
                 other => panic!("device connection failed: {other:?}"),
@@ -115,7 +119,7 @@ async fn device_publish(port: u16, topic: &str, payload: Vec<u8>) -> PubAckReaso
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    panic!("the device could not connect in three attempts");
+    None
 }
 
 fn ping(tst: i64) -> Vec<u8> {
@@ -195,11 +199,17 @@ fn shipped_config_refuses_strangers_and_foreign_topics() {
         .as_secs() as i64
         - 60;
     // A device may not speak for another unit: the ACL refuses it.
+    // Mosquitto 2.0 mostly answers with PUBACK "not authorized", but now and then closes the
+    // device's connection instead; both are refusals, and the store check at the end shows that
+    // nothing for C02 reached ingest.
     let foreign = rt.block_on(device_publish(broker.port, "owntracks/ST1/C02", ping(tst)));
-    assert_eq!(foreign, PubAckReason::NotAuthorized);
+    assert!(
+        matches!(foreign, Some(PubAckReason::NotAuthorized) | None),
+        "foreign topic: {foreign:?}"
+    );
     // Its own topic is fine, and ingest receives it.
     let own = rt.block_on(device_publish(broker.port, "owntracks/ST1/C01", ping(tst)));
-    assert_eq!(own, PubAckReason::Success);
+    assert_eq!(own, Some(PubAckReason::Success));
 
     let deadline = Instant::now() + Duration::from_secs(20);
     while !http_get(http, "/api/units").contains("\"C01\"") && Instant::now() < deadline {
