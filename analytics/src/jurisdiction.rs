@@ -417,6 +417,51 @@ impl Jurisdiction {
 /// Road file names in the order [`Jurisdiction::roads_path`] looks for them.
 pub const ROAD_FILES: [&str; 3] = ["roads.osm.pbf", "roads.osm", "roads.geojson"];
 
+/// A [`JurisdictionError::Csv`] at `line` of `path`.
+fn csv_error(path: &Path, line: usize, reason: String) -> JurisdictionError {
+    JurisdictionError::Csv {
+        path: path.to_owned(),
+        line,
+        reason,
+    }
+}
+
+/// The data rows of a jurisdiction CSV file read into `text`: the first line must be `header`,
+/// and every further non-empty line must have as many comma-separated fields (trimmed).
+/// Returns each row with its 1-based line number.
+fn csv_rows<'t>(
+    path: &Path,
+    text: &'t str,
+    header: &[&str],
+) -> Result<Vec<(usize, Vec<&'t str>)>, JurisdictionError> {
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end()));
+    match lines.next() {
+        Some((_, first)) if first.split(',').map(str::trim).eq(header.iter().copied()) => {}
+        _ => {
+            return Err(csv_error(
+                path,
+                1,
+                format!("expected header `{}`", header.join(",")),
+            ));
+        }
+    }
+    lines
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(n, line)| {
+            let f: Vec<&str> = line.split(',').map(str::trim).collect();
+            if f.len() == header.len() {
+                Ok((n, f))
+            } else {
+                Err(csv_error(
+                    path,
+                    n,
+                    format!("expected {} fields, found {}", header.len(), f.len()),
+                ))
+            }
+        })
+        .collect()
+}
+
 fn read(path: &Path) -> Result<String, JurisdictionError> {
     std::fs::read_to_string(path).map_err(|source| JurisdictionError::Io {
         path: path.to_owned(),
@@ -567,34 +612,9 @@ pub const INCIDENTS_HEADER: [&str; 9] = [
 /// [`JurisdictionError::Io`] or [`JurisdictionError::Csv`] naming the line and column.
 pub fn load_incidents(path: &Path) -> Result<Vec<Incident>, JurisdictionError> {
     let text = read(path)?;
-    let csv_err = |line: usize, reason: String| JurisdictionError::Csv {
-        path: path.to_owned(),
-        line,
-        reason,
-    };
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end()));
-    match lines.next() {
-        Some((_, first)) if first.split(',').map(str::trim).eq(INCIDENTS_HEADER) => {}
-        _ => {
-            return Err(csv_err(
-                1,
-                format!("expected header `{}`", INCIDENTS_HEADER.join(",")),
-            ));
-        }
-    }
+    let csv_err = |line: usize, reason: String| csv_error(path, line, reason);
     let mut out = Vec::new();
-    for (n, line) in lines.filter(|(_, l)| !l.is_empty()) {
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != INCIDENTS_HEADER.len() {
-            return Err(csv_err(
-                n,
-                format!(
-                    "expected {} fields, found {}",
-                    INCIDENTS_HEADER.len(),
-                    f.len()
-                ),
-            ));
-        }
+    for (n, f) in csv_rows(path, &text, &INCIDENTS_HEADER)? {
         let bad = |col: usize| {
             csv_err(
                 n,
@@ -657,31 +677,10 @@ pub const UNITS_HEADER: [&str; 4] = ["unit", "kind", "station", "crew"];
 /// [`JurisdictionError::Io`] or [`JurisdictionError::Csv`] naming the line and column.
 pub fn load_units(path: &Path) -> Result<Vec<Unit>, JurisdictionError> {
     let text = read(path)?;
-    let csv_err = |line: usize, reason: String| JurisdictionError::Csv {
-        path: path.to_owned(),
-        line,
-        reason,
-    };
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end()));
-    match lines.next() {
-        Some((_, first)) if first.split(',').map(str::trim).eq(UNITS_HEADER) => {}
-        _ => {
-            return Err(csv_err(
-                1,
-                format!("expected header `{}`", UNITS_HEADER.join(",")),
-            ));
-        }
-    }
+    let csv_err = |line: usize, reason: String| csv_error(path, line, reason);
     let mut ids = BTreeSet::new();
     let mut out = Vec::new();
-    for (n, line) in lines.filter(|(_, l)| !l.is_empty()) {
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != UNITS_HEADER.len() {
-            return Err(csv_err(
-                n,
-                format!("expected {} fields, found {}", UNITS_HEADER.len(), f.len()),
-            ));
-        }
+    for (n, f) in csv_rows(path, &text, &UNITS_HEADER)? {
         if !matches!(f[1], "car" | "bike" | "ebike" | "foot") {
             return Err(csv_err(
                 n,
@@ -797,27 +796,9 @@ impl Jurisdiction {
 /// negative or non-finite population is refused.
 pub fn load_population(path: &Path) -> Result<Vec<(f64, f64, f64)>, JurisdictionError> {
     let text = read(path)?;
-    let csv_err = |line: usize, reason: String| JurisdictionError::Csv {
-        path: path.to_owned(),
-        line,
-        reason,
-    };
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end()));
-    match lines.next() {
-        Some((_, first)) if first.split(',').map(str::trim).eq(POPULATION_HEADER) => {}
-        _ => {
-            return Err(csv_err(
-                1,
-                format!("expected header `{}`", POPULATION_HEADER.join(",")),
-            ));
-        }
-    }
+    let csv_err = |line: usize, reason: String| csv_error(path, line, reason);
     let mut out = Vec::new();
-    for (n, line) in lines.filter(|(_, l)| !l.is_empty()) {
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != POPULATION_HEADER.len() {
-            return Err(csv_err(n, format!("expected 3 fields, found {}", f.len())));
-        }
+    for (n, f) in csv_rows(path, &text, &POPULATION_HEADER)? {
         let mut v = [0.0; 3];
         for (col, slot) in v.iter_mut().enumerate() {
             *slot = f[col]
@@ -905,30 +886,9 @@ pub const ROSTER_HEADER: [&str; 8] = [
 /// [`JurisdictionError::Io`] or [`JurisdictionError::Csv`] naming the line and column.
 pub fn load_roster(path: &Path) -> Result<Vec<RosterEntry>, JurisdictionError> {
     let text = read(path)?;
-    let csv_err = |line: usize, reason: String| JurisdictionError::Csv {
-        path: path.to_owned(),
-        line,
-        reason,
-    };
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end()));
-    match lines.next() {
-        Some((_, first)) if first.split(',').map(str::trim).eq(ROSTER_HEADER) => {}
-        _ => {
-            return Err(csv_err(
-                1,
-                format!("expected header `{}`", ROSTER_HEADER.join(",")),
-            ));
-        }
-    }
+    let csv_err = |line: usize, reason: String| csv_error(path, line, reason);
     let mut out = Vec::new();
-    for (n, line) in lines.filter(|(_, l)| !l.is_empty()) {
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        if f.len() != ROSTER_HEADER.len() {
-            return Err(csv_err(
-                n,
-                format!("expected {} fields, found {}", ROSTER_HEADER.len(), f.len()),
-            ));
-        }
+    for (n, f) in csv_rows(path, &text, &ROSTER_HEADER)? {
         let bad = |col: usize| {
             csv_err(
                 n,
