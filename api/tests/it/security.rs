@@ -126,6 +126,27 @@ fn ping(tst: i64) -> Vec<u8> {
     format!(r#"{{"_type":"location","lat":40.1,"lon":-88.9,"tst":{tst},"acc":8}}"#).into_bytes()
 }
 
+/// Starts `patrol serve` with `config` on the fixture county and a free HTTP port, and waits
+/// until it listens; returns the process and the port.
+fn serve(config: &Path, store: &Path) -> (Child, u16) {
+    let http = free_port();
+    let child = patrol()
+        .args(["serve", "--config"])
+        .arg(config)
+        .arg("--fixtures")
+        .arg(fixtures())
+        .arg("--store")
+        .arg(store)
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(http, Duration::from_secs(20));
+    (child, http)
+}
+
 fn stop(mut child: Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -175,21 +196,7 @@ fn shipped_config_refuses_strangers_and_foreign_topics() {
         ),
     )
     .unwrap();
-    let http = free_port();
-    let serve = patrol()
-        .args(["serve", "--config"])
-        .arg(&config)
-        .arg("--fixtures")
-        .arg(fixtures())
-        .arg("--store")
-        .arg(&store)
-        .args(["--http", &format!("127.0.0.1:{http}")])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_listening(http, Duration::from_secs(20));
+    let (serve, http) = serve(&config, &store);
     // The subscription is made right after CONNACK; give it a moment.
     std::thread::sleep(Duration::from_millis(1000));
 
@@ -341,21 +348,7 @@ fn ingest_over_tls() {
         ),
     )
     .unwrap();
-    let http = free_port();
-    let serve = patrol()
-        .args(["serve", "--config"])
-        .arg(&config)
-        .arg("--fixtures")
-        .arg(fixtures())
-        .arg("--store")
-        .arg(&store)
-        .args(["--http", &format!("127.0.0.1:{http}")])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_listening(http, Duration::from_secs(20));
+    let (serve, http) = serve(&config, &store);
     std::thread::sleep(Duration::from_millis(1000));
     let tst = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
