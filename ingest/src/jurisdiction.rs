@@ -158,6 +158,12 @@ pub struct ValidateSettings {
     pub future_tolerance_s: u32,
     /// Fixes older than the unit's latest by more than this are flagged late.
     pub reorder_window_s: u32,
+    /// Live enter and exit alerts wait at most this long for out-of-order fixes (optional,
+    /// default 0: only in-order fixes move them). While it is shorter than
+    /// `reorder_window_s`, the event engine sends provisional live events ahead of the durable
+    /// ones (see `EventConfig::live_window_s`).
+    #[serde(default)]
+    pub live_window_s: u32,
     /// Larger payloads are rejected.
     pub max_payload_bytes: usize,
 }

@@ -9,12 +9,23 @@
 //! one) and ticks the engine every [`TICK_EVERY`] with the wall clock, the one clock read of
 //! the stage. Events go to live state and, as [`Record::Event`]s in the same batches as the
 //! pings, through the WAL into the `events` table: the events a message released are durable
-//! before the message is acknowledged. The engine's state lives in memory only; after a
-//! restart it starts empty (fixes still in its reorder buffer at a crash give no events).
+//! before the message is acknowledged. Provisional events of the engine's live path go to live
+//! state only.
+//!
+//! The stage's state (event engine and jump detector) survives restarts and crashes. The WAL
+//! holds, besides the records, every engine input in order (the pings are records already;
+//! ticks that changed the engine are [`WalEntry::Tick`]s) and, every [`SNAPSHOT_EVERY`] and
+//! at shutdown, a [`WalEntry::Snapshot`] of the stage. On start the stage restores the last
+//! snapshot and replays the inputs after it ([`Store::resume`]): the replay gives exactly the
+//! events it gave the first time, which the store already holds and drops as duplicates, plus
+//! those a crash kept from being stored (they go to the store, not to live state, which had
+//! them). So no unit re-enters its fences after a restart and no crossing is lost or repeated.
+//! Only fixes still in the reorder buffer when the process stops for good never give events.
 //!
 //! Shutdown: only the source watches the token. It returns and drops its sender; the stage sees
-//! the channel close, drains the event engine, hands on its last batch and returns; the store
-//! thread flushes and exits.
+//! the channel close, hands on its last batch with a closing snapshot (fixes still waiting in
+//! the reorder buffer stay there, to leave it after the restart as they would have without
+//! one) and returns; the store thread flushes and exits.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -27,13 +38,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::decode::{self, DecodeConfig, Message, RawPing};
-use crate::events::{Event, EventConfig, EventEngine, EventsError, FixInput};
+use crate::events::snapshot::{Reader, Writer};
+use crate::events::{
+    Event, EventConfig, EventEngine, EventsError, FixInput, SnapshotError, Ticked,
+};
 use crate::geofence::index::{Assignment, GeofenceIndex};
 use crate::jurisdiction::{Checkpoint, RosterEntry};
 use crate::ping::{EpochMillis, RejectReason, Rejection};
 use crate::sink::live::LiveState;
 use crate::source::mqtt::Delivery;
-use crate::store::{Record, Store, StoreConfig, StoredEvent, StoredPing};
+use crate::store::{Input, Record, Store, StoreConfig, StoredEvent, StoredPing, WalEntry};
 use crate::validate::{self, JumpDetector, ValidateConfig};
 
 /// Counters for `/metrics` and the demo's log.
@@ -103,6 +117,8 @@ pub enum Outcome {
         ping: StoredPing,
         /// Events of the unit's fixes that left the engine's reorder buffer.
         events: Vec<Event>,
+        /// Provisional events of the engine's live path, for live state only.
+        provisional: Vec<Event>,
         /// The engine's out-of-zone verdict for the unit
         /// ([`EventEngine::out_of_zone`]); false without an engine.
         out_of_zone: bool,
@@ -162,17 +178,20 @@ impl Stages {
         match decode::decode(topic, payload, &self.decode) {
             Ok(Message::Location(raw)) => match self.accept(raw, topic, payload, recv_time) {
                 Ok((ping, assignment)) => {
-                    let (events, out_of_zone) = match &mut self.events {
+                    let (pushed, out_of_zone) = match &mut self.events {
                         Some(engine) => {
                             let fix = FixInput::from_ping(&ping.ping, Some(assignment));
-                            let events = engine.push(&fix).events;
-                            (events, engine.out_of_zone(ping.ping.unit()))
+                            let pushed = engine.push(&fix);
+                            (Some(pushed), engine.out_of_zone(ping.ping.unit()))
                         }
-                        None => (Vec::new(), false),
+                        None => (None, false),
                     };
+                    let (events, provisional) =
+                        pushed.map_or_else(Default::default, |p| (p.events, p.provisional));
                     Outcome::Ping {
                         ping,
                         events,
+                        provisional,
                         out_of_zone,
                     }
                 }
@@ -191,20 +210,79 @@ impl Stages {
     }
 
     /// Advances the event engine to `now` ([`EventEngine::tick`]); empty without an engine.
-    pub fn tick(&mut self, now: EpochMillis) -> Vec<Event> {
+    pub fn tick(&mut self, now: EpochMillis) -> Ticked {
         self.events
             .as_mut()
             .map(|e| e.tick(now))
             .unwrap_or_default()
     }
 
-    /// Feeds every fix still buffered in the event engine ([`EventEngine::drain`]), at the end
-    /// of input; empty without an engine.
-    pub fn drain_events(&mut self) -> Vec<Event> {
+    /// The state that the next messages depend on, the event engine's and the jump
+    /// detector's, as bytes for [`Stages::restore`]; `None` without an engine (the stage then
+    /// has nothing worth keeping).
+    #[must_use]
+    pub fn snapshot(&self) -> Option<Vec<u8>> {
+        let engine = self.events.as_ref()?;
+        let mut w = Writer::default();
+        w.bytes(&engine.snapshot());
+        let refs = self.jumps.references();
+        w.len(refs.len());
+        for (unit, time, lat, lon) in refs {
+            w.str(unit);
+            w.i64(time);
+            w.f64(lat);
+            w.f64(lon);
+        }
+        Some(w.into_bytes())
+    }
+
+    /// Restores a [`Stages::snapshot`] (into stages built with the same jurisdiction);
+    /// without an engine there is nothing to restore.
+    ///
+    /// # Errors
+    /// [`SnapshotError`] when `bytes` is not a whole snapshot; the stages are then left as
+    /// they were.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let Some(engine) = &mut self.events else {
+            return Ok(());
+        };
+        let mut r = Reader::new(bytes);
+        let corrupt = SnapshotError::Corrupt;
+        let engine_state = r.bytes().ok_or(corrupt.clone())?;
+        let mut jumps = JumpDetector::new();
+        for _ in 0..r.len().ok_or(corrupt.clone())? {
+            let unit = r.str().ok_or(corrupt.clone())?;
+            let (time, lat, lon) = (r.i64(), r.f64(), r.f64());
+            let (Some(time), Some(lat), Some(lon)) = (time, lat, lon) else {
+                return Err(corrupt);
+            };
+            jumps.set_reference(unit, time, lat, lon);
+        }
+        if !r.is_empty() {
+            return Err(corrupt);
+        }
+        engine.restore(engine_state)?;
+        self.jumps = jumps;
+        Ok(())
+    }
+
+    /// Feeds a stored ping through the jump detector and the event engine again, as
+    /// [`Stages::message`] did when it arrived (its flags are the stored ones); the replay of
+    /// a resume. Returns the durable events.
+    pub fn replay(&mut self, stored: &StoredPing) -> Vec<Event> {
+        let max = self.max_kmh_of(stored.ping.unit());
+        self.jumps.check(&mut stored.ping.clone(), max);
         self.events
             .as_mut()
-            .map(EventEngine::drain)
+            .map(|e| e.push(&FixInput::from_ping(&stored.ping, None)).events)
             .unwrap_or_default()
+    }
+
+    fn max_kmh_of(&self, unit: &str) -> f64 {
+        self.max_kmh
+            .get(unit)
+            .copied()
+            .unwrap_or(self.default_max_kmh)
     }
 
     /// Validates, checks for jumps and assigns fences to one decoded fix. `topic` and
@@ -232,11 +310,7 @@ impl Stages {
     ) -> Result<(StoredPing, Assignment), Rejection> {
         let mut ping = validate::validate(raw, recv_time, &self.validate)
             .map_err(|e| e.to_rejection(topic, payload, recv_time))?;
-        let max = self
-            .max_kmh
-            .get(ping.unit())
-            .copied()
-            .unwrap_or(self.default_max_kmh);
+        let max = self.max_kmh_of(ping.unit());
         self.jumps.check(&mut ping, max);
         let a = self
             .fences
@@ -253,11 +327,11 @@ impl Stages {
     }
 }
 
-/// A batch for the store thread: records and the last sequence number they cover.
+/// A batch for the store thread: WAL entries and the last sequence number they cover.
 #[derive(Debug)]
 struct Batch {
     upto: u64,
-    records: Vec<Record>,
+    entries: Vec<WalEntry>,
 }
 
 /// Channel sizes and timing of the pipeline.
@@ -283,6 +357,11 @@ const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// How often the stage ticks the event engine with the wall clock: the resolution of offline
 /// alerts and of releasing fixes from the reorder buffer when a unit goes quiet.
 pub const TICK_EVERY: Duration = Duration::from_secs(1);
+
+/// How often (at most) the stage writes a snapshot of its state into the WAL, when the
+/// engine changed: a restart replays at most this much of the inputs. A snapshot is about
+/// 1 KB per unit.
+pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(10);
 
 /// A running pipeline.
 #[derive(Debug)]
@@ -310,6 +389,8 @@ pub fn spawn(
 ) -> Result<Ingest, crate::store::StoreError> {
     let stats = Arc::new(IngestStats::default());
     let mut store = Store::open(cfg.store.clone())?;
+    let recovered = resume(&mut stages, &mut store)?;
+    stats.events.fetch_add(recovered as u64, Relaxed);
     // Batches from the stage to the store thread; bounded so a slow disk slows the stage.
     let (tx, mut rx) = mpsc::channel::<Batch>(cfg.store_queue.max(1));
 
@@ -322,31 +403,37 @@ pub fn spawn(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The highest sequence number handed on; batches of tick events repeat it.
         let mut upto = 0;
+        // Engine inputs since the last snapshot, and when that was.
+        let (mut unsaved, mut saved_at) = (false, Instant::now());
         loop {
-            let mut records = Vec::new();
+            let mut entries = Vec::new();
             tokio::select! {
                 // Cancel safe: when the tick wins, no message was taken.
                 n = input.recv_many(&mut buf, batch_size) => {
                     if n == 0 {
-                        publish(&lv, stages.drain_events(), &mut records);
-                        if !records.is_empty() {
-                            let _ = tx.send(Batch { upto, records }).await;
+                        if let Some(state) = stages.snapshot() {
+                            entries.push(WalEntry::Snapshot { closed: true, state });
+                            let _ = tx.send(Batch { upto, entries }).await;
                         }
                         break;
                     }
-                    records.reserve(buf.len());
+                    entries.reserve(buf.len());
                     for d in buf.drain(..) {
                         upto = d.seq;
                         st.received.fetch_add(1, Relaxed);
                         match stages.message(&d.topic, &d.payload, d.recv_time) {
-                            Outcome::Ping { ping, events, out_of_zone } => {
+                            Outcome::Ping { ping, events, provisional, out_of_zone } => {
                                 lv.update(&ping, out_of_zone);
-                                records.push(Record::Ping(ping));
-                                publish(&lv, events, &mut records);
+                                for event in &provisional {
+                                    lv.publish(event);
+                                }
+                                entries.push(WalEntry::Record(Record::Ping(ping)));
+                                publish(&lv, events, &mut entries);
+                                unsaved = true;
                             }
                             Outcome::Reject(r) => {
                                 st.reject(r.reason);
-                                records.push(Record::Reject(r));
+                                entries.push(WalEntry::Record(Record::Reject(r)));
                             }
                             Outcome::Offline { station, unit } => {
                                 st.offline.fetch_add(1, Relaxed);
@@ -356,13 +443,28 @@ pub fn spawn(
                     }
                 }
                 _ = tick.tick() => {
-                    publish(&lv, stages.tick(now_millis()), &mut records);
-                    if records.is_empty() {
+                    let now = now_millis();
+                    let ticked = stages.tick(now);
+                    for event in &ticked.provisional {
+                        lv.publish(event);
+                    }
+                    if ticked.changed {
+                        entries.push(WalEntry::Tick(now));
+                        unsaved = true;
+                    }
+                    publish(&lv, ticked.events, &mut entries);
+                    if unsaved && saved_at.elapsed() >= SNAPSHOT_EVERY
+                        && let Some(state) = stages.snapshot()
+                    {
+                        entries.push(WalEntry::Snapshot { closed: false, state });
+                        (unsaved, saved_at) = (false, Instant::now());
+                    }
+                    if entries.is_empty() {
                         continue;
                     }
                 }
             }
-            if tx.send(Batch { upto, records }).await.is_err() {
+            if tx.send(Batch { upto, entries }).await.is_err() {
                 break;
             }
         }
@@ -378,7 +480,7 @@ pub fn spawn(
         loop {
             let next = handle.block_on(tokio::time::timeout(flush_every, rx.recv()));
             let result = match next {
-                Ok(Some(batch)) => store.append(batch.records).map(|out| {
+                Ok(Some(batch)) => store.append_entries(batch.entries).map(|out| {
                     st.stored.fetch_add(out.pings as u64, Relaxed);
                     st.events.fetch_add(out.events as u64, Relaxed);
                     st.duplicates.fetch_add(out.duplicates as u64, Relaxed);
@@ -428,12 +530,55 @@ pub fn spawn(
     Ok(Ingest { stats, live })
 }
 
-/// Sends `events` to live state and appends them to `records` for the store.
-fn publish(live: &LiveState, events: Vec<Event>, records: &mut Vec<Record>) {
+/// Sends `events` to live state and appends them to `entries` for the store.
+fn publish(live: &LiveState, events: Vec<Event>, entries: &mut Vec<WalEntry>) {
     for event in events {
         live.publish(&event);
-        records.push(Record::Event(StoredEvent::from_event(&event)));
+        entries.push(event_entry(&event));
     }
+}
+
+fn event_entry(event: &Event) -> WalEntry {
+    WalEntry::Record(Record::Event(StoredEvent::from_event(event)))
+}
+
+/// Restores the stage from the store's resume point and replays the engine inputs after it.
+/// The replay's events go to the store only: it drops those it already holds and keeps the
+/// ones a crash lost between the engine and the WAL; live state had them all before. Then
+/// opens the new run with a snapshot. Returns the events newly stored.
+fn resume(stages: &mut Stages, store: &mut Store) -> Result<usize, crate::store::StoreError> {
+    if stages.snapshot().is_none() {
+        return Ok(0);
+    }
+    let point = store.resume().clone();
+    let mut entries = Vec::new();
+    if let Some(state) = &point.snapshot {
+        match stages.restore(state) {
+            Ok(()) => {
+                for input in &point.inputs {
+                    let events = match input {
+                        Input::Ping(p) => stages.replay(p),
+                        Input::Tick(now) => stages.tick(*now).events,
+                    };
+                    entries.extend(events.iter().map(event_entry));
+                }
+                tracing::info!(
+                    inputs = point.inputs.len(),
+                    "Event engine state restored and the inputs after it replayed"
+                );
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Event engine state unreadable; starting empty");
+            }
+        }
+    }
+    if let Some(state) = stages.snapshot() {
+        entries.push(WalEntry::Snapshot {
+            closed: false,
+            state,
+        });
+    }
+    Ok(store.append_entries(entries)?.events)
 }
 
 /// Wall-clock time in milliseconds since the epoch (the clock of the retention purge and of

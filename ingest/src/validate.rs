@@ -221,6 +221,25 @@ impl JumpDetector {
             }
         }
     }
+
+    /// Every unit's reference fix as `(unit, fix time, lat, lon)`, sorted by unit (to save
+    /// the detector's state across a restart).
+    #[must_use]
+    pub fn references(&self) -> Vec<(&str, EpochMillis, f64, f64)> {
+        let mut out: Vec<_> = self
+            .last
+            .iter()
+            .map(|(u, r)| (u.as_str(), r.time, r.lat, r.lon))
+            .collect();
+        out.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        out
+    }
+
+    /// Sets a unit's reference fix, as [`JumpDetector::references`] listed it.
+    pub fn set_reference(&mut self, unit: &str, time: EpochMillis, lat: f64, lon: f64) {
+        self.last
+            .insert(unit.to_owned(), Reference { time, lat, lon });
+    }
 }
 
 #[cfg(test)]

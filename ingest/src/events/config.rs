@@ -19,6 +19,13 @@ pub struct EventConfig {
     /// Out-of-order fixes of a unit are sorted within this many seconds of its newest fix;
     /// older ones are late (`[validate] reorder_window_s`).
     pub reorder_window_s: u32,
+    /// The live path's reorder window, seconds (`[validate] live_window_s`, default 0). While
+    /// it is shorter than [`EventConfig::reorder_window_s`], a second pair of hysteresis
+    /// trackers per unit is fed the fixes that arrive within this window of the unit's newest
+    /// (with 0: each fix newer than every earlier one, as it arrives) and its enters and exits
+    /// go out at once as provisional events ([`Event::provisional`](super::Event::provisional))
+    /// for live subscribers only; the durable events still come from the reorder buffer.
+    pub live_window_s: u32,
     /// A segment between consecutive trusted fixes more than this many seconds apart is sparse
     /// (default `2 × dwell_s`).
     pub sparse_gap_s: u32,
@@ -67,6 +74,7 @@ impl EventConfig {
             enter_fixes: h.enter_fixes,
             dwell_s: h.dwell_s,
             reorder_window_s: settings.validate.reorder_window_s,
+            live_window_s: settings.validate.live_window_s,
             sparse_gap_s: h.dwell_s.saturating_mul(2),
             sparse_len_m: 300.0,
             max_interpolate_s: 600,
@@ -78,6 +86,11 @@ impl EventConfig {
             min_crew: 2,
             timezone,
         }
+    }
+
+    /// The live path's window in ms, when it runs (shorter than the reorder window).
+    pub(super) fn live_window_ms(&self) -> Option<EpochMillis> {
+        (self.live_window_s < self.reorder_window_s).then(|| ms(self.live_window_s))
     }
 
     pub(super) fn rule(&self) -> Rule {

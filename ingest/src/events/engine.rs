@@ -18,6 +18,7 @@ use super::event::{Event, EventKind, Layer};
 use super::hysteresis::{Tracker, Transition};
 use super::reorder::{Disposition, Reorder};
 use super::segment::{self, End};
+use super::snapshot::{FORMAT, Reader, SnapshotError, Writer};
 
 /// One fix as the engine needs it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,6 +60,21 @@ pub struct Pushed {
     pub disposition: Disposition,
     /// Events of the unit's fixes that left the reorder buffer (empty unless buffered).
     pub events: Vec<Event>,
+    /// Provisional enters and exits of the live path, for live subscribers only (empty
+    /// unless [`EventConfig::live_window_s`] is shorter than the reorder window).
+    pub provisional: Vec<Event>,
+}
+
+/// The result of [`EventEngine::tick`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ticked {
+    /// Durable events: of the fixes the tick released, and offline and crew alerts.
+    pub events: Vec<Event>,
+    /// Provisional enters and exits of the live path.
+    pub provisional: Vec<Event>,
+    /// False when the tick left every unit's state as it was (it released no fix and raised
+    /// no alert), so replaying the inputs may skip it.
+    pub changed: bool,
 }
 
 /// A fix waiting in, or released from, the reorder buffer.
@@ -91,6 +107,14 @@ struct OutOfZone {
     alerted: bool,
 }
 
+/// The live path of one unit: a short reorder buffer and its own hysteresis trackers.
+#[derive(Debug, Default)]
+struct LivePath {
+    reorder: Reorder<Fix>,
+    beat: Tracker,
+    zone: Tracker,
+}
+
 #[derive(Debug, Default)]
 struct UnitState {
     reorder: Reorder<Fix>,
@@ -110,6 +134,8 @@ struct UnitState {
     offline_alerted: Option<(usize, Option<EpochMillis>)>,
     /// Shifts already alerted for their crew.
     crew_alerted: Vec<usize>,
+    /// Provisional enters and exits (unused unless the live path runs).
+    live: LivePath,
 }
 
 /// What the per-unit logic reads: everything but the unit map.
@@ -146,7 +172,8 @@ struct Ctx<'a> {
 /// let catalog = Catalog { version: 1, beats: vec![beat], zones: vec![], repairs: vec![] };
 /// let index = Arc::new(GeofenceIndex::build(&catalog, Resolution::Ten)?);
 /// let config = EventConfig {
-///     enter_fixes: 3, dwell_s: 30, reorder_window_s: 0, sparse_gap_s: 60, sparse_len_m: 300.0,
+///     enter_fixes: 3, dwell_s: 30, reorder_window_s: 0, live_window_s: 0, sparse_gap_s: 60,
+///     sparse_len_m: 300.0,
 ///     max_interpolate_s: 600, sample_step_m: 25.0, out_of_zone_grace_s: 300, idle_after_s: 300,
 ///     idle_radius_m: 50.0, offline_after_s: 180, min_crew: 2, timezone: chrono_tz::UTC,
 /// };
@@ -211,56 +238,139 @@ impl EventEngine {
                 .last_seen_ms
                 .map_or(fix.fix_time, |t| t.max(fix.fix_time)),
         );
-        let window_ms = ms(self.config.reorder_window_s);
-        let disposition = if fix.flags.contains(Flags::LATE) {
-            Disposition::Late
-        } else {
-            let buffered = Fix {
-                end: End {
-                    time_ms: fix.fix_time,
-                    lat: fix.lat,
-                    lon: fix.lon,
-                    beat: assignment.beat,
-                    zone: assignment.zone,
-                },
-                flags: fix.flags,
-            };
-            state.reorder.admit(fix.fix_time, buffered, window_ms)
+        let mut pushed = Pushed {
+            disposition: Disposition::Late,
+            events: Vec::new(),
+            provisional: Vec::new(),
         };
-        let mut events = Vec::new();
-        if disposition == Disposition::Buffered
-            && let Some(newest) = state.reorder.newest()
-        {
-            let ready = state.reorder.release(newest.saturating_sub(window_ms));
-            let ctx = Ctx {
-                unit: fix.unit,
-                index: &self.index,
-                checkpoints: &self.checkpoints,
-                shifts: self.shifts.get(fix.unit).map_or(&[], Vec::as_slice),
-                config: &self.config,
-            };
-            for f in ready {
-                feed(&ctx, state, f, &mut events);
+        if fix.flags.contains(Flags::LATE) {
+            return pushed;
+        }
+        let buffered = Fix {
+            end: End {
+                time_ms: fix.fix_time,
+                lat: fix.lat,
+                lon: fix.lon,
+                beat: assignment.beat,
+                zone: assignment.zone,
+            },
+            flags: fix.flags,
+        };
+        let ctx = Ctx {
+            unit: fix.unit,
+            index: &self.index,
+            checkpoints: &self.checkpoints,
+            shifts: self.shifts.get(fix.unit).map_or(&[], Vec::as_slice),
+            config: &self.config,
+        };
+        if let Some(live_ms) = self.config.live_window_ms() {
+            let live = &mut state.live;
+            if live.reorder.admit(fix.fix_time, buffered, live_ms) == Disposition::Buffered
+                && let Some(newest) = live.reorder.newest()
+            {
+                for f in live.reorder.release(newest.saturating_sub(live_ms)) {
+                    feed_live(&ctx, live, f, &mut pushed.provisional);
+                }
             }
         }
-        Pushed {
-            disposition,
-            events,
+        let window_ms = ms(self.config.reorder_window_s);
+        pushed.disposition = state.reorder.admit(fix.fix_time, buffered, window_ms);
+        if pushed.disposition == Disposition::Buffered
+            && let Some(newest) = state.reorder.newest()
+        {
+            for f in state.reorder.release(newest.saturating_sub(window_ms)) {
+                feed(&ctx, state, f, &mut pushed.events);
+            }
         }
+        pushed
     }
 
     /// Advances wall time to `now`: feeds every buffered fix at least a reorder window older
-    /// than `now`, then raises the duty alerts that need no fix (offline, crew). Units are
-    /// visited in id order.
-    pub fn tick(&mut self, now: EpochMillis) -> Vec<Event> {
+    /// than `now` (and, on the live path, a live window older), then raises the duty alerts
+    /// that need no fix (offline, crew). Units are visited in id order.
+    pub fn tick(&mut self, now: EpochMillis) -> Ticked {
         let upto = now.saturating_sub(ms(self.config.reorder_window_s));
-        self.each_unit(|ctx, state, out| {
-            for f in state.reorder.release(upto) {
+        let live_upto = self.config.live_window_ms().map(|w| now.saturating_sub(w));
+        let mut provisional = Vec::new();
+        let mut released = false;
+        let events = self.each_unit(|ctx, state, out| {
+            let ready = state.reorder.release(upto);
+            released |= !ready.is_empty();
+            for f in ready {
                 feed(ctx, state, f, out);
+            }
+            if let Some(live_upto) = live_upto {
+                let ready = state.live.reorder.release(live_upto);
+                released |= !ready.is_empty();
+                for f in ready {
+                    feed_live(ctx, &mut state.live, f, &mut provisional);
+                }
             }
             crew_check(ctx, state, now, out);
             offline_check(ctx, state, now, out);
-        })
+        });
+        Ticked {
+            changed: released || !events.is_empty(),
+            events,
+            provisional,
+        }
+    }
+
+    /// The state of every unit as bytes: buffered fixes, hysteresis, open visits and stops,
+    /// alerts already raised, and the live path. [`EventEngine::restore`] on an engine built
+    /// with the same configuration continues exactly where this one stood: the same later
+    /// inputs give the same events, none repeated and none lost.
+    #[must_use]
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.u8(FORMAT);
+        let mut ids: Vec<&String> = self.units.keys().collect();
+        ids.sort_unstable();
+        w.len(ids.len());
+        for unit in ids {
+            let Some(state) = self.units.get(unit) else {
+                continue;
+            };
+            w.str(unit);
+            encode_unit(&self.ctx(unit), state, &mut w);
+        }
+        w.into_bytes()
+    }
+
+    /// Replaces every unit's state with the one in `bytes` (from [`EventEngine::snapshot`]).
+    /// Fences, checkpoints and shifts are matched by id; ones the catalog or roster no longer
+    /// has are dropped, and buffered fixes are assigned again with this engine's index.
+    ///
+    /// # Errors
+    /// [`SnapshotError`] when `bytes` is not a whole snapshot of this format; the state is
+    /// then left as it was.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let mut r = Reader::new(bytes);
+        let found = r.u8().ok_or(SnapshotError::Corrupt)?;
+        if found != FORMAT {
+            return Err(SnapshotError::Format { found });
+        }
+        let mut units = HashMap::new();
+        for _ in 0..r.len().ok_or(SnapshotError::Corrupt)? {
+            let unit = r.str().ok_or(SnapshotError::Corrupt)?;
+            let state = decode_unit(&self.ctx(unit), &mut r).ok_or(SnapshotError::Corrupt)?;
+            units.insert(unit.to_owned(), state);
+        }
+        if !r.is_empty() {
+            return Err(SnapshotError::Corrupt);
+        }
+        self.units = units;
+        Ok(())
+    }
+
+    fn ctx<'a>(&'a self, unit: &'a str) -> Ctx<'a> {
+        Ctx {
+            unit,
+            index: &self.index,
+            checkpoints: &self.checkpoints,
+            shifts: self.shifts.get(unit).map_or(&[], Vec::as_slice),
+            config: &self.config,
+        }
     }
 
     /// Feeds every buffered fix of every unit, whatever its age (the end of a replay or an
@@ -334,6 +444,7 @@ impl Ctx<'_> {
             unit: self.unit.to_owned(),
             time_ms,
             catalog_version: self.index.catalog().version,
+            provisional: false,
             kind,
         }
     }
@@ -369,12 +480,34 @@ fn feed(ctx: &Ctx<'_>, state: &mut UnitState, fix: Fix, out: &mut Vec<Event>) {
             }
         }
     }
+    enter_exit(ctx, [&mut state.beat, &mut state.zone], &fix.end, out);
+    checkpoint_visits(ctx, state, &fix.end, out);
+    idle_check(ctx, state, &fix.end, out);
+    out_of_zone_check(ctx, state, t, out);
+    state.prev = Some(fix.end);
+}
+
+/// One fix, in fix-time order within the live window, through the live path's trackers; its
+/// enters and exits are provisional.
+fn feed_live(ctx: &Ctx<'_>, live: &mut LivePath, fix: Fix, out: &mut Vec<Event>) {
+    if fix.flags.is_untrusted() {
+        return;
+    }
+    let start = out.len();
+    enter_exit(ctx, [&mut live.beat, &mut live.zone], &fix.end, out);
+    for e in &mut out[start..] {
+        e.provisional = true;
+    }
+}
+
+/// Hysteresis of both layers (beat and zone trackers) for one trusted fix: the enters and
+/// exits it confirms, an exit before the enter it makes room for.
+fn enter_exit(ctx: &Ctx<'_>, trackers: [&mut Tracker; 2], at: &End, out: &mut Vec<Event>) {
     let rule = ctx.config.rule();
+    let t = at.time_ms;
+    let [beat, zone] = trackers;
     let mut changes = Vec::new();
-    for (layer, tracker, fence) in [
-        (Layer::Beat, &mut state.beat, fix.end.beat),
-        (Layer::Zone, &mut state.zone, fix.end.zone),
-    ] {
+    for (layer, tracker, fence) in [(Layer::Beat, beat, at.beat), (Layer::Zone, zone, at.zone)] {
         changes.clear();
         tracker.observe(fence, t, rule, &mut changes);
         for change in &changes {
@@ -402,10 +535,6 @@ fn feed(ctx: &Ctx<'_>, state: &mut UnitState, fix: Fix, out: &mut Vec<Event>) {
             out.push(ctx.event(at_ms, kind));
         }
     }
-    checkpoint_visits(ctx, state, &fix.end, out);
-    idle_check(ctx, state, &fix.end, out);
-    out_of_zone_check(ctx, state, t, out);
-    state.prev = Some(fix.end);
 }
 
 /// A segment is sparse when its ends are far apart in time or space, yet close enough in time
@@ -573,4 +702,177 @@ fn crew_check(ctx: &Ctx<'_>, state: &mut UnitState, t: EpochMillis, out: &mut Ve
         };
         out.push(ctx.event(shift.start_ms, kind));
     }
+}
+
+/// Writes a buffered fix: time, position and flags (its fences are assigned again on restore).
+fn encode_fix(w: &mut Writer, fix: &Fix) {
+    encode_end(w, &fix.end);
+    w.u8(fix.flags.bits());
+}
+
+fn decode_fix(ctx: &Ctx<'_>, r: &mut Reader<'_>) -> Option<Fix> {
+    let end = decode_end(ctx, r)?;
+    let flags = Flags::from_bits(r.u8()?);
+    Some(Fix { end, flags })
+}
+
+fn encode_end(w: &mut Writer, end: &End) {
+    w.i64(end.time_ms);
+    w.f64(end.lat);
+    w.f64(end.lon);
+}
+
+fn decode_end(ctx: &Ctx<'_>, r: &mut Reader<'_>) -> Option<End> {
+    let (time_ms, lat, lon) = (r.i64()?, r.f64()?, r.f64()?);
+    let a = ctx.index.assign(lat, lon);
+    Some(End {
+        time_ms,
+        lat,
+        lon,
+        beat: a.beat,
+        zone: a.zone,
+    })
+}
+
+/// The start of the unit's `i`-th shift: how a shift is named in a snapshot.
+fn shift_start(ctx: &Ctx<'_>, i: usize) -> Option<EpochMillis> {
+    ctx.shifts.get(i).map(|s| s.start_ms)
+}
+
+/// The position of the unit's shift starting at `start_ms`.
+fn shift_named(ctx: &Ctx<'_>, start_ms: EpochMillis) -> Option<usize> {
+    ctx.shifts.iter().position(|s| s.start_ms == start_ms)
+}
+
+fn encode_trackers(ctx: &Ctx<'_>, w: &mut Writer, beat: &Tracker, zone: &Tracker) {
+    let id = |layer| move |f| fence_id(ctx.index, layer, f).map(str::to_owned);
+    beat.encode(w, id(Layer::Beat));
+    zone.encode(w, id(Layer::Zone));
+}
+
+fn decode_trackers(ctx: &Ctx<'_>, r: &mut Reader<'_>) -> Option<(Tracker, Tracker)> {
+    let beat = Tracker::decode(r, |id| ctx.index.beat_idx(id))?;
+    let zone = Tracker::decode(r, |id| ctx.index.zone_idx(id))?;
+    Some((beat, zone))
+}
+
+/// Writes one unit's state; [`decode_unit`] reads it back in the same order.
+fn encode_unit(ctx: &Ctx<'_>, s: &UnitState, w: &mut Writer) {
+    s.reorder.encode(w, encode_fix);
+    w.opt(s.last_seen_ms, Writer::i64);
+    encode_trackers(ctx, w, &s.beat, &s.zone);
+    w.opt(s.prev, |w, end| encode_end(w, &end));
+    let mut visits: Vec<(&str, &Visit)> = s
+        .visits
+        .iter()
+        .filter_map(|(i, v)| Some((ctx.checkpoints.get(*i)?.id.as_str(), v)))
+        .collect();
+    visits.sort_unstable_by_key(|(id, _)| *id);
+    w.len(visits.len());
+    for (id, v) in visits {
+        w.str(id);
+        w.i64(v.arrival_ms);
+        w.i64(v.last_ms);
+    }
+    w.opt(s.idle_anchor, |w, a| {
+        w.i64(a.time_ms);
+        w.f64(a.lat);
+        w.f64(a.lon);
+    });
+    let named = |i| shift_start(ctx, i);
+    w.opt(
+        s.idle_alerted.and_then(|(i, t)| Some((named(i)?, t))),
+        |w, (shift, t)| {
+            w.i64(shift);
+            w.i64(t);
+        },
+    );
+    w.opt(
+        s.out_of_zone.and_then(|o| Some((named(o.shift)?, o))),
+        |w, (shift, o)| {
+            w.i64(shift);
+            w.i64(o.since_ms);
+            w.bool(o.alerted);
+        },
+    );
+    w.opt(
+        s.offline_alerted.and_then(|(i, t)| Some((named(i)?, t))),
+        |w, (shift, t)| {
+            w.i64(shift);
+            w.opt(t, Writer::i64);
+        },
+    );
+    let crew: Vec<EpochMillis> = s.crew_alerted.iter().filter_map(|i| named(*i)).collect();
+    w.len(crew.len());
+    for shift in crew {
+        w.i64(shift);
+    }
+    s.live.reorder.encode(w, encode_fix);
+    encode_trackers(ctx, w, &s.live.beat, &s.live.zone);
+}
+
+fn decode_unit(ctx: &Ctx<'_>, r: &mut Reader<'_>) -> Option<UnitState> {
+    let reorder = Reorder::decode(r, |r| decode_fix(ctx, r))?;
+    let last_seen_ms = r.opt(Reader::i64)?;
+    let (beat, zone) = decode_trackers(ctx, r)?;
+    let prev = r.opt(|r| decode_end(ctx, r))?;
+    let mut visits = HashMap::new();
+    for _ in 0..r.len()? {
+        let id = r.str()?;
+        let visit = Visit {
+            arrival_ms: r.i64()?,
+            last_ms: r.i64()?,
+        };
+        if let Some(i) = ctx.checkpoints.iter().position(|c| c.id == id) {
+            visits.insert(i, visit);
+        }
+    }
+    let idle_anchor = r.opt(|r| {
+        Some(Anchor {
+            time_ms: r.i64()?,
+            lat: r.f64()?,
+            lon: r.f64()?,
+        })
+    })?;
+    let idle_alerted = r
+        .opt(|r| Some((r.i64()?, r.i64()?)))?
+        .and_then(|(shift, t)| Some((shift_named(ctx, shift)?, t)));
+    let out_of_zone =
+        r.opt(|r| Some((r.i64()?, r.i64()?, r.bool()?)))?
+            .and_then(|(shift, since_ms, alerted)| {
+                Some(OutOfZone {
+                    shift: shift_named(ctx, shift)?,
+                    since_ms,
+                    alerted,
+                })
+            });
+    let offline_alerted = r
+        .opt(|r| Some((r.i64()?, r.opt(Reader::i64)?)))?
+        .and_then(|(shift, t)| Some((shift_named(ctx, shift)?, t)));
+    let mut crew_alerted = Vec::new();
+    for _ in 0..r.len()? {
+        if let Some(i) = shift_named(ctx, r.i64()?) {
+            crew_alerted.push(i);
+        }
+    }
+    let live_reorder = Reorder::decode(r, |r| decode_fix(ctx, r))?;
+    let (live_beat, live_zone) = decode_trackers(ctx, r)?;
+    Some(UnitState {
+        reorder,
+        last_seen_ms,
+        beat,
+        zone,
+        prev,
+        visits,
+        idle_anchor,
+        idle_alerted,
+        out_of_zone,
+        offline_alerted,
+        crew_alerted,
+        live: LivePath {
+            reorder: live_reorder,
+            beat: live_beat,
+            zone: live_zone,
+        },
+    })
 }

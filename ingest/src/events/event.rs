@@ -34,6 +34,7 @@ impl Layer {
 ///     unit: "B12".into(),
 ///     time_ms: 1_000,
 ///     catalog_version: 3,
+///     provisional: false,
 ///     kind: EventKind::Enter { layer: Layer::Beat, fence: "0711".into(), confirmed_ms: 31_000 },
 /// };
 /// assert_eq!(
@@ -49,6 +50,14 @@ pub struct Event {
     pub time_ms: EpochMillis,
     /// Version of the fence and checkpoint catalog the event was computed against.
     pub catalog_version: u32,
+    /// True for a provisional enter or exit from the engine's live path (see
+    /// [`EventConfig::live_window_s`](super::EventConfig::live_window_s)): sent to live
+    /// subscribers as soon as the in-order fixes confirm it, never stored. The durable event
+    /// with the same unit, type, layer, fence and `time_ms` follows once the reorder window
+    /// has passed, unless late fixes changed the outcome. Left out of the JSON when false, so
+    /// stored events look as they always did.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub provisional: bool,
     /// What happened.
     #[serde(flatten)]
     pub kind: EventKind,

@@ -10,6 +10,8 @@
 use crate::geofence::FenceIdx;
 use crate::ping::EpochMillis;
 
+use super::snapshot::{Reader, Writer};
+
 /// How many fixes over how long confirm a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Rule {
@@ -135,5 +137,62 @@ impl Tracker {
             self.away = None;
             self.candidate = None;
         }
+    }
+}
+
+impl Run {
+    fn encode(&self, w: &mut Writer) {
+        w.u32(self.count);
+        w.i64(self.first_ms);
+        w.i64(self.last_ms);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Option<Self> {
+        Some(Self {
+            count: r.u32()?,
+            first_ms: r.i64()?,
+            last_ms: r.i64()?,
+        })
+    }
+}
+
+impl Tracker {
+    /// Writes the tracker, fences by the id `id` gives them.
+    pub(super) fn encode(&self, w: &mut Writer, id: impl Fn(FenceIdx) -> Option<String>) {
+        w.opt(self.current.and_then(&id), |w, f| w.str(&f));
+        w.opt(self.since_ms, Writer::i64);
+        w.opt(self.away, |w, run| run.encode(w));
+        w.opt(
+            self.candidate.and_then(|(f, run)| Some((id(f)?, run))),
+            |w, (f, run)| {
+                w.str(&f);
+                run.encode(w);
+            },
+        );
+    }
+
+    /// Reads a tracker written by [`Tracker::encode`], fences looked up by id with `fence`.
+    /// A confirmed fence that no longer exists reads as outside every fence; a candidate
+    /// run in such a fence is dropped.
+    pub(super) fn decode(
+        r: &mut Reader<'_>,
+        fence: impl Fn(&str) -> Option<FenceIdx>,
+    ) -> Option<Self> {
+        let current = r.opt(|r| r.str().map(&fence))?.flatten();
+        let since_ms = r.opt(Reader::i64)?;
+        let away = r.opt(Run::decode)?;
+        let candidate = r
+            .opt(|r| {
+                let f = r.str()?;
+                let run = Run::decode(r)?;
+                Some(fence(f).map(|f| (f, run)))
+            })?
+            .flatten();
+        Some(Self {
+            current,
+            since_ms,
+            away,
+            candidate,
+        })
     }
 }

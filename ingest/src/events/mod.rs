@@ -29,12 +29,14 @@ mod event;
 mod hysteresis;
 mod reorder;
 mod segment;
+pub(crate) mod snapshot;
 
 pub use config::EventConfig;
 pub use duty::EventsError;
-pub use engine::{EventEngine, FixInput, Pushed};
+pub use engine::{EventEngine, FixInput, Pushed, Ticked};
 pub use event::{Event, EventKind, Layer};
 pub use reorder::Disposition;
+pub use snapshot::SnapshotError;
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use crate::ping::EpochMillis;
 
+use super::snapshot::{Reader, Writer};
+
 /// What [`EventEngine::push`](super::EventEngine::push) did with a fix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,5 +78,37 @@ impl<T> Reorder<T> {
             self.released_upto = Some(last);
         }
         all.into_values().collect()
+    }
+}
+
+impl<T> Reorder<T> {
+    /// Writes the buffer with `item` writing each buffered item.
+    pub(super) fn encode(&self, w: &mut Writer, mut item: impl FnMut(&mut Writer, &T)) {
+        w.opt(self.newest, Writer::i64);
+        w.opt(self.released_upto, Writer::i64);
+        w.len(self.buffer.len());
+        for (t, it) in &self.buffer {
+            w.i64(*t);
+            item(w, it);
+        }
+    }
+
+    /// Reads a buffer written by [`Reorder::encode`], with `item` reading each item.
+    pub(super) fn decode(
+        r: &mut Reader<'_>,
+        mut item: impl FnMut(&mut Reader<'_>) -> Option<T>,
+    ) -> Option<Self> {
+        let newest = r.opt(Reader::i64)?;
+        let released_upto = r.opt(Reader::i64)?;
+        let mut buffer = BTreeMap::new();
+        for _ in 0..r.len()? {
+            let t = r.i64()?;
+            buffer.insert(t, item(r)?);
+        }
+        Some(Self {
+            buffer,
+            newest,
+            released_upto,
+        })
     }
 }

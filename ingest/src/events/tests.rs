@@ -63,6 +63,7 @@ fn config(reorder_window_s: u32) -> EventConfig {
         enter_fixes: 3,
         dwell_s: 30,
         reorder_window_s,
+        live_window_s: reorder_window_s,
         sparse_gap_s: 60,
         sparse_len_m: 300.0,
         max_interpolate_s: 600,
@@ -272,9 +273,9 @@ fn buffered_fixes_wait_for_the_window_or_a_tick() {
     for (t, pos) in every(0, 10, 4, A) {
         assert!(engine.push(&fix(t, pos, Flags::empty())).events.is_empty());
     }
-    assert!(engine.tick(t0() + 149_000).is_empty());
+    assert!(engine.tick(t0() + 149_000).events.is_empty());
     assert_eq!(
-        summary(&engine.tick(t0() + 150_000)),
+        summary(&engine.tick(t0() + 150_000).events),
         ["0 enter Beat a", "0 enter Zone Z1"]
     );
     // A fix 120 s after the newest releases everything up to itself minus the window.
@@ -464,9 +465,9 @@ fn roster_with_unknown_zone_is_refused() {
 fn crew_below_minimum_once_per_shift() {
     let mut engine = engine(config(0), &[], &roster("Z1", 1));
     let at = |s: i64| t0() + s * 1000;
-    assert!(engine.tick(at(SHIFT_START - 1)).is_empty());
-    let mut events = engine.tick(at(SHIFT_START));
-    events.extend(engine.tick(at(SHIFT_START + 10)));
+    assert!(engine.tick(at(SHIFT_START - 1)).events.is_empty());
+    let mut events = engine.tick(at(SHIFT_START)).events;
+    events.extend(engine.tick(at(SHIFT_START + 10)).events);
     events.extend(
         engine
             .push(&fix(SHIFT_START + 20, A, Flags::empty()))
@@ -488,21 +489,21 @@ fn offline_after_no_fix_during_the_shift() {
     let mut engine = engine(config(0), &[], &roster("Z1", 2));
     let at = |s: i64| t0() + s * 1000;
     // Never sent a fix: counted from the shift start.
-    assert!(engine.tick(at(SHIFT_START - 600)).is_empty());
-    assert!(engine.tick(at(SHIFT_START + 179)).is_empty());
-    let events = engine.tick(at(SHIFT_START + 180));
+    assert!(engine.tick(at(SHIFT_START - 600)).events.is_empty());
+    assert!(engine.tick(at(SHIFT_START + 179)).events.is_empty());
+    let events = engine.tick(at(SHIFT_START + 180)).events;
     assert_eq!(summary(&events), ["3780 offline since 3600 last None"]);
-    assert!(engine.tick(at(SHIFT_START + 300)).is_empty());
+    assert!(engine.tick(at(SHIFT_START + 300)).events.is_empty());
     // A fix re-arms it, counted from that fix.
     engine.push(&fix(SHIFT_START + 400, A, Flags::empty()));
-    assert!(engine.tick(at(SHIFT_START + 579)).is_empty());
+    assert!(engine.tick(at(SHIFT_START + 579)).events.is_empty());
     assert_eq!(
-        summary(&engine.tick(at(SHIFT_START + 580))),
+        summary(&engine.tick(at(SHIFT_START + 580)).events),
         ["4180 offline since 4000 last Some(4000.0)"]
     );
     // Past the shift end: nothing.
     let mut quiet = self::engine(config(0), &[], &roster("Z1", 2));
-    assert!(quiet.tick(at(SHIFT_END + 1000)).is_empty());
+    assert!(quiet.tick(at(SHIFT_END + 1000)).events.is_empty());
 }
 
 #[test]
@@ -584,4 +585,224 @@ fn events_serialize_as_tagged_json() {
     assert_eq!(json["catalog_version"], 7);
     assert_eq!(json["time_ms"], t0());
     assert_eq!(json["confirmed_ms"], t0() + 30_000);
+}
+
+/// One input of the engine in a script.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Push(i64, Pos, Flags),
+    Tick(i64),
+}
+
+/// Runs `steps` on `engine`; durable and provisional events in the order they came out.
+fn play(engine: &mut EventEngine, steps: &[Step]) -> Vec<Event> {
+    let mut out = Vec::new();
+    for step in steps {
+        match *step {
+            Step::Push(t, pos, flags) => {
+                let pushed = engine.push(&fix(t, pos, flags));
+                out.extend(pushed.events);
+                out.extend(pushed.provisional);
+            }
+            Step::Tick(t) => {
+                let ticked = engine.tick(t0() + t * 1000);
+                out.extend(ticked.events);
+                out.extend(ticked.provisional);
+            }
+        }
+    }
+    out
+}
+
+/// Two hours of one rostered unit (crew below the minimum, rostered to Z1): stays at the
+/// checkpoint, jitters on the a/b edge, crosses into b and c, sparse jumps, out-of-order,
+/// untrusted and late fixes, a silence long enough to be offline, and ticks throughout.
+fn script() -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut push = |t: i64, pos: Pos, flags: Flags| steps.push(Step::Push(t, pos, flags));
+    for i in 0..12 {
+        push(SHIFT_START - 200 + i * 20, A, Flags::empty());
+    }
+    for i in 0..16 {
+        let pos = if i % 3 == 0 { A_EDGE } else { B_EDGE };
+        push(SHIFT_START + 60 + i * 10, pos, Flags::empty());
+    }
+    // Out of order by 15 s, a jump and a low-accuracy fix, then the unit settles in b.
+    push(SHIFT_START + 235, B_EDGE, Flags::empty());
+    push(SHIFT_START + 220, B_EDGE, Flags::empty());
+    push(SHIFT_START + 245, C, Flags::JUMP);
+    push(SHIFT_START + 255, A, Flags::LOW_ACCURACY);
+    for i in 0..30 {
+        push(SHIFT_START + 260 + i * 30, B, Flags::empty());
+    }
+    // Sparse: b to c and back to a, 90 s apart; a late fix in between.
+    push(SHIFT_START + 1250, C, Flags::empty());
+    push(SHIFT_START + 1300, B, Flags::LATE);
+    push(SHIFT_START + 1340, A, Flags::empty());
+    for i in 0..10 {
+        push(SHIFT_START + 1360 + i * 15, A, Flags::empty());
+    }
+    // Silent for 20 minutes, then back in b.
+    for i in 0..8 {
+        push(SHIFT_START + 2700 + i * 20, B, Flags::empty());
+    }
+    // Ticks every 50 s over the whole span, merged in time order (a tick sorts before a fix
+    // of the same second).
+    let time = |s: &Step| match *s {
+        Step::Push(t, ..) => (t, 1),
+        Step::Tick(t) => (t, 0),
+    };
+    steps.extend((0..70).map(|i| Step::Tick(SHIFT_START - 300 + i * 50)));
+    steps.sort_by_key(time);
+    steps
+}
+
+#[test]
+fn a_restored_snapshot_continues_exactly_where_the_engine_stood() {
+    let make = || {
+        let mut c = config(60);
+        c.live_window_s = 0;
+        engine(c, &[checkpoint(None)], &roster("Z1", 1))
+    };
+    let steps = script();
+    let mut whole = make();
+    let expected = play(&mut whole, &steps);
+    let kinds: std::collections::BTreeSet<_> = expected.iter().map(|e| e.kind.name()).collect();
+    // The script must reach every kind of state, or the comparison below proves little.
+    for kind in [
+        "enter",
+        "exit",
+        "crossing",
+        "checkpoint_visit",
+        "out_of_zone",
+        "idle",
+        "offline",
+        "crew_below_minimum",
+    ] {
+        assert!(kinds.contains(kind), "{kind} missing from {kinds:?}");
+    }
+    assert!(expected.iter().any(|e| e.provisional));
+    let mut fresh_differs = 0;
+    for k in 0..=steps.len() {
+        let mut first = make();
+        let mut events = play(&mut first, &steps[..k]);
+        let mut second = make();
+        second.restore(&first.snapshot()).unwrap();
+        events.extend(play(&mut second, &steps[k..]));
+        assert_eq!(events, expected, "split before step {k}");
+        assert_eq!(second.snapshot(), whole.snapshot(), "split before step {k}");
+        // Without the snapshot the continuation is wrong somewhere.
+        let mut events = play(&mut make(), &steps[..k]);
+        events.extend(play(&mut make(), &steps[k..]));
+        fresh_differs += usize::from(events != expected);
+    }
+    assert!(fresh_differs > steps.len() / 2, "{fresh_differs}");
+}
+
+#[test]
+fn snapshots_keep_fences_by_id_and_refuse_garbage() {
+    let mut c = config(120);
+    c.live_window_s = 0;
+    let mut engine = engine(c.clone(), &[], &[]);
+    run(&mut engine, &every(0, 10, 4, A));
+    let bytes = engine.snapshot();
+    let mut other = self::engine(c, &[], &[]);
+    other.restore(&bytes).unwrap();
+    assert_eq!(other.confirmed("U1"), (Some("a"), Some("Z1")));
+    assert_eq!(
+        other.restore(&bytes[..bytes.len() - 1]),
+        Err(SnapshotError::Corrupt)
+    );
+    let mut extra = bytes.clone();
+    extra.push(0);
+    assert_eq!(other.restore(&extra), Err(SnapshotError::Corrupt));
+    let mut future = bytes;
+    future[0] = 99;
+    assert_eq!(
+        other.restore(&future),
+        Err(SnapshotError::Format { found: 99 })
+    );
+    // A failed restore leaves the state alone.
+    assert_eq!(other.confirmed("U1"), (Some("a"), Some("Z1")));
+}
+
+/// Pushes one fix every 10 s (four on the a side of the edge, then b) and records, for every
+/// event, the number of fixes pushed when it came out and whether it was provisional.
+fn arrivals(config: EventConfig) -> Vec<(usize, bool, String)> {
+    let mut engine = engine(config, &[], &[]);
+    let mut fixes = every(0, 10, 4, A_EDGE);
+    fixes.extend(every(40, 10, 20, B_EDGE));
+    let mut out = Vec::new();
+    for (n, &(t, pos)) in fixes.iter().enumerate() {
+        let pushed = engine.push(&fix(t, pos, Flags::empty()));
+        for e in pushed.events.iter().chain(&pushed.provisional) {
+            let line = summary(std::slice::from_ref(e)).remove(0);
+            out.push((n + 1, e.provisional, line));
+        }
+    }
+    out
+}
+
+#[test]
+fn provisional_events_come_with_the_confirming_fix_not_after_the_window() {
+    let mut c = config(120);
+    c.live_window_s = 0;
+    let got = arrivals(c.clone());
+    let provisional: Vec<_> = got.iter().filter(|a| a.1).collect();
+    let durable: Vec<_> = got.iter().filter(|a| !a.1).collect();
+    // The 4th fix (30 s) confirms a; the 8th (70 s) confirms the move to b.
+    assert_eq!(
+        provisional
+            .iter()
+            .map(|(n, _, s)| (*n, s.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (4, "0 enter Beat a"),
+            (4, "0 enter Zone Z1"),
+            (8, "40 exit Beat a"),
+            (8, "40 enter Beat b"),
+            (8, "40 exit Zone Z1"),
+            (8, "40 enter Zone Z2"),
+        ]
+    );
+    // The durable events are the same, each out only once the unit's newest fix is 120 s
+    // past the confirming one: 12 fixes of 10 s later.
+    assert_eq!(durable.len(), provisional.len());
+    for (p, d) in provisional.iter().zip(&durable) {
+        assert_eq!(p.2, d.2);
+        assert_eq!(d.0, p.0 + 12, "{d:?} after {p:?}");
+    }
+    // With the live window as long as the reorder window there is no live path.
+    c.live_window_s = 120;
+    assert!(arrivals(c).iter().all(|a| !a.1));
+}
+
+#[test]
+fn the_live_path_waits_its_own_window_and_out_of_order_fixes_change_only_the_durable_path() {
+    let mut c = config(120);
+    c.live_window_s = 20;
+    let got = arrivals(c.clone());
+    // Two fixes (20 s) after the confirming fix.
+    assert!(got.contains(&(6, true, "0 enter Beat a".into())), "{got:?}");
+    // With live window 0, a fix older than the unit's newest moves only the durable path:
+    // one fix back in a between b fixes stops the durable exit from being confirmed at 70 s.
+    c.live_window_s = 0;
+    let mut engine = engine(c, &[], &[]);
+    let mut provisional = Vec::new();
+    let mut durable = Vec::new();
+    let mut fixes = every(0, 10, 4, A_EDGE);
+    fixes.extend([(40, B_EDGE), (50, B_EDGE), (70, B_EDGE), (60, A_EDGE)]);
+    fixes.extend(every(80, 10, 20, B_EDGE));
+    for (t, pos) in fixes {
+        let pushed = engine.push(&fix(t, pos, Flags::empty()));
+        provisional.extend(pushed.provisional);
+        durable.extend(pushed.events);
+    }
+    durable.extend(engine.drain());
+    let p = summary(&provisional);
+    let d = summary(&durable);
+    assert!(p.contains(&"40 exit Beat a".to_owned()), "{p:?}");
+    assert!(d.contains(&"70 exit Beat a".to_owned()), "{d:?}");
+    assert!(provisional.iter().all(|e| e.provisional));
+    assert!(durable.iter().all(|e| !e.provisional));
 }

@@ -279,11 +279,29 @@ impl GeofenceIndex {
         self.catalog.zones.get(idx.index())
     }
 
+    /// The index of the beat whose id is `id`.
+    #[must_use]
+    pub fn beat_idx(&self, id: &str) -> Option<FenceIdx> {
+        position_of(&self.catalog.beats, id)
+    }
+
+    /// The index of the zone whose id is `id`.
+    #[must_use]
+    pub fn zone_idx(&self, id: &str) -> Option<FenceIdx> {
+        position_of(&self.catalog.zones, id)
+    }
+
     /// Number of indexed cells (covered cells plus their neighbours).
     #[must_use]
     pub fn cell_count(&self) -> usize {
         self.cells.len()
     }
+}
+
+/// The position of the fence with id `id` in `fences`.
+fn position_of(fences: &[Fence], id: &str) -> Option<FenceIdx> {
+    let i = fences.iter().position(|f| f.id == id)?;
+    u32::try_from(i).ok().map(FenceIdx)
 }
 
 /// The only conversion between the caller's (lat, lon), h3o's `LatLng` and geo's (x = lon,

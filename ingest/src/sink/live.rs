@@ -4,6 +4,11 @@
 //! **Architecture Invariant:** live state never slows ingest. Updates go into a map behind a
 //! short lock and out through a `broadcast` channel; a subscriber that falls behind skips ahead
 //! (it sees `Lagged`) instead of holding the sender.
+//!
+//! Every change to a unit's state bumps a version number, and each unit remembers the version
+//! of its last change, so a reader that keeps its own copy (the API's `/api/units` answer,
+//! kept serialised) can ask only for what changed since it last looked
+//! ([`LiveState::changed_since`]).
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -107,11 +112,30 @@ impl LiveConfig {
     }
 }
 
+/// The units and the version of the last change.
+#[derive(Debug, Default)]
+struct Units {
+    /// Each unit's state and the version of its last change.
+    map: HashMap<String, (UnitState, u64)>,
+    /// Bumped by every change.
+    version: u64,
+}
+
+impl Units {
+    /// The state of `unit`, for a change: bumps the version and stamps the unit with it.
+    fn change(&mut self, unit: &str) -> Option<&mut UnitState> {
+        let (state, changed) = self.map.get_mut(unit)?;
+        self.version += 1;
+        *changed = self.version;
+        Some(state)
+    }
+}
+
 /// The live map of units.
 #[derive(Debug)]
 pub struct LiveState {
     cfg: LiveConfig,
-    units: RwLock<HashMap<String, UnitState>>,
+    units: RwLock<Units>,
     events: broadcast::Sender<LiveEvent>,
 }
 
@@ -121,7 +145,7 @@ impl LiveState {
         let (events, _) = broadcast::channel(cfg.channel.max(16));
         LiveState {
             cfg,
-            units: RwLock::new(HashMap::new()),
+            units: RwLock::new(Units::default()),
             events,
         }
     }
@@ -145,7 +169,7 @@ impl LiveState {
             let Ok(mut units) = self.units.write() else {
                 return;
             };
-            let prev = units.get(ping.unit());
+            let prev = units.map.get(ping.unit()).map(|(s, _)| s);
             if prev.is_some_and(|s| s.fix_time >= ping.fix_time()) {
                 return;
             }
@@ -178,7 +202,11 @@ impl LiveState {
                 status,
                 last_moved,
             };
-            units.insert(state.unit.clone(), state.clone());
+            units.version += 1;
+            let version = units.version;
+            units
+                .map
+                .insert(state.unit.clone(), (state.clone(), version));
             state
         };
         // No receivers is fine: nobody is watching.
@@ -188,7 +216,7 @@ impl LiveState {
     /// Marks a unit offline (its last will arrived).
     pub fn offline(&self, station: &str, unit: &str, at: EpochMillis) {
         if let Ok(mut units) = self.units.write()
-            && let Some(s) = units.get_mut(unit)
+            && let Some(s) = units.change(unit)
         {
             s.status = UnitStatus::Offline;
         }
@@ -204,8 +232,11 @@ impl LiveState {
     pub fn publish(&self, event: &Event) {
         if matches!(event.kind, EventKind::OutOfZone { .. })
             && let Ok(mut units) = self.units.write()
-            && let Some(s) = units.get_mut(&event.unit)
-            && s.status != UnitStatus::Offline
+            && units
+                .map
+                .get(&event.unit)
+                .is_some_and(|(s, _)| s.status != UnitStatus::Offline)
+            && let Some(s) = units.change(&event.unit)
         {
             s.status = UnitStatus::OutOfZone;
         }
@@ -217,9 +248,12 @@ impl LiveState {
     pub fn sweep(&self, now: EpochMillis) -> usize {
         let mut gone = Vec::new();
         if let Ok(mut units) = self.units.write() {
-            for s in units.values_mut() {
+            let Units { map, version } = &mut *units;
+            for (s, changed) in map.values_mut() {
                 if s.status != UnitStatus::Offline && now - s.fix_time > self.cfg.offline_after_ms {
                     s.status = UnitStatus::Offline;
+                    *version += 1;
+                    *changed = *version;
                     gone.push((s.unit.clone(), s.station.clone()));
                 }
             }
@@ -239,10 +273,32 @@ impl LiveState {
         let mut v: Vec<UnitState> = self
             .units
             .read()
-            .map(|u| u.values().cloned().collect())
+            .map(|u| u.map.values().map(|(s, _)| s.clone()).collect())
             .unwrap_or_default();
         v.sort_by(|a, b| a.unit.cmp(&b.unit));
         v
+    }
+
+    /// The version of the last change (0 before any).
+    pub fn version(&self) -> u64 {
+        self.units.read().map_or(0, |u| u.version)
+    }
+
+    /// The current version and the units that changed after `version`, in no order. Units
+    /// are never removed, so a copy that applies these changes matches [`snapshot`] as of the
+    /// returned version.
+    ///
+    /// [`snapshot`]: LiveState::snapshot
+    pub fn changed_since(&self, version: u64) -> (u64, Vec<UnitState>) {
+        self.units.read().map_or((version, Vec::new()), |u| {
+            let changed = u
+                .map
+                .values()
+                .filter(|(_, v)| *v > version)
+                .map(|(s, _)| s.clone())
+                .collect();
+            (u.version, changed)
+        })
     }
 }
 
@@ -293,6 +349,51 @@ mod tests {
     }
 
     #[test]
+    fn changes_are_versioned_per_unit() {
+        let live = LiveState::new(LiveConfig::new(300, 180));
+        assert_eq!(live.changed_since(0), (0, Vec::new()));
+        live.update(&sp(0, 40.1, 20.0, Flags::empty()), false);
+        let mut other = sp(0, 40.2, 20.0, Flags::empty());
+        other.ping = Ping::new(
+            "B02",
+            "north",
+            0,
+            0,
+            40.2,
+            -88.9,
+            Extras::default(),
+            Flags::empty(),
+        )
+        .unwrap();
+        live.update(&other, false);
+        let (v, all) = live.changed_since(0);
+        assert_eq!((v, all.len()), (2, 2));
+        // Nothing changed: nothing to fetch, and ignored updates change nothing.
+        live.update(&sp(0, 40.3, 20.0, Flags::empty()), false);
+        assert_eq!(live.changed_since(v), (v, Vec::new()));
+        // A new fix, a last will and the offline sweep each show up as a change of that unit.
+        live.update(&sp(10_000, 40.1, 20.0, Flags::empty()), false);
+        let (v2, changed) = live.changed_since(v);
+        assert_eq!((v2, changed.len(), changed[0].unit.as_str()), (3, 1, "B01"));
+        live.offline("north", "B02", 11_000);
+        let (v3, changed) = live.changed_since(v2);
+        assert_eq!(changed.len(), 1);
+        assert_eq!(
+            (changed[0].unit.as_str(), changed[0].status),
+            ("B02", UnitStatus::Offline)
+        );
+        live.offline("north", "NOBODY", 11_000);
+        assert_eq!(live.version(), v3, "an unknown unit's will changes nothing");
+        assert_eq!(live.sweep(10_000 + 181_000), 1);
+        let (v4, changed) = live.changed_since(v3);
+        assert_eq!((v4, changed[0].status), (v3 + 1, UnitStatus::Offline));
+        let snapshot = live.snapshot();
+        let (_, mut all) = live.changed_since(0);
+        all.sort_by(|a, b| a.unit.cmp(&b.unit));
+        assert_eq!(all, snapshot);
+    }
+
+    #[test]
     fn events_are_broadcast_and_out_of_zone_shows_in_the_status() {
         use crate::events::Layer;
         let live = LiveState::new(LiveConfig::new(300, 180));
@@ -302,6 +403,7 @@ mod tests {
             unit: "B01".into(),
             time_ms: 1_000,
             catalog_version: 2,
+            provisional: false,
             kind,
         };
         let enter = event(EventKind::Enter {

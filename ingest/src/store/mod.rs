@@ -12,6 +12,7 @@
 
 mod files;
 pub mod record;
+mod resume;
 pub mod schema;
 mod wal;
 
@@ -21,7 +22,8 @@ use std::path::{Path, PathBuf};
 
 use crate::ping::Rejection;
 use files::{day_of, partition_dir};
-pub use record::{Record, StoredEvent, StoredPing};
+pub use record::{Record, StoredEvent, StoredPing, WalEntry};
+pub use resume::{Input, Resume};
 use schema::{EVENTS, PINGS, REJECTS};
 
 /// Where and how the store keeps its data.
@@ -196,6 +198,12 @@ pub struct Store {
     wal: wal::WalWriter,
     pending: Vec<Record>,
     seen: Seen,
+    /// The pipeline stage's resume point, up to the last entry appended.
+    resume: Resume,
+    /// Whether pings and ticks appended now are engine inputs (see `resume.rs`).
+    collecting: bool,
+    /// The resume point changed since `wal/stage.state` was last written.
+    resume_dirty: bool,
 }
 
 impl Store {
@@ -207,10 +215,21 @@ impl Store {
         let wal_dir = cfg.root.join("wal");
         fs::create_dir_all(&wal_dir).map_err(|e| StoreError::io(&wal_dir, e))?;
         let segments = wal::list_segments(&wal_dir).map_err(|e| StoreError::io(&wal_dir, e))?;
+        let mut state = resume::read(&wal_dir)
+            .map_err(|e| StoreError::io(&wal_dir, e))?
+            .unwrap_or_default();
+        let had_state = state.resume.snapshot.is_some();
         let mut next = 0;
         for seg in &segments {
             let path = wal::segment_path(&wal_dir, *seg);
-            let records = wal::read_segment(&path).map_err(|e| StoreError::io(&path, e))?;
+            let entries = wal::read_segment(&path).map_err(|e| StoreError::io(&path, e))?;
+            let records: Vec<Record> = entries
+                .iter()
+                .filter_map(|e| match e {
+                    WalEntry::Record(r) => Some(r.clone()),
+                    WalEntry::Tick(_) | WalEntry::Snapshot { .. } => None,
+                })
+                .collect();
             if !records.is_empty() {
                 tracing::info!(
                     segment = seg,
@@ -219,8 +238,28 @@ impl Store {
                 );
                 write_segment(&cfg.root, *seg, &records)?;
             }
+            // Segments up to `covered` are already in the state file (a crash came between
+            // writing it and deleting them).
+            if !had_state || *seg > state.covered {
+                let mut collecting = state.continues == Some(*seg);
+                let mut changed = false;
+                for entry in &entries {
+                    changed |= state.resume.fold(&mut collecting, entry);
+                }
+                state.covered = *seg;
+                state.continues = collecting.then_some(seg + 1);
+                if changed {
+                    resume::write(&wal_dir, state.covered, state.continues, &state.resume)
+                        .map_err(|e| StoreError::io(&wal_dir, e))?;
+                }
+            }
             fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
             next = seg + 1;
+        }
+        // This instance appends to a new segment and collects nothing until the stage says so.
+        if state.continues.take().is_some() {
+            resume::write(&wal_dir, state.covered, None, &state.resume)
+                .map_err(|e| StoreError::io(&wal_dir, e))?;
         }
         // Parquet files may name segments newer than any WAL left (all retired): skip past them.
         for table in [PINGS, REJECTS, EVENTS] {
@@ -240,7 +279,16 @@ impl Store {
             wal,
             pending: Vec::new(),
             seen: Seen::default(),
+            resume: state.resume,
+            collecting: false,
+            resume_dirty: false,
         })
+    }
+
+    /// Where the pipeline stage resumes: its last snapshot and the engine inputs appended
+    /// after it, as recovered at open and updated by every append since.
+    pub fn resume(&self) -> &Resume {
+        &self.resume
     }
 
     /// The store's root directory.
@@ -254,8 +302,26 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on IO failure; nothing of the batch may be acknowledged then.
     pub fn append(&mut self, records: Vec<Record>) -> Result<AppendOutcome, StoreError> {
+        self.append_entries(records.into_iter().map(WalEntry::Record).collect())
+    }
+
+    /// [`Store::append`] for WAL entries: records are deduplicated and stored as there, ticks
+    /// and snapshots go into the WAL and the resume point ([`Store::resume`]), committed in
+    /// the same sync as the records around them.
+    ///
+    /// # Errors
+    /// [`StoreError`] on IO failure; nothing of the batch may be acknowledged then.
+    pub fn append_entries(&mut self, entries: Vec<WalEntry>) -> Result<AppendOutcome, StoreError> {
         let mut out = AppendOutcome::default();
-        for rec in records {
+        for entry in entries {
+            let rec = match entry {
+                WalEntry::Record(rec) => rec,
+                WalEntry::Tick(_) | WalEntry::Snapshot { .. } => {
+                    self.resume_dirty |= self.resume.fold(&mut self.collecting, &entry);
+                    self.wal.stage(&entry);
+                    continue;
+                }
+            };
             let fresh = match &rec {
                 Record::Ping(p) => {
                     let id = self.seen.unit_id(p.ping.unit());
@@ -285,8 +351,12 @@ impl Store {
                 Record::Reject(_) => out.rejects += 1,
                 Record::Event(_) => out.events += 1,
             }
-            self.wal.stage(&rec);
-            self.pending.push(rec);
+            let entry = WalEntry::Record(rec);
+            self.resume_dirty |= self.resume.fold(&mut self.collecting, &entry);
+            self.wal.stage(&entry);
+            if let WalEntry::Record(rec) = entry {
+                self.pending.push(rec);
+            }
         }
         let wal_dir = self.cfg.root.join("wal");
         self.wal.commit().map_err(|e| StoreError::io(&wal_dir, e))?;
@@ -301,18 +371,25 @@ impl Store {
         self.pending.len()
     }
 
-    /// Writes the current segment's records to Parquet, starts a new segment and deletes the
-    /// old one. Then merges partitions that have too many files.
+    /// Writes the current segment's records to Parquet and the stage's resume point to
+    /// `wal/stage.state`, starts a new segment and deletes the old one. Then merges
+    /// partitions that have too many files.
     ///
     /// # Errors
     /// [`StoreError`] on IO failure; the WAL still holds everything, so a restart recovers.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && !self.resume_dirty {
             return Ok(());
         }
         let wal_dir = self.cfg.root.join("wal");
         let segment = self.wal.segment();
         let touched = write_segment(&self.cfg.root, segment, &self.pending)?;
+        if self.resume_dirty || self.collecting {
+            let continues = self.collecting.then_some(segment + 1);
+            resume::write(&wal_dir, segment, continues, &self.resume)
+                .map_err(|e| StoreError::io(&wal_dir, e))?;
+            self.resume_dirty = false;
+        }
         let old = self.wal.rotate().map_err(|e| StoreError::io(&wal_dir, e))?;
         let path = wal::segment_path(&wal_dir, old);
         fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;

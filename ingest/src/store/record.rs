@@ -46,7 +46,7 @@ impl StoredEvent {
     /// use ingest::events::{Event, EventKind, Layer};
     /// use ingest::store::StoredEvent;
     /// let e = Event {
-    ///     unit: "B12".into(), time_ms: 1_000, catalog_version: 3,
+    ///     unit: "B12".into(), time_ms: 1_000, catalog_version: 3, provisional: false,
     ///     kind: EventKind::Enter { layer: Layer::Beat, fence: "0711".into(), confirmed_ms: 31_000 },
     /// };
     /// let row = StoredEvent::from_event(&e);
@@ -80,9 +80,32 @@ pub enum Record {
     Event(StoredEvent),
 }
 
+/// One frame of the WAL: a record of a table, or one of the two entries by which the
+/// pipeline stage can resume its state after a restart (see [`Resume`](super::Resume)).
+#[derive(Debug, Clone, PartialEq)]
+pub enum WalEntry {
+    /// A ping, rejection or event for the tables.
+    Record(Record),
+    /// The wall-clock time of an event engine tick that changed the engine's state: an input
+    /// of the engine, like the pings, replayed in order on resume.
+    Tick(EpochMillis),
+    /// The stage's whole state at this point of the WAL (opaque bytes, see
+    /// `pipeline::Stages::snapshot`). Pings and ticks after it are replayed on resume;
+    /// `closed` says the stage shut down cleanly right after it, so that nothing appended
+    /// later (an import, say) is taken for an input of the engine.
+    Snapshot {
+        /// Written at a clean shutdown.
+        closed: bool,
+        /// The state.
+        state: Vec<u8>,
+    },
+}
+
 const TAG_PING: u8 = 1;
 const TAG_REJECT: u8 = 2;
 const TAG_EVENT: u8 = 3;
+const TAG_TICK: u8 = 4;
+const TAG_SNAPSHOT: u8 = 5;
 
 const REASONS: [RejectReason; 11] = [
     RejectReason::MalformedJson,
@@ -170,6 +193,42 @@ impl<'a> Cursor<'a> {
             1 => self.string().map(Some),
             _ => None,
         }
+    }
+}
+
+impl WalEntry {
+    /// Appends the binary form of the entry to `out`.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            WalEntry::Record(r) => r.encode(out),
+            WalEntry::Tick(t) => {
+                out.push(TAG_TICK);
+                out.extend_from_slice(&t.to_le_bytes());
+            }
+            WalEntry::Snapshot { closed, state } => {
+                out.push(TAG_SNAPSHOT);
+                out.push(u8::from(*closed));
+                put_bytes(out, state);
+            }
+        }
+    }
+
+    /// Parses one entry; `None` when the bytes are not a whole, valid entry.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<WalEntry> {
+        let mut c = Cursor(bytes);
+        let entry = match c.u8()? {
+            TAG_TICK => WalEntry::Tick(c.i64()?),
+            TAG_SNAPSHOT => WalEntry::Snapshot {
+                closed: match c.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return None,
+                },
+                state: c.bytes()?.to_vec(),
+            },
+            _ => return Record::decode(bytes).map(WalEntry::Record),
+        };
+        c.0.is_empty().then_some(entry)
     }
 }
 

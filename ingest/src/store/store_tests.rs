@@ -209,6 +209,7 @@ fn event(unit: &str, t: i64, fence: &str) -> Record {
         unit: unit.into(),
         time_ms: t,
         catalog_version: 4,
+        provisional: false,
         kind: EventKind::Enter {
             layer: Layer::Beat,
             fence: fence.into(),
@@ -264,4 +265,93 @@ fn events_are_stored_once_by_day_and_survive_a_crash() {
             .len(),
         1
     );
+}
+
+fn snapshot(closed: bool, state: &[u8]) -> WalEntry {
+    WalEntry::Snapshot {
+        closed,
+        state: state.to_vec(),
+    }
+}
+
+fn input(rec: Record) -> Input {
+    match rec {
+        Record::Ping(p) => Input::Ping(p),
+        other => panic!("not a ping: {other:?}"),
+    }
+}
+
+/// The stage's resume point: a crash (dropping the store without a flush) and a clean flush
+/// and reopen both keep it, duplicates do not enter it, a flush in the middle of a run keeps
+/// collecting in the next segment, and nothing appended after a closed snapshot or by a store
+/// that saw no snapshot (an import) counts as an engine input.
+#[test]
+fn the_resume_point_survives_crashes_and_rotations_and_ignores_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries = |recs: Vec<Record>| recs.into_iter().map(WalEntry::Record).collect::<Vec<_>>();
+    let mut want = Resume {
+        snapshot: Some(vec![1]),
+        inputs: vec![input(ping("C01", T0)), Input::Tick(T0 + 5)],
+    };
+    {
+        let mut s = Store::open(cfg(dir.path())).unwrap();
+        assert_eq!(s.resume(), &Resume::default());
+        let mut batch = vec![snapshot(false, &[1])];
+        batch.extend(entries(vec![ping("C01", T0)]));
+        batch.push(WalEntry::Tick(T0 + 5));
+        batch.extend(entries(vec![ping("C01", T0), reject(b"{", T0)]));
+        let out = s.append_entries(batch).unwrap();
+        assert_eq!((out.pings, out.duplicates), (1, 1));
+        assert_eq!(s.resume(), &want);
+    }
+    // Crash: only the WAL holds it.
+    {
+        let mut s = Store::open(cfg(dir.path())).unwrap();
+        assert_eq!(s.resume(), &want);
+        assert_eq!(stored_pings(dir.path()).len(), 1);
+        // This store saw no snapshot: its pings are not engine inputs.
+        s.append(vec![ping("C01", T0 + 60_000)]).unwrap();
+        assert_eq!(s.resume(), &want);
+        s.flush().unwrap();
+    }
+    // A run that flushes in the middle, then crashes.
+    {
+        let mut s = Store::open(cfg(dir.path())).unwrap();
+        assert_eq!(s.resume(), &want);
+        let mut batch = vec![snapshot(false, &[2])];
+        batch.extend(entries(vec![ping("C01", T0 + 1000)]));
+        s.append_entries(batch).unwrap();
+        s.flush().unwrap();
+        s.append_entries(entries(vec![ping("C02", T0)])).unwrap();
+        s.append_entries(vec![WalEntry::Tick(T0 + 9)]).unwrap();
+        want = Resume {
+            snapshot: Some(vec![2]),
+            inputs: vec![
+                input(ping("C01", T0 + 1000)),
+                input(ping("C02", T0)),
+                Input::Tick(T0 + 9),
+            ],
+        };
+        assert_eq!(s.resume(), &want);
+    }
+    {
+        let mut s = Store::open(cfg(dir.path())).unwrap();
+        assert_eq!(s.resume(), &want);
+        // A clean end: the closing snapshot, then an import.
+        s.append_entries(vec![snapshot(false, &[3]), snapshot(true, &[4])])
+            .unwrap();
+        s.append(vec![ping("C03", T0)]).unwrap();
+    }
+    for _ in 0..2 {
+        let mut s = Store::open(cfg(dir.path())).unwrap();
+        assert_eq!(
+            s.resume(),
+            &Resume {
+                snapshot: Some(vec![4]),
+                inputs: vec![]
+            }
+        );
+        s.flush().unwrap();
+    }
+    assert_eq!(stored_pings(dir.path()).len(), 5);
 }

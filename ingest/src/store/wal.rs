@@ -13,10 +13,11 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::record::Record;
+use super::record::WalEntry;
 
-/// Largest frame accepted on replay; anything bigger is a torn or corrupt length.
-const MAX_FRAME: u32 = 16 * 1024 * 1024;
+/// Largest frame accepted on replay; anything bigger is a torn or corrupt length. The big
+/// frames are the stage's snapshots (about 1 KB per unit).
+const MAX_FRAME: u32 = 256 * 1024 * 1024;
 
 /// An open segment being appended to.
 #[derive(Debug)]
@@ -67,16 +68,9 @@ impl WalWriter {
         self.segment
     }
 
-    /// Encodes records into the pending buffer (nothing is written yet).
-    pub(crate) fn stage(&mut self, record: &Record) {
-        let start = self.buf.len();
-        self.buf.extend_from_slice(&[0; 8]);
-        record.encode(&mut self.buf);
-        let payload = &self.buf[start + 8..];
-        let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-        let crc = crc32fast::hash(payload);
-        self.buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
-        self.buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    /// Encodes an entry into the pending buffer (nothing is written yet).
+    pub(crate) fn stage(&mut self, entry: &WalEntry) {
+        frame(&mut self.buf, entry);
     }
 
     /// Writes the staged records and syncs them to disk (the group commit).
@@ -99,9 +93,25 @@ impl WalWriter {
     }
 }
 
-/// Reads every intact record of a segment, stopping at the first torn frame.
-pub(crate) fn read_segment(path: &Path) -> io::Result<Vec<Record>> {
-    let mut reader = BufReader::new(File::open(path)?);
+/// Appends `entry` to `buf` as one frame.
+pub(crate) fn frame(buf: &mut Vec<u8>, entry: &WalEntry) {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; 8]);
+    entry.encode(buf);
+    let payload = &buf[start + 8..];
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    let crc = crc32fast::hash(payload);
+    buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+    buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Reads every intact entry of a segment, stopping at the first torn frame.
+pub(crate) fn read_segment(path: &Path) -> io::Result<Vec<WalEntry>> {
+    read_frames(BufReader::new(File::open(path)?))
+}
+
+/// Reads frames until the end or the first torn frame.
+pub(crate) fn read_frames(mut reader: impl Read) -> io::Result<Vec<WalEntry>> {
     let mut out = Vec::new();
     let mut header = [0u8; 8];
     loop {
@@ -124,7 +134,7 @@ pub(crate) fn read_segment(path: &Path) -> io::Result<Vec<Record>> {
         if crc32fast::hash(&payload) != crc {
             break;
         }
-        match Record::decode(&payload) {
+        match WalEntry::decode(&payload) {
             Some(r) => out.push(r),
             None => break,
         }
@@ -141,9 +151,9 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::ping::{Extras, Flags, Ping, RejectReason, Rejection};
-    use crate::store::record::{StoredEvent, StoredPing};
+    use crate::store::record::{Record, StoredEvent, StoredPing};
 
-    fn ping(t: i64) -> Record {
+    fn ping(t: i64) -> WalEntry {
         let p = Ping::new(
             "C01",
             "central",
@@ -155,27 +165,27 @@ mod tests {
             Flags::JUMP,
         )
         .unwrap();
-        Record::Ping(StoredPing {
+        WalEntry::Record(Record::Ping(StoredPing {
             ping: p,
             cell: 42,
             beat: Some("B1".into()),
             zone: None,
             fence_version: 3,
-        })
+        }))
     }
 
     #[test]
     fn round_trip_and_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = WalWriter::create(dir.path(), 7).unwrap();
-        let reject = Record::Reject(Rejection {
+        let reject = WalEntry::Record(Record::Reject(Rejection {
             recv_time: 9,
             topic: "owntracks/a/b".into(),
             reason: RejectReason::MalformedJson,
             detail: "eof".into(),
             payload: b"{".to_vec(),
-        });
-        let event = Record::Event(StoredEvent {
+        }));
+        let event = WalEntry::Record(Record::Event(StoredEvent {
             unit: "C01".into(),
             time_ms: 1500,
             kind: "exit".into(),
@@ -183,22 +193,32 @@ mod tests {
             fence: None,
             catalog_version: 3,
             detail: "{}".into(),
-        });
+        }));
+        let tick = WalEntry::Tick(1_795_000_000_000);
+        let snapshot = WalEntry::Snapshot {
+            closed: true,
+            state: vec![1, 2, 3],
+        };
         w.stage(&ping(1000));
         w.stage(&reject);
         w.stage(&event);
+        w.stage(&tick);
+        w.stage(&snapshot);
         w.commit().unwrap();
         w.stage(&ping(2000));
         w.commit().unwrap();
         let path = segment_path(dir.path(), 7);
         let got = read_segment(&path).unwrap();
-        assert_eq!(got, vec![ping(1000), reject, event, ping(2000)]);
+        assert_eq!(
+            got,
+            vec![ping(1000), reject, event, tick, snapshot, ping(2000)]
+        );
 
-        // Cut the last frame in half: replay keeps the first three records only.
+        // Cut the last frame in half: replay keeps the first five entries only.
         let len = fs::metadata(&path).unwrap().len();
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.set_len(len - 10).unwrap();
-        assert_eq!(read_segment(&path).unwrap().len(), 3);
+        assert_eq!(read_segment(&path).unwrap().len(), 5);
         assert_eq!(list_segments(dir.path()).unwrap(), vec![7]);
     }
 }

@@ -6,3 +6,4 @@
 mod events;
 mod geofence;
 mod mqtt;
+mod restart;
