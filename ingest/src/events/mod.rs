@@ -21,6 +21,14 @@
 //!
 //! [`EventEngine::tick`] flushes the buffers and raises offline and crew alerts. Nothing here
 //! reads a clock or does IO. Every event carries the catalog version of the index.
+//!
+//! The live path: while [`EventConfig::live_window_s`] is shorter than the reorder window, a
+//! second pair of hysteresis trackers per unit sees the fixes within that window of the unit's
+//! newest and reports its enters and exits at once as provisional events
+//! ([`Pushed::provisional`], [`Ticked::provisional`]), for live subscribers only.
+//!
+//! [`EventEngine::snapshot`] and [`EventEngine::restore`] carry the whole per-unit state
+//! across a restart: the pipeline keeps snapshots and the inputs after them in the WAL.
 
 mod config;
 mod duty;
