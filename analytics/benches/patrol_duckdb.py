@@ -4,13 +4,18 @@ Runs the same aggregations as the polars plans of `patrol analyze dosage`, `cove
 over the same Parquet store, and prints the wall time of each job's query set. The H3 grid-path
 split, the fence polyfill and the ranking that the Rust jobs do after their single collect are not
 repeated here (DuckDB has no H3 without an extension); the polars side's figures include them.
+Like the Rust jobs, only on-duty time counts: intervals whose first fix lies in one of the unit's
+shifts from `roster.csv` (merged where they overlap; a clone `<id>-<n>` works the shifts of `<id>`),
+ending at the next fix, the shift's end or the span's end, whichever comes first.
 
 Usage: python patrol_duckdb.py STORE FIXTURES FROM_MS TO_MS OFFSET_MS [RES] [THREADS]
 OFFSET_MS is the zone's UTC offset over the span (the span must not contain a DST change).
 """
 
+import csv
 import sys
 import time
+from datetime import date, timedelta
 
 import duckdb
 
@@ -46,9 +51,34 @@ def day_case(lt, tod):
     return f"CASE {arms} ELSE {lt} // {DAY} END"
 
 
+def shifts():
+    """The roster's shifts as UTC ms, merged per unit (the zone's offset is fixed over the span)."""
+    def utc(d, hhmm):
+        local = (d - date(1970, 1, 1)).days * DAY + (int(hhmm[:2]) * 60 + int(hhmm[3:])) * 60_000
+        return local - offset
+    spans = {}
+    with open(f"{fixtures}/roster.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            d = date.fromisoformat(r["date"])
+            end_day = d + timedelta(days=1) if r["end"] <= r["start"] else d
+            spans.setdefault(r["unit"], []).append((utc(d, r["start"]), utc(end_day, r["end"])))
+    rows = []
+    for unit, v in spans.items():
+        merged = []
+        for s, e in sorted(v):
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        rows += [(unit, s, e) for s, e in merged]
+    return rows
+
+
 con = duckdb.connect()
 con.execute(f"SET threads = {threads}")
 con.execute(f"CREATE TEMP TABLE units AS SELECT unit, kind FROM read_csv('{fixtures}/units.csv', header = true)")
+con.execute("CREATE TEMP TABLE shifts (unit VARCHAR, s BIGINT, e BIGINT)")
+con.executemany("INSERT INTO shifts VALUES (?, ?, ?)", shifts())
 
 intervals = f"""
 WITH p AS (
@@ -56,25 +86,34 @@ WITH p AS (
   FROM read_parquet('{store}/pings/**/*.parquet', hive_partitioning = true)
   WHERE epoch_ms(fix_time) >= {from_ms} AND epoch_ms(fix_time) < {to_ms} AND flags % 4 = 0
 ), q AS (
-  SELECT unit, t, lead(t) OVER w - t AS dt, cell AS a, lead(cell) OVER w AS b,
+  SELECT unit, t, lead(t) OVER w AS t_b, cell AS a, lead(cell) OVER w AS b,
          lat, lon, lead(lat) OVER w AS lat_b, lead(lon) OVER w AS lon_b, beat, zone
   FROM p WINDOW w AS (PARTITION BY unit ORDER BY t)
+), u AS (
+  SELECT unit, regexp_extract(unit, '^(.+)-[0-9]+$', 1) AS base FROM (SELECT DISTINCT unit FROM q)
+), k AS (
+  SELECT u.unit, coalesce(k1.kind, k2.kind, 'unknown') AS kind,
+         CASE WHEN u.unit IN (SELECT unit FROM shifts) THEN u.unit ELSE u.base END AS duty_unit
+  FROM u LEFT JOIN units k1 ON k1.unit = u.unit LEFT JOIN units k2 ON k2.unit = u.base
+), d AS (
+  SELECT q.*, k.kind, s.e
+  FROM q JOIN k ON k.unit = q.unit JOIN shifts s ON s.unit = k.duty_unit AND q.t >= s.s AND q.t < s.e
 )
-SELECT unit, t, dt, (a // {unit}) * {unit} + {unit - 1} - {drop} AS cell_a,
+SELECT unit, kind, t, t_b - t AS dt, least(coalesce(t_b, {to_ms}), e, {to_ms}) - t AS ms,
+       (a // {unit}) * {unit} + {unit - 1} - {drop} AS cell_a,
        (b // {unit}) * {unit} + {unit - 1} - {drop} AS cell_b,
        lat, lon, lat_b, lon_b, beat, zone,
        {window_case(f"((t + {offset}) % {DAY})")} AS win,
        {day_case(f"(t + {offset})", f"((t + {offset}) % {DAY})")} AS day,
-       dt <= {cap} AS tracked
-FROM q WHERE dt IS NOT NULL
+       coalesce(t_b - t <= {cap}, false) AS tracked
+FROM d
 """
 
 dosage = f"""
 WITH i AS ({intervals})
-SELECT day, win, coalesce(u.kind, ub.kind, 'unknown') AS kind,
-       CASE WHEN tracked THEN cell_a END AS ca, CASE WHEN tracked THEN cell_b END AS cb, sum(dt) AS ms
-FROM i LEFT JOIN units u ON u.unit = i.unit
-       LEFT JOIN units ub ON ub.unit = regexp_extract(i.unit, '^(.+)-[0-9]+$', 1)
+SELECT day, win, kind,
+       CASE WHEN tracked THEN cell_a END AS ca, CASE WHEN tracked THEN cell_b END AS cb, sum(ms) AS ms
+FROM i
 GROUP BY ALL
 """
 
@@ -82,7 +121,7 @@ GROUP BY ALL
 def fence(column):
     return f"""
 WITH i AS ({intervals})
-SELECT {column} AS fence, day, win, sum(dt) AS ms,
+SELECT {column} AS fence, day, win, sum(ms) AS ms,
        sum(sqrt(pow((lon_b - lon) * pi() / 180 * cos((lat + lat_b) * pi() / 360), 2)
                 + pow((lat_b - lat) * pi() / 180, 2)) * 6371008.8) AS distance_m,
        count(DISTINCT unit) AS units, count(DISTINCT t // 60000) AS visible_minutes

@@ -1,5 +1,5 @@
-//! What every patrol job shares: the analysed span, the grid, the gap cap, the windows and
-//! the local clock, and the interval plan built from the pings.
+//! What every patrol job shares: the analysed span, the grid, the gap cap, the windows, the
+//! local clock and the roster, and the interval plans built from the pings.
 //!
 //! # Intervals
 //! A unit's *interval* runs from one of its fixes to its next fix in the span, both trusted:
@@ -9,6 +9,22 @@
 //! it lasts at most the gap cap (`[dosage] gap_cap_s`), otherwise it is *no data*. An interval
 //! belongs to the window instance, local day and fence (beat, zone) of its first fix. The
 //! span is `[from, to)` on fix time; an interval whose second fix lies after `to` is not seen.
+//!
+//! # On duty
+//! The patrol jobs (dosage, coverage, gaps) count only time a unit is on duty per
+//! `roster.csv` ([`JobContext::duty_intervals`]):
+//! - a unit's *shifts* are its roster entries as UTC spans `[start, end)`
+//!   ([`RosterEntry::utc_ms`]), merged where they overlap or touch; a unit `<id>-<n>` with no
+//!   entry of its own (the clones `patrol generate --units` adds) has the shifts of `<id>`;
+//! - an *on-duty interval* starts at a trusted fix inside one of the unit's shifts and ends at
+//!   the unit's next trusted fix, the end of that shift or the end of the span, whichever comes
+//!   first. It is tracked when the next fix comes within the gap cap (the part after the
+//!   shift's end is cut off), otherwise no data: a unit that stops reporting during its shift
+//!   is on duty without data until the shift ends;
+//! - time before a shift's first fix is not counted (the interval that spans the shift's start
+//!   began off duty), nor is any interval whose first fix is off duty.
+
+use std::collections::BTreeMap;
 
 use chrono_tz::Tz;
 use h3o::Resolution;
@@ -16,7 +32,8 @@ use polars::prelude::*;
 
 use crate::AnalyticsError;
 use crate::clock::{LocalClock, window_day_expr, window_expr};
-use crate::jurisdiction::{Jurisdiction, Window};
+use crate::dosage::UNKNOWN_KIND;
+use crate::jurisdiction::{Jurisdiction, RosterEntry, Window, load_roster};
 use crate::store::{
     BEAT, CELL, FIX_TIME, FLAG_JUMP, FLAG_LOW_ACCURACY, FLAGS, LAT, LON, UNIT, ZONE,
 };
@@ -38,6 +55,72 @@ pub struct JobContext {
     pub windows: Vec<Window>,
     /// Local clock over the span.
     pub clock: LocalClock,
+    /// The roster as the on-duty plans join it; nobody is on duty until
+    /// [`JobContext::with_roster`].
+    duty: Duty,
+}
+
+/// The roster tables [`JobContext::duty_intervals`] joins, built for the context's span.
+#[derive(Debug, Clone)]
+struct Duty {
+    /// One row per UTC hour that a shift or its grace touches: `duty_unit`, `hour`, `s` and
+    /// `e` (the shift), `g` (end of the grace: `e` plus the gap cap, but not past the unit's
+    /// next shift, so one unit's rows never overlap). A fix in the grace starts no interval;
+    /// it is kept only to end the shift's last interval.
+    hours: DataFrame,
+    /// The roster's unit ids: `rostered`, and `own` (true).
+    rostered: DataFrame,
+}
+
+impl Duty {
+    fn empty() -> Self {
+        let schema = |fields: &[(&str, DataType)]| {
+            DataFrame::empty_with_schema(&Schema::from_iter(
+                fields
+                    .iter()
+                    .map(|(n, d)| (PlSmallStr::from(*n), d.clone())),
+            ))
+        };
+        let i = DataType::Int64;
+        Self {
+            hours: schema(&[
+                ("duty_unit", DataType::String),
+                ("hour", i.clone()),
+                ("s", i.clone()),
+                ("e", i.clone()),
+                ("g", i),
+            ]),
+            rostered: schema(&[("rostered", DataType::String), ("own", DataType::Boolean)]),
+        }
+    }
+}
+
+/// Milliseconds per hour: the on-duty join matches fixes to shifts by UTC hour.
+const HOUR_MS: i64 = 3_600_000;
+
+/// Each unit's roster entries as UTC ms `[start, end)`, sorted, with overlapping or touching
+/// shifts merged into one.
+#[must_use]
+pub fn duty_spans(roster: &[RosterEntry], tz: Tz) -> BTreeMap<String, Vec<(i64, i64)>> {
+    let mut out: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+    for e in roster {
+        let (s, end) = e.utc_ms(tz);
+        if s < end {
+            out.entry(e.unit.clone()).or_default().push((s, end));
+        }
+    }
+    for spans in out.values_mut() {
+        spans.sort_unstable();
+        let mut merged: Vec<(i64, i64)> = Vec::with_capacity(spans.len());
+        for &(s, end) in spans.iter() {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(end),
+                _ => merged.push((s, end)),
+            }
+        }
+        *spans = merged;
+    }
+    out
 }
 
 impl JobContext {
@@ -72,13 +155,56 @@ impl JobContext {
             gap_cap_ms: i64::from(gap_cap_s) * 1000,
             windows,
             clock: LocalClock::new(tz, from_ms, to_ms),
+            duty: Duty::empty(),
         })
     }
 
-    /// A context from a jurisdiction's settings; `res` defaults to `[h3] analysis_res`.
+    /// The context with the shifts of `roster` (see [`duty_spans`]) as the units' time on duty.
     ///
     /// # Errors
-    /// As [`JobContext::new`].
+    /// A polars error building the roster tables.
+    pub fn with_roster(mut self, roster: &[RosterEntry]) -> Result<Self, AnalyticsError> {
+        let spans = duty_spans(roster, self.clock.tz());
+        let (mut unit, mut hour, mut s, mut e, mut g) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (id, shifts) in &spans {
+            for (k, &(start, end)) in shifts.iter().enumerate() {
+                let next = shifts.get(k + 1).map_or(i64::MAX, |n| n.0);
+                let grace = end.saturating_add(self.gap_cap_ms).min(next);
+                if start >= self.to_ms || grace <= self.from_ms {
+                    continue;
+                }
+                for h in start.div_euclid(HOUR_MS)..=(grace - 1).div_euclid(HOUR_MS) {
+                    unit.push(id.clone());
+                    hour.push(h);
+                    s.push(start);
+                    e.push(end);
+                    g.push(grace);
+                }
+            }
+        }
+        self.duty = Duty {
+            hours: DataFrame::new_infer_height(vec![
+                Column::new("duty_unit".into(), unit),
+                Column::new("hour".into(), hour),
+                Column::new("s".into(), s),
+                Column::new("e".into(), e),
+                Column::new("g".into(), g),
+            ])?,
+            rostered: DataFrame::new_infer_height(vec![
+                Column::new("rostered".into(), spans.keys().cloned().collect::<Vec<_>>()),
+                Column::new("own".into(), vec![true; spans.len()]),
+            ])?,
+        };
+        Ok(self)
+    }
+
+    /// A context from a jurisdiction's settings and its `roster.csv`; `res` defaults to
+    /// `[h3] analysis_res`.
+    ///
+    /// # Errors
+    /// As [`JobContext::new`], or [`AnalyticsError::Jurisdiction`] when `roster.csv` cannot be
+    /// read.
     pub fn for_jurisdiction(
         j: &Jurisdiction,
         from_ms: i64,
@@ -86,13 +212,15 @@ impl JobContext {
         res: Option<u8>,
     ) -> Result<Self, AnalyticsError> {
         let s = j.settings();
+        let roster = load_roster(&j.roster_path())?;
         Self::new(
             j.timezone(),
             s.windows.clone(),
             (from_ms, to_ms),
             (res.unwrap_or(s.h3.analysis_res), s.h3.store_res),
             s.dosage.gap_cap_s,
-        )
+        )?
+        .with_roster(&roster)
     }
 
     /// `cell` (UInt64 at `store_res`) as its parent at `res`, by arithmetic on the H3 bits:
@@ -104,32 +232,15 @@ impl JobContext {
         cell / lit(unit) * lit(unit) + lit(unit - 1) - lit(drop)
     }
 
-    /// The interval plan over `pings` (store columns): one row per interval with `unit`, `t`
+    /// The interval plan over `pings` (store columns), on duty or not (the roster is not
+    /// consulted; see [`JobContext::duty_intervals`]): one row per interval with `unit`, `t`
     /// and `dt` (ms), `cell_a`/`cell_b` (both ends at `res`), `lat`, `lon`, `lat_b`, `lon_b`,
     /// `beat`, `zone`, `window` (null outside windows), `day` (local day of the window
     /// instance), `tracked` (bool).
     pub fn intervals(&self, pings: LazyFrame) -> LazyFrame {
-        let t = col(FIX_TIME).cast(DataType::Int64);
-        // Bits 0 (low accuracy) and 1 (jump) both clear: flags mod 4 is 0.
-        let trusted = (col(FLAGS) % lit(FLAG_LOW_ACCURACY + FLAG_JUMP + 1)).eq(lit(0));
         let next = |c: &str, alias: &str| col(c).shift(lit(-1)).alias(alias);
         let local = self.clock.local_ms_expr(col("t"));
-        pings
-            .filter(
-                t.clone()
-                    .gt_eq(lit(self.from_ms))
-                    .and(t.clone().lt(lit(self.to_ms)))
-                    .and(trusted),
-            )
-            .select([
-                col(UNIT),
-                t.alias("t"),
-                col(CELL),
-                col(LAT),
-                col(LON),
-                col(BEAT),
-                col(ZONE),
-            ])
+        self.trusted_fixes(pings)
             .sort([UNIT, "t"], SortMultipleOptions::default())
             .with_columns([
                 next(UNIT, "unit_b"),
@@ -147,5 +258,131 @@ impl JobContext {
                 window_day_expr(&self.windows, local).alias("day"),
             ])
             .with_column(col("dt").lt_eq(lit(self.gap_cap_ms)).alias("tracked"))
+    }
+
+    /// The trusted fixes in the span: `unit`, `t` (epoch ms) and the store columns the jobs read.
+    fn trusted_fixes(&self, pings: LazyFrame) -> LazyFrame {
+        let t = col(FIX_TIME).cast(DataType::Int64);
+        // Bits 0 (low accuracy) and 1 (jump) both clear: flags mod 4 is 0.
+        let trusted = (col(FLAGS) % lit(FLAG_LOW_ACCURACY + FLAG_JUMP + 1)).eq(lit(0));
+        pings
+            .filter(
+                t.clone()
+                    .gt_eq(lit(self.from_ms))
+                    .and(t.clone().lt(lit(self.to_ms)))
+                    .and(trusted),
+            )
+            .select([
+                col(UNIT),
+                t.alias("t"),
+                col(CELL),
+                col(LAT),
+                col(LON),
+                col(BEAT),
+                col(ZONE),
+            ])
+    }
+
+    /// The units seen in `fixes`, one row each: `unit`, `code` (a row number the plans sort
+    /// and compare by instead of the string), `kind` (from `units`, a table of `unit` and
+    /// `kind`; a clone `<id>-<n>` not listed takes the kind of `<id>`, any other unlisted unit
+    /// is [`UNKNOWN_KIND`]) and `duty_unit` (the roster id whose shifts apply: the unit's own,
+    /// or for a clone without entries of its own, that of `<id>`).
+    fn unit_table(&self, fixes: LazyFrame, units: LazyFrame) -> LazyFrame {
+        let base_units = units
+            .clone()
+            .select([col(UNIT).alias("unit_base"), col("kind").alias("kind_base")]);
+        fixes
+            .select([col(UNIT)])
+            .unique(None, UniqueKeepStrategy::Any)
+            .with_row_index("code", None)
+            .with_column(
+                col(UNIT)
+                    .str()
+                    .extract(lit(r"^(.+)-[0-9]+$"), 1)
+                    .alias("unit_base"),
+            )
+            .left_join(units, col(UNIT), col(UNIT))
+            .left_join(base_units, col("unit_base"), col("unit_base"))
+            .left_join(
+                self.duty.rostered.clone().lazy(),
+                col(UNIT),
+                col("rostered"),
+            )
+            .select([
+                col(UNIT),
+                col("code"),
+                col("kind")
+                    .fill_null(col("kind_base"))
+                    .fill_null(lit(UNKNOWN_KIND)),
+                when(col("own").is_not_null())
+                    .then(col(UNIT))
+                    .otherwise(col("unit_base"))
+                    .alias("duty_unit"),
+            ])
+    }
+
+    /// The on-duty interval plan over `pings` (store columns; see the module doc), one row per
+    /// interval: `unit`, `code` (a number per unit), `kind` (from `units`, see below), `t`, `dt` (ms to the next fix, null when none follows in the span), `ms` (the
+    /// on-duty length: to the next fix, the shift's end or the span's end, whichever is first),
+    /// `cell_a`/`cell_b` (both ends at `res`), `lat`, `lon`, `lat_b`, `lon_b`, `beat`, `zone`,
+    /// `window` (null outside windows), `day` (local day of the window instance), `tracked`.
+    /// `units` has columns `unit` and `kind`; a clone `<id>-<n>` not listed there has the kind
+    /// of `<id>`, any other unlisted unit is of kind [`UNKNOWN_KIND`].
+    pub fn duty_intervals(&self, pings: LazyFrame, units: LazyFrame) -> LazyFrame {
+        let fixes = self.trusted_fixes(pings);
+        let shifts = self.unit_table(fixes.clone(), units).inner_join(
+            self.duty.hours.clone().lazy(),
+            col("duty_unit"),
+            col("duty_unit"),
+        );
+        let next = |c: &str, alias: &str| col(c).shift(lit(-1)).alias(alias);
+        let local = self.clock.local_ms_expr(col("t"));
+        // The on-duty part ends at the shift's end or the span's end, whichever is first.
+        let stop = when(col("e").lt(lit(self.to_ms)))
+            .then(col("e"))
+            .otherwise(lit(self.to_ms));
+        fixes
+            .with_column((col("t") / lit(HOUR_MS)).alias("hour"))
+            .join(
+                shifts,
+                [col(UNIT), col("hour")],
+                [col(UNIT), col("hour")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .filter(col("t").gt_eq(col("s")).and(col("t").lt(col("g"))))
+            .sort(["code", "t"], SortMultipleOptions::default())
+            .with_columns([
+                next("code", "code_b"),
+                next("t", "t_b"),
+                next(CELL, "cell_b"),
+                next(LAT, "lat_b"),
+                next(LON, "lon_b"),
+            ])
+            .filter(col("t").lt(col("e")))
+            .with_column(
+                when(col("code_b").eq(col("code")))
+                    .then(col("t_b"))
+                    .otherwise(lit(NULL).cast(DataType::Int64))
+                    .alias("t_b"),
+            )
+            .with_columns([
+                (col("t_b") - col("t")).alias("dt"),
+                (when(col("t_b").lt(stop.clone()))
+                    .then(col("t_b"))
+                    .otherwise(stop)
+                    - col("t"))
+                .alias("ms"),
+                self.parent_expr(col(CELL)).alias("cell_a"),
+                self.parent_expr(col("cell_b")).alias("cell_b"),
+                window_expr(&self.windows, local.clone()).alias("window"),
+                window_day_expr(&self.windows, local).alias("day"),
+            ])
+            .with_column(
+                col("dt")
+                    .lt_eq(lit(self.gap_cap_ms))
+                    .fill_null(lit(false))
+                    .alias("tracked"),
+            )
     }
 }

@@ -1,17 +1,19 @@
 //! Job 2, coverage: per beat and per zone and per patrol window instance, how much of the
 //! fence the patrols reached and how visible they were.
 //!
-//! Definitions (intervals, flags, gaps and windows as in [`crate::context`]):
+//! Definitions (intervals, flags, gaps, windows and time on duty as in [`crate::context`]; like
+//! dosage, coverage counts only on-duty intervals):
 //! - *fence cells*: the H3 cells at the run's resolution whose centre lies inside the fence
 //!   polygon (h3o tiler, `ContainsCentroid`); a fence smaller than one cell gets the cell of
 //!   its centroid;
 //! - *visited*: a fence cell with at least one minute of dosage (all unit kinds together) in
 //!   the window instance, dosage as in [`crate::dosage`]; `coverage` = visited / fence cells,
 //!   in 0..=1;
-//! - *patrol minutes* and *distance*: tracked intervals whose first fix was stored in the fence
-//!   (the `beat`/`zone` column ingest assigned) and lies in the window instance; distance is
-//!   the equirectangular length of each interval at its mean latitude (within 0.01 % of the
-//!   great-circle length for intervals under 10 km);
+//! - *patrol minutes* and *distance*: tracked on-duty intervals whose first fix was stored in
+//!   the fence (the `beat`/`zone` column ingest assigned) and lies in the window instance;
+//!   minutes are their on-duty length, distance the equirectangular length of each interval's
+//!   segment at its mean latitude (within 0.01 % of the great-circle length for segments under
+//!   10 km), whole even when the shift ends before its second fix;
 //! - *units*: distinct units with such an interval;
 //! - *visible minutes*: minutes of the clock (UTC minute buckets) in which such an interval
 //!   starts, i.e. in which some unit reported from inside the fence; `visibility` = visible
@@ -29,9 +31,9 @@ use polars::prelude::*;
 
 use crate::clock::window_instances;
 use crate::context::JobContext;
-use crate::dosage::{dosage_plan, spread};
+use crate::dosage::{dosage_of, spread};
 use crate::jurisdiction::Fence;
-use crate::store::{BEAT, LAT, LON, UNIT, ZONE};
+use crate::store::{BEAT, LAT, LON, ZONE};
 use crate::{AnalyticsError, collect_all};
 
 /// Mean earth radius, m.
@@ -105,10 +107,10 @@ pub(crate) fn distance_m(lat1: Expr, lon1: Expr, lat2: Expr, lon2: Expr) -> Expr
 }
 
 /// Per fence (the stored `beat` or `zone` column), window instance: tracked ms, distance,
-/// units and visible minutes. Columns `fence`, `day`, `window`, `ms`, `distance_m`, `units`,
-/// `visible_minutes`.
-pub fn fence_stats_plan(ctx: &JobContext, pings: LazyFrame, fence_column: &str) -> LazyFrame {
-    ctx.intervals(pings)
+/// units and visible minutes over `intervals` (from [`JobContext::duty_intervals`]). Columns
+/// `fence`, `day`, `window`, `ms`, `distance_m`, `units`, `visible_minutes`.
+pub fn fence_stats_plan(intervals: LazyFrame, fence_column: &str) -> LazyFrame {
+    intervals
         .filter(
             col("tracked")
                 .and(col("window").is_not_null())
@@ -117,9 +119,9 @@ pub fn fence_stats_plan(ctx: &JobContext, pings: LazyFrame, fence_column: &str) 
         .with_column(distance_m_expr().alias("distance_m"))
         .group_by([col(fence_column).alias("fence"), col("day"), col("window")])
         .agg([
-            col("dt").sum().alias("ms"),
+            col("ms").sum(),
             col("distance_m").sum(),
-            col(UNIT).n_unique().alias("units"),
+            col("code").n_unique().alias("units"),
             (col("t") / lit(60_000i64))
                 .n_unique()
                 .alias("visible_minutes"),
@@ -139,10 +141,12 @@ pub fn coverage(
     units: LazyFrame,
     fences: &[FenceCells],
 ) -> Result<DataFrame, AnalyticsError> {
+    // One interval plan, cached, feeds all three aggregations.
+    let intervals = ctx.duty_intervals(pings, units).cache();
     let mut frames = collect_all(vec![
-        dosage_plan(ctx, pings.clone(), units),
-        fence_stats_plan(ctx, pings.clone(), BEAT),
-        fence_stats_plan(ctx, pings, ZONE),
+        dosage_of(intervals.clone()),
+        fence_stats_plan(intervals.clone(), BEAT),
+        fence_stats_plan(intervals, ZONE),
     ])?
     .into_iter();
     let (Some(dosage), Some(beats), Some(zones)) = (frames.next(), frames.next(), frames.next())
@@ -274,8 +278,9 @@ mod tests {
     use h3o::CellIndex;
 
     use super::*;
-    use crate::testing::{Fix, cells9, centre, ms, pings, units, windows};
+    use crate::testing::{Fix, cells9, centre, ms, pings, shift, units, windows};
 
+    /// C01 and F01 are on duty for Monday's day window; nobody else is.
     fn ctx() -> JobContext {
         JobContext::new(
             chrono_tz::America::Chicago,
@@ -284,6 +289,11 @@ mod tests {
             (9, 11),
             120,
         )
+        .unwrap()
+        .with_roster(&[
+            shift("C01", "2026-11-02", (8, 30), (11, 20)),
+            shift("F01", "2026-11-02", (8, 30), (11, 20)),
+        ])
         .unwrap()
     }
 
@@ -308,6 +318,10 @@ mod tests {
             Fix::at("C01", t0 + 420 * s, y).beat("B1"),
             Fix::at("F01", t0 + 30 * s, x).beat("B1"),
             Fix::at("F01", t0 + 50 * s, x),
+            // C09 is off duty: it adds no dosage, minutes or unit.
+            Fix::at("C09", t0, x).beat("B1"),
+            Fix::at("C09", t0 + 60 * s, x).beat("B1"),
+            Fix::at("C09", t0 + 120 * s, y).beat("B1"),
         ];
         let fence = FenceCells {
             kind: "beat",

@@ -1,22 +1,25 @@
 //! Job 1, dosage: time-weighted patrol presence per H3 cell, window instance and unit kind.
 //!
-//! Definitions (see [`crate::context`] for intervals, flags, gaps and windows):
-//! - a tracked interval's milliseconds are split equally among the cells of the H3 grid path
+//! Definitions (see [`crate::context`] for intervals, flags, gaps, windows and time on duty):
+//! - only on-duty intervals count: a unit's time off its rostered shifts (`roster.csv`), such
+//!   as a car reporting while parked at its station, adds no dosage, and neither does a unit
+//!   that is not on the roster;
+//! - a tracked interval's on-duty milliseconds are split equally among the cells of the H3 grid path
 //!   from the cell of its first fix to the cell of its second (h3o `grid_path_cells`; both
 //!   ends included, so an interval inside one cell gives it everything and one between two
 //!   neighbours gives each half). Where no grid path exists (across a pentagon) the two end
 //!   cells share it. Integer milliseconds are split with the remainder going one by one to the
 //!   first cells of the path, so nothing is lost to rounding;
-//! - an interval longer than the gap cap is not bridged: its whole length is reported as *no
-//!   data* (a row whose `cell` is null) of the unit's kind, window and day;
-//! - minutes are conserved: the rows of a run add up to the sum over units of (last trusted
-//!   fix − first trusted fix) in the span, and the rows with a cell to that minus the no-data
-//!   rows;
+//! - an interval longer than the gap cap, or after the shift's last fix, is not bridged: its
+//!   on-duty length is reported as *no data* (a row whose `cell` is null) of the unit's kind,
+//!   window and day;
+//! - minutes are conserved: the rows of a run add up to the on-duty length of every on-duty
+//!   interval (from each trusted fix inside a shift to the unit's next trusted fix, the shift's
+//!   end or the span's end, whichever comes first), and the rows with a cell to the part of
+//!   that whose next fix came within the gap cap;
 //! - `kind` comes from `units.csv`; a unit `<id>-<n>` not listed there (the clones
 //!   `patrol generate --units` adds) has the kind of `<id>`; any other unlisted unit is of kind
 //!   `unknown`;
-//! - every tracked interval counts, on shift or off: a unit reporting while parked at its
-//!   station adds dosage there (the roster is not consulted; [`crate::compliance`] does that);
 //! - `window` is null for time outside every patrol window; `date` is the local date the window
 //!   instance starts (for time outside windows, the local date).
 
@@ -32,29 +35,18 @@ use crate::store::UNIT;
 /// Kind given to units missing from `units.csv`.
 pub const UNKNOWN_KIND: &str = "unknown";
 
-/// The polars part of the dosage job: tracked time per pair of end cells, and no-data time
-/// (null cells), per local day, window and unit kind. `units` has columns `unit` and `kind`
-/// (see [`units_table`]).
+/// The polars part of the dosage job: tracked on-duty time per pair of end cells, and no-data
+/// time (null cells), per local day, window and unit kind. `units` has columns `unit` and
+/// `kind` (see [`units_table`]).
 /// Columns: `day`, `window`, `kind`, `cell_a`, `cell_b`, `ms`.
 pub fn dosage_plan(ctx: &JobContext, pings: LazyFrame, units: LazyFrame) -> LazyFrame {
+    dosage_of(ctx.duty_intervals(pings, units))
+}
+
+/// [`dosage_plan`] over the on-duty intervals of [`JobContext::duty_intervals`].
+pub(crate) fn dosage_of(intervals: LazyFrame) -> LazyFrame {
     let null_cell = || lit(NULL).cast(DataType::UInt64);
-    let base_units = units
-        .clone()
-        .select([col(UNIT).alias("unit_base"), col("kind").alias("kind_base")]);
-    ctx.intervals(pings)
-        .left_join(units, col(UNIT), col(UNIT))
-        .with_column(
-            col(UNIT)
-                .str()
-                .extract(lit(r"^(.+)-[0-9]+$"), 1)
-                .alias("unit_base"),
-        )
-        .left_join(base_units, col("unit_base"), col("unit_base"))
-        .with_column(
-            col("kind")
-                .fill_null(col("kind_base"))
-                .fill_null(lit(UNKNOWN_KIND)),
-        )
+    intervals
         .group_by([
             col("day"),
             col("window"),
@@ -68,7 +60,7 @@ pub fn dosage_plan(ctx: &JobContext, pings: LazyFrame, units: LazyFrame) -> Lazy
                 .otherwise(null_cell())
                 .alias("cell_b"),
         ])
-        .agg([col("dt").sum().alias("ms")])
+        .agg([col("ms").sum()])
 }
 
 /// The `unit`, `kind` table [`dosage_plan`] joins.
@@ -200,10 +192,11 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::jurisdiction::RosterEntry;
     use crate::store::{FLAG_JUMP, FLAG_LATE, FLAG_LOW_ACCURACY};
-    use crate::testing::{Fix, cells9, ms, pings, units, windows};
+    use crate::testing::{Fix, cells9, ms, pings, shift, units, windows};
 
-    fn ctx(from: &str, to: &str) -> JobContext {
+    fn ctx(from: &str, to: &str, roster: &[RosterEntry]) -> JobContext {
         JobContext::new(
             chrono_tz::America::Chicago,
             windows(),
@@ -211,6 +204,8 @@ mod tests {
             (9, 11),
             120,
         )
+        .unwrap()
+        .with_roster(roster)
         .unwrap()
     }
 
@@ -250,33 +245,53 @@ mod tests {
         let n0 = ms("2026-11-03T07:00:00Z"); // 01:00 CST on the 3rd: Monday's night window
         let s = 1000;
         let fixes = vec![
+            // C01's shift ends at t0 + 300 s.
             Fix::at("C01", t0, x),
             Fix::at("C01", t0 + 60 * s, x),
             Fix::at("C01", t0 + 90 * s, far).flags(FLAG_JUMP),
             Fix::at("C01", t0 + 120 * s, y),
             Fix::at("C01", t0 + 130 * s, far).flags(FLAG_LOW_ACCURACY),
-            // Late fixes are kept and sorted into place.
+            // Late fixes are kept and sorted into place; these two are off duty.
             Fix::at("C01", t0 + 460 * s, y).flags(FLAG_LATE),
             Fix::at("C01", t0 + 400 * s, y),
+            // C02's shift ends at t0 + 60 s, inside its second interval.
+            Fix::at("C02", t0, x),
+            Fix::at("C02", t0 + 50 * s, x),
+            Fix::at("C02", t0 + 100 * s, y),
+            Fix::at("C02", t0 + 500 * s, y),
+            // F01 is on duty until 11:20 and stops reporting at t0 + 211 s.
             Fix::at("F01", t0, x),
             Fix::at("F01", t0 + 90 * s, z),
             Fix::at("F01", t0 + 211 * s, z),
+            // Q9 is on no roster.
             Fix::at("Q9", t0, x),
             Fix::at("Q9", t0 + 120 * s, x),
+            // A clone of B01 works B01's night shift (until 05:00 CST = n0 + 4 h).
             Fix::at("B01-0002", n0, x),
             Fix::at("B01-0002", n0 + 60 * s, x),
         ];
-        let c = ctx("2026-11-02T06:00:00Z", "2026-11-04T06:00:00Z");
-        let units = units(&[("C01", "car"), ("F01", "foot"), ("B01", "bike")]);
+        let roster = [
+            shift("C01", "2026-11-02", (8, 30), (9, 5)),
+            shift("C02", "2026-11-02", (8, 30), (9, 1)),
+            shift("F01", "2026-11-02", (8, 30), (11, 20)),
+            shift("B01", "2026-11-02", (23, 0), (5, 0)),
+        ];
+        let c = ctx("2026-11-02T06:00:00Z", "2026-11-04T06:00:00Z", &roster);
+        let units = units(&[
+            ("C01", "car"),
+            ("C02", "car"),
+            ("F01", "foot"),
+            ("B01", "bike"),
+        ]);
         let got = rows(&dosage(&c, pings(&fixes), units).unwrap());
         let path = path_cells(x, z);
         assert_eq!(path.len(), 3);
         assert_eq!((path[0], path[2]), (x, z));
-        let day = |kind: &str, cell: Option<u64>, v: i64| {
+        let row = |window: &str, kind: &str, cell: Option<u64>, v: i64| {
             (
                 (
                     "2026-11-02".to_owned(),
-                    Some("day".to_owned()),
+                    Some(window.to_owned()),
                     kind.to_owned(),
                     cell,
                 ),
@@ -284,23 +299,19 @@ mod tests {
             )
         };
         let want: BTreeMap<_, _> = [
-            day("car", Some(x), 90_000),
-            day("car", Some(y), 90_000),
-            day("car", None, 280_000),
-            day("foot", Some(x), 30_000),
-            day("foot", Some(path[1]), 30_000),
-            day("foot", Some(z), 30_000),
-            day("foot", None, 121_000),
-            day("unknown", Some(x), 120_000),
-            (
-                (
-                    "2026-11-02".to_owned(),
-                    Some("night".to_owned()),
-                    "bike".to_owned(),
-                    Some(x),
-                ),
-                60_000,
-            ),
+            // C01: x→x 60 s, x→y 60 s halved, then 280 s without data cut at the shift's end
+            // (180 s); C02: x→x 50 s, then 50 s to y of which 10 s on duty, halved.
+            row("day", "car", Some(x), 60_000 + 30_000 + 50_000 + 5_000),
+            row("day", "car", Some(y), 30_000 + 5_000),
+            row("day", "car", None, 180_000),
+            // F01: x→z 90 s over three cells, 121 s without data, then silence until 11:20.
+            row("day", "foot", Some(x), 30_000),
+            row("day", "foot", Some(path[1]), 30_000),
+            row("day", "foot", Some(z), 30_000),
+            row("day", "foot", None, 121_000 + (8_400 - 211) * 1000),
+            // The clone: 60 s in x, then silence until 05:00.
+            row("night", "bike", Some(x), 60_000),
+            row("night", "bike", None, (14_400 - 60) * 1000),
         ]
         .into_iter()
         .collect();
@@ -316,15 +327,42 @@ mod tests {
             Fix::at("C01", t0, x),
             Fix::at("C01", t0 + 30_000, x),
         ];
-        let c = ctx("2026-11-02T13:00:00Z", "2026-11-02T14:00:00Z");
+        // On duty 06:00 to 09:00 CST; the span ends at 08:00 CST.
+        let roster = [shift("C01", "2026-11-02", (6, 0), (9, 0))];
+        let c = ctx("2026-11-02T13:00:00Z", "2026-11-02T14:00:00Z", &roster);
         let got = rows(&dosage(&c, pings(&fixes), units(&[("C01", "car")])).unwrap());
-        let want: BTreeMap<_, _> = [(
-            ("2026-11-02".to_owned(), None, "car".to_owned(), Some(x)),
-            30_000,
-        )]
-        .into_iter()
-        .collect();
+        let key = |cell| ("2026-11-02".to_owned(), None, "car".to_owned(), cell);
+        let want: BTreeMap<_, _> = [(key(Some(x)), 30_000), (key(None), 3_570_000)]
+            .into_iter()
+            .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn nobody_is_on_duty_without_a_roster() {
+        let (x, _, _) = cells9();
+        let t0 = ms("2026-11-02T15:00:00Z");
+        let fixes = vec![Fix::at("C01", t0, x), Fix::at("C01", t0 + 60_000, x)];
+        let c = ctx("2026-11-02T06:00:00Z", "2026-11-03T06:00:00Z", &[]);
+        let df = dosage(&c, pings(&fixes), units(&[("C01", "car")])).unwrap();
+        assert_eq!(df.height(), 0);
+    }
+
+    #[test]
+    fn overlapping_and_touching_shifts_merge() {
+        let tz = chrono_tz::America::Chicago;
+        let roster = [
+            shift("C01", "2026-11-02", (8, 0), (9, 0)),
+            shift("C01", "2026-11-02", (8, 30), (10, 0)),
+            shift("C01", "2026-11-02", (10, 0), (11, 0)),
+            shift("C01", "2026-11-02", (12, 0), (13, 0)),
+        ];
+        let got = crate::context::duty_spans(&roster, tz);
+        let at = |t: &str| ms(&format!("2026-11-02T{t}:00-06:00"));
+        assert_eq!(
+            got["C01"],
+            [(at("08:00"), at("11:00")), (at("12:00"), at("13:00"))]
+        );
     }
 
     #[test]
@@ -373,17 +411,40 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
-        /// Total dosage equals tracked time minus gaps; all rows add up to last - first fix.
+        /// All rows add up to the on-duty length of every on-duty interval, the rows with a cell
+        /// to those whose next fix came within the gap cap.
         #[test]
-        fn dosage_conserves_minutes(
+        fn dosage_conserves_on_duty_minutes(
             tracks in proptest::collection::vec(
                 proptest::collection::vec((1i64..300, -3i32..=3, -3i32..=3, 0usize..6), 1..40),
                 1..4,
-            )
+            ),
+            shifts in proptest::collection::vec((0usize..2, 0u32..300, 1u32..150), 0..5),
         ) {
-            let names = ["C01", "B02", "F03"];
+            // The third unit is a clone of the first and works its shifts.
+            let names = ["C01", "B02", "C01-0003"];
             let flags = [0, 0, 0, FLAG_LOW_ACCURACY, FLAG_JUMP, FLAG_LATE];
-            let t0 = ms("2026-11-02T14:00:00Z");
+            let t0 = ms("2026-11-02T14:00:00Z"); // 08:00 CST
+            let roster: Vec<RosterEntry> = shifts
+                .iter()
+                .map(|&(u, start, len)| {
+                    let hm = |m: u32| (8 + m / 60, m % 60);
+                    shift(names[u], "2026-11-02", hm(start), hm(start + len))
+                })
+                .collect();
+            let (from, to) = (ms("2026-11-02T06:00:00Z"), ms("2026-11-03T06:00:00Z"));
+            // Each unit's shifts as UTC spans, from the roster's own rows.
+            let spans_of = |u: usize| -> Vec<(i64, i64)> {
+                let id = names[u % 2];
+                shifts
+                    .iter()
+                    .filter(|(k, _, _)| names[*k] == id)
+                    .map(|&(_, start, len)| {
+                        let a = t0 + i64::from(start) * 60_000;
+                        (a, a + i64::from(len) * 60_000)
+                    })
+                    .collect()
+            };
             let mut fixes = Vec::new();
             let (mut want_total, mut want_tracked) = (0i64, 0i64);
             for (u, steps) in tracks.iter().enumerate() {
@@ -399,12 +460,26 @@ mod tests {
                         trusted.push(t);
                     }
                 }
-                if let (Some(first), Some(last)) = (trusted.first(), trusted.last()) {
-                    want_total += last - first;
+                let spans = spans_of(u);
+                for (i, &t) in trusted.iter().enumerate() {
+                    if !spans.iter().any(|&(a, b)| a <= t && t < b) {
+                        continue;
+                    }
+                    // The end of the union of shifts that holds t.
+                    let mut end = t;
+                    while let Some(&(_, b)) = spans.iter().find(|&&(a, b)| a <= end && end < b) {
+                        end = b;
+                    }
+                    let next = trusted.get(i + 1).copied();
+                    let length = next.unwrap_or(i64::MAX).min(end).min(to) - t;
+                    want_total += length;
+                    if next.is_some_and(|n| n - t <= 120_000) {
+                        want_tracked += length;
+                    }
                 }
-                want_tracked += trusted.windows(2).map(|w| w[1] - w[0]).filter(|d| *d <= 120_000).sum::<i64>();
             }
-            let c = ctx("2026-11-02T06:00:00Z", "2026-11-03T06:00:00Z");
+            let c = ctx("2026-11-02T06:00:00Z", "2026-11-03T06:00:00Z", &roster);
+            prop_assert_eq!((c.from_ms, c.to_ms), (from, to));
             let df = dosage(&c, pings(&fixes), units(&[("C01", "car")])).unwrap();
             let cell = df.column("cell").unwrap().u64().unwrap();
             let msv = df.column("ms").unwrap().i64().unwrap();

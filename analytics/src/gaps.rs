@@ -13,14 +13,19 @@
 //!   unchanged; figures are per week (span totals × 7 days / span length);
 //! - *visits*: the extra minutes in visits of at most 15 minutes, `ceil(extra / 15)`, each of
 //!   `max(10, extra / visits)` minutes (a visit shorter than 10 minutes has little lasting
-//!   effect, so small gaps still get one 10-minute visit).
+//!   effect, so small gaps still get one 10-minute visit), but never more than one visit per
+//!   hour of the window in a week (`floor(window hours per week)`: 19 for a window of 2 h 50
+//!   min every day, 42 for 6 h), which is what a station can schedule in one cell; a capped row
+//!   gets that many 15-minute visits and `visits_capped` is true, its `extra_minutes_week`
+//!   still saying what the shares alone would ask for. Window hours per week are the lengths
+//!   of the window's instances starting in the span, × 7 days / span length.
 
 use std::collections::HashMap;
 
 use h3o::{CellIndex, LatLng};
 use polars::prelude::*;
 
-use crate::clock::{DAY_MS, window_expr};
+use crate::clock::{DAY_MS, window_expr, window_instances};
 use crate::context::JobContext;
 use crate::coverage::FenceCells;
 use crate::dosage::{dosage_plan, spread};
@@ -47,20 +52,35 @@ pub fn incident_window_plan(ctx: &JobContext, incidents: LazyFrame) -> LazyFrame
         .agg([col("t").count().cast(DataType::UInt32).alias("n")])
 }
 
-/// Visits recommended for `extra` minutes: (count, minutes each).
+/// Visits recommended for `extra` minutes, at most `cap`: (count, minutes each, capped).
 #[must_use]
-pub fn visits(extra: f64) -> (u32, f64) {
-    if extra <= 0.0 {
-        return (0, 0.0);
+pub fn visits(extra: f64, cap: u32) -> (u32, f64, bool) {
+    if extra <= 0.0 || cap == 0 {
+        return (0, 0.0, extra > 0.0);
     }
     let n = (extra / VISIT_MAX_MIN).ceil().max(1.0);
-    (n as u32, (extra / n).max(VISIT_MIN_MIN))
+    if n > f64::from(cap) {
+        return (cap, VISIT_MAX_MIN, true);
+    }
+    (n as u32, (extra / n).max(VISIT_MIN_MIN), false)
+}
+
+/// The most visits a week of `window` allows: one per full hour of the window per week.
+fn visit_caps(ctx: &JobContext, weeks: f64) -> HashMap<String, u32> {
+    let mut hours: HashMap<String, f64> = HashMap::new();
+    for inst in window_instances(ctx.clock.tz(), &ctx.windows, ctx.from_ms, ctx.to_ms) {
+        *hours.entry(inst.window).or_default() += (inst.end_ms - inst.start_ms) as f64 / 3.6e6;
+    }
+    hours
+        .into_iter()
+        .map(|(w, h)| (w, (h / weeks).floor() as u32))
+        .collect()
 }
 
 /// Runs the gaps job and returns the `top` largest gaps. `beats` names the beat of each cell
 /// (null when none). Columns: `rank`, `cell`, `lat`, `lon`, `beat`, `window`, `incidents`,
 /// `incident_share`, `dosage_minutes_week`, `dosage_share`, `gap`, `extra_minutes_week`,
-/// `visits_week`, `visit_minutes`.
+/// `visits_week`, `visit_minutes`, `visits_capped`.
 ///
 /// # Errors
 /// A polars error.
@@ -155,11 +175,13 @@ pub fn gaps(
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut count, mut inc_share, mut dose_week, mut dose_share, mut gap) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut extra_week, mut visits_week, mut visit_min) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut extra_week, mut visits_week, mut visit_min, mut capped) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let caps = visit_caps(ctx, weeks);
     for (i, g) in list.iter().enumerate() {
         let centre = CellIndex::try_from(g.cell).map(LatLng::from).ok();
         let extra = ((g.inc_share * total_min - g.dose_min) / weeks).max(0.0);
-        let (v, m) = visits(extra);
+        let (v, m, c) = visits(extra, caps.get(&g.window).copied().unwrap_or(0));
         rank.push(i as u32 + 1);
         cell.push(g.cell);
         lat.push(centre.map_or(f64::NAN, |c| c.lat()));
@@ -174,6 +196,7 @@ pub fn gaps(
         extra_week.push(extra);
         visits_week.push(v);
         visit_min.push(m);
+        capped.push(c);
     }
     Ok(DataFrame::new_infer_height(vec![
         Column::new("rank".into(), rank),
@@ -190,6 +213,7 @@ pub fn gaps(
         Column::new("extra_minutes_week".into(), extra_week),
         Column::new("visits_week".into(), visits_week),
         Column::new("visit_minutes".into(), visit_min),
+        Column::new("visits_capped".into(), capped),
     ])?)
 }
 
@@ -197,14 +221,93 @@ pub fn gaps(
 #[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
-    use crate::testing::{Fix, cells9, centre, ms, pings, units, windows};
+    use crate::testing::{Fix, cells9, centre, ms, pings, shift, units, windows};
 
     #[test]
     fn visit_rule() {
-        assert_eq!(visits(0.0), (0, 0.0));
-        assert_eq!(visits(1.6), (1, 10.0));
-        assert_eq!(visits(15.0), (1, 15.0));
-        assert_eq!(visits(40.0), (3, 40.0 / 3.0));
+        assert_eq!(visits(0.0, 19), (0, 0.0, false));
+        assert_eq!(visits(1.6, 19), (1, 10.0, false));
+        assert_eq!(visits(15.0, 19), (1, 15.0, false));
+        assert_eq!(visits(40.0, 19), (3, 40.0 / 3.0, false));
+        // 19 visits of 15 minutes is 285 minutes: 280 fits, 286 does not.
+        assert_eq!(visits(280.0, 19), (19, 280.0 / 19.0, false));
+        assert_eq!(visits(286.0, 19), (19, 15.0, true));
+        assert_eq!(visits(5.0, 0), (0, 0.0, true));
+    }
+
+    fn study_area(x: u64) -> StudyArea {
+        StudyArea::new(
+            h3o::Resolution::Nine,
+            CellIndex::try_from(x)
+                .unwrap()
+                .grid_disk::<Vec<_>>(3)
+                .into_iter()
+                .map(u64::from)
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    fn incident_at(t_ms: i64, cell: u64) -> IncidentPoint {
+        IncidentPoint {
+            t_ms,
+            lat: centre(cell).lat(),
+            lon: centre(cell).lng(),
+        }
+    }
+
+    #[test]
+    fn visits_are_capped_at_one_per_window_hour() {
+        let (x, _, z) = cells9();
+        // One local day; C01 spends the whole day window (08:30-11:20 CST) in x.
+        let start = ms("2026-11-02T14:30:00Z");
+        let fixes: Vec<Fix> = (0..=170)
+            .map(|m| Fix::at("C01", start + m * 60_000, x))
+            .collect();
+        let incidents: Vec<IncidentPoint> = [(0, x), (10, z), (20, z), (30, z), (40, z)]
+            .iter()
+            .map(|&(m, c)| incident_at(start + m * 60_000, c))
+            .collect();
+        let ctx = JobContext::new(
+            chrono_tz::America::Chicago,
+            windows(),
+            (
+                ms("2026-11-02T00:00:00-06:00"),
+                ms("2026-11-03T00:00:00-06:00"),
+            ),
+            (9, 11),
+            120,
+        )
+        .unwrap()
+        .with_roster(&[shift("C01", "2026-11-02", (8, 30), (11, 20))])
+        .unwrap();
+        let df = gaps(
+            &ctx,
+            pings(&fixes),
+            units(&[("C01", "car")]),
+            &study_area(x),
+            &incidents,
+            &[],
+            10,
+        )
+        .unwrap();
+        // z holds 4/5 of the incidents and none of the 170 minutes: 0.8 × 170 = 136 minutes
+        // in one day, 952 a week, 64 visits of 15 minutes; the day window lasts 170 minutes a
+        // day, 19 h 50 min a week, so 19 visits.
+        assert_eq!(df.height(), 1);
+        let f = |c: &str| df.column(c).unwrap().f64().unwrap().get(0).unwrap();
+        assert_eq!(df.column("cell").unwrap().u64().unwrap().get(0), Some(z));
+        assert!((f("extra_minutes_week") - 952.0).abs() < 1e-9);
+        assert!((f("dosage_minutes_week")).abs() < 1e-12);
+        assert_eq!(
+            df.column("visits_week").unwrap().u32().unwrap().get(0),
+            Some(19)
+        );
+        assert_eq!(f("visit_minutes"), 15.0);
+        assert_eq!(
+            df.column("visits_capped").unwrap().bool().unwrap().get(0),
+            Some(true)
+        );
     }
 
     #[test]
@@ -219,12 +322,13 @@ mod tests {
             Fix::at("C01", t0 + 180 * s, y),
             Fix::at("C01", t0 + 240 * s, y),
         ];
-        // Dosage: x 150 s, y 90 s, 4 minutes in all.
-        let at = |t: i64, c: u64| IncidentPoint {
-            t_ms: t,
-            lat: centre(c).lat(),
-            lon: centre(c).lng(),
-        };
+        // Dosage: x 150 s, y 90 s, 4 minutes in all; C09 is off duty and adds none.
+        let fixes = [
+            fixes,
+            vec![Fix::at("C09", t0, z), Fix::at("C09", t0 + 60 * s, z)],
+        ]
+        .concat();
+        let at = incident_at;
         let incidents = vec![
             at(t0 + 600 * s, x),
             at(t0 + 700 * s, x),
@@ -242,17 +346,10 @@ mod tests {
             (9, 11),
             120,
         )
+        .unwrap()
+        .with_roster(&[shift("C01", "2026-11-02", (8, 30), (11, 20))])
         .unwrap();
-        let area = StudyArea::new(
-            h3o::Resolution::Nine,
-            CellIndex::try_from(x)
-                .unwrap()
-                .grid_disk::<Vec<_>>(3)
-                .into_iter()
-                .map(u64::from)
-                .collect(),
-        )
-        .unwrap();
+        let area = study_area(x);
         let beats = [FenceCells {
             kind: "beat",
             id: "BT01".into(),
@@ -293,5 +390,9 @@ mod tests {
             Some(1)
         );
         assert_eq!(f("visit_minutes"), 10.0);
+        assert_eq!(
+            df.column("visits_capped").unwrap().bool().unwrap().get(0),
+            Some(false)
+        );
     }
 }

@@ -4,7 +4,7 @@
 use h3o::{CellIndex, LatLng, Resolution};
 use polars::prelude::*;
 
-use crate::jurisdiction::{Unit, Window};
+use crate::jurisdiction::{RosterEntry, Unit, Window};
 use crate::store::{BEAT, CELL, FIX_TIME, FLAGS, LAT, LON, STATION, UNIT, ZONE};
 
 /// One fix of a test track.
@@ -126,6 +126,22 @@ pub(crate) fn units(list: &[(&str, &str)]) -> LazyFrame {
         })
         .collect();
     crate::dosage::units_table(&units).unwrap()
+}
+
+/// A roster entry: `unit` on local `date` (`YYYY-MM-DD`) from `start` to `end` (local hours
+/// and minutes; an end not after the start is the next day).
+pub(crate) fn shift(unit: &str, date: &str, start: (u32, u32), end: (u32, u32)) -> RosterEntry {
+    let hm = |(h, m): (u32, u32)| chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap();
+    RosterEntry {
+        date: chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(),
+        unit: unit.into(),
+        zone: "Z1".into(),
+        window: "day".into(),
+        start: hm(start),
+        end: hm(end),
+        crew: 1,
+        level: 3,
+    }
 }
 
 /// UTC epoch ms of an RFC 3339 time.
