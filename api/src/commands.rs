@@ -69,10 +69,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
                 "patrol analyze {other}: unknown job (dosage, coverage, hotspots, gaps, koper, compliance, incidents, response)"
             ),
         },
-        Command::Report(a) => anyhow::bail!(
-            "patrol report --week {}: the weekly report is not built yet",
-            a.week
-        ),
+        Command::Report(a) => crate::report::run(&a),
         Command::Token(TokenCommand::New {
             role,
             station,

@@ -8,6 +8,7 @@
 //!   OpenAPI and the embedded map page.
 //! - [`sim`]: fleet simulator and bulk generator.
 //! - [`county`]: the generator of the demo jurisdiction.
+//! - [`report`]: the weekly intelligence report (`patrol report`).
 //! - [`wiring`]: jurisdiction → stages → pipeline → API, shared by `demo` and `serve`.
 
 pub mod analyze;
@@ -16,6 +17,7 @@ pub mod commands;
 pub mod config;
 pub mod county;
 pub mod http;
+pub mod report;
 pub mod server;
 pub mod sim;
 pub mod wiring;

@@ -5,9 +5,11 @@
 
 mod analyze;
 mod browser;
+mod cdp;
 mod crash;
 mod demo;
 mod http_api;
+mod report;
 mod response;
 mod retention;
 mod security;

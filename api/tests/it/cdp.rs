@@ -1,0 +1,360 @@
+//! A DevTools client for headless Chromium: a few JSON-RPC calls over a minimal WebSocket
+//! (RFC 6455) written here on a std `TcpStream`, so the tests add no dependency. Tests that
+//! need a browser skip with a message when no Chromium is installed, and fail instead when
+//! `CI` or `PATROL_REQUIRE_DATA` is set.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::wait_listening;
+
+/// Chromium's binary: `PATROL_CHROMIUM`, else the first of the usual names on the PATH.
+pub(crate) fn chromium() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("PATROL_CHROMIUM") {
+        return Some(p.into());
+    }
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .flat_map(|n| std::env::split_paths(&path).map(move |d| d.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// Kills a child process on drop.
+pub(crate) struct Reaper(pub(crate) Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A WebSocket client, just enough for DevTools: text frames out (masked), frames in.
+struct Ws {
+    s: TcpStream,
+}
+
+impl Ws {
+    fn connect(url: &str) -> Ws {
+        let rest = url.strip_prefix("ws://").expect("a ws:// URL");
+        let (host, path) = rest.split_once('/').unwrap();
+        let mut s = TcpStream::connect(host).unwrap();
+        write!(
+            s,
+            "GET /{path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: cGF0cm9sLWJyb3dzZXJ0ZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut b).unwrap();
+            head.push(b[0]);
+        }
+        let head = String::from_utf8_lossy(&head);
+        assert!(
+            head.starts_with("HTTP/1.1 101"),
+            "WebSocket upgrade refused: {head}"
+        );
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Ws { s }
+    }
+
+    fn send(&mut self, text: &str) {
+        let data = text.as_bytes();
+        let mut frame = vec![0x81u8];
+        match data.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n < 65536 => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        let mask = [0x5a, 0x13, 0xc7, 0x2e];
+        frame.extend_from_slice(&mask);
+        frame.extend(data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.s.write_all(&frame).unwrap();
+    }
+
+    /// The next complete text message.
+    fn recv(&mut self) -> String {
+        let mut message = Vec::new();
+        loop {
+            let mut h = [0u8; 2];
+            self.s.read_exact(&mut h).unwrap();
+            let (fin, opcode) = (h[0] & 0x80 != 0, h[0] & 0x0f);
+            let len = match h[1] & 0x7f {
+                126 => {
+                    let mut l = [0u8; 2];
+                    self.s.read_exact(&mut l).unwrap();
+                    u64::from(u16::from_be_bytes(l))
+                }
+                127 => {
+                    let mut l = [0u8; 8];
+                    self.s.read_exact(&mut l).unwrap();
+                    u64::from_be_bytes(l)
+                }
+                n => u64::from(n),
+            };
+            let mut payload = vec![0u8; len as usize];
+            self.s.read_exact(&mut payload).unwrap();
+            match opcode {
+                0x9 => continue, // ping: DevTools does not send them; ignore
+                0x8 => panic!("DevTools closed the connection"),
+                _ => message.extend_from_slice(&payload),
+            }
+            if fin {
+                return String::from_utf8(message).unwrap();
+            }
+        }
+    }
+}
+
+/// A DevTools session on one page, collecting console errors as they arrive.
+pub(crate) struct Page {
+    ws: Ws,
+    next_id: u64,
+    /// Console errors and uncaught exceptions seen so far.
+    pub(crate) errors: Vec<String>,
+}
+
+impl Page {
+    pub(crate) fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.ws
+            .send(&json!({"id": id, "method": method, "params": params}).to_string());
+        loop {
+            let msg: Value = serde_json::from_str(&self.ws.recv()).unwrap();
+            if msg["id"] == id {
+                assert!(msg.get("error").is_none(), "{method}: {msg}");
+                return msg["result"].clone();
+            }
+            self.note(&msg);
+        }
+    }
+
+    fn note(&mut self, msg: &Value) {
+        let p = &msg["params"];
+        match msg["method"].as_str() {
+            Some("Runtime.exceptionThrown") => self
+                .errors
+                .push(format!("exception: {}", p["exceptionDetails"])),
+            Some("Runtime.consoleAPICalled") if p["type"] == "error" => {
+                self.errors.push(format!("console.error: {}", p["args"]));
+            }
+            Some("Log.entryAdded") if p["entry"]["level"] == "error" => {
+                self.errors.push(format!("log: {}", p["entry"]));
+            }
+            _ => {}
+        }
+    }
+
+    /// Evaluates `expr` in the page and returns its value.
+    pub(crate) fn eval(&mut self, expr: &str) -> Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
+        );
+        assert!(r.get("exceptionDetails").is_none(), "{expr}: {r}");
+        r["result"]["value"].clone()
+    }
+
+    /// Polls `expr` until it is `true`.
+    pub(crate) fn wait(&mut self, what: &str, expr: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.eval(expr) != Value::Bool(true) {
+            if Instant::now() >= deadline {
+                let stats = self.eval(
+                    "JSON.stringify({href: location.href, ready: document.readyState, \
+                     status: document.getElementById('status') && document.getElementById('status').textContent, \
+                     stats: window.patrol && window.patrol.stats()})",
+                );
+                panic!("timed out: {what}; page {stats}; errors {:#?}", self.errors);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub(crate) fn screenshot(&mut self, path: &Path) {
+        let r = self.call("Page.captureScreenshot", json!({"format": "png"}));
+        let png = base64_decode(r["data"].as_str().unwrap());
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        std::fs::write(path, png).unwrap();
+    }
+
+    pub(crate) fn click(&mut self, x: f64, y: f64) {
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}),
+            );
+        }
+    }
+}
+
+pub(crate) fn base64_decode(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let clean: Vec<u8> = s
+        .bytes()
+        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
+        .collect();
+    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+    for chunk in clean.chunks(4) {
+        let v: Vec<u32> = chunk.iter().map(|c| u32::from(val(*c))).collect();
+        let n = v
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, x)| acc | x << (18 - 6 * i));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+fn http_json(port: u16, path: &str) -> Value {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    // DevTools keeps the connection open: read the head, then Content-Length bytes.
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s);
+    let mut len = 0;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            len = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).unwrap();
+    serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Where screenshots go: `target/browser-test/` (never committed).
+pub(crate) fn shots_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Chromium skipped or required: `None` (after saying why) when it is missing and neither
+/// `CI` nor `PATROL_REQUIRE_DATA` is set; a failed test when either is.
+pub(crate) fn chromium_or_skip(what: &str) -> Option<PathBuf> {
+    let found = chromium();
+    if found.is_none() {
+        let required =
+            std::env::var_os("CI").is_some() || std::env::var_os("PATROL_REQUIRE_DATA").is_some();
+        assert!(
+            !required,
+            "chromium is not installed (apt-get install -y chromium), and CI requires {what}"
+        );
+        eprintln!(
+            "skipping {what}: no chromium on the PATH (set PATROL_CHROMIUM or install chromium)"
+        );
+    }
+    found
+}
+
+/// A running headless Chromium and a DevTools session on its page.
+pub(crate) struct Browser {
+    /// The page.
+    pub(crate) page: Page,
+    _browser: Reaper,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts `chrome` headless with a window of `width` x `height` and opens DevTools on its
+    /// blank page (runtime, log and page domains enabled).
+    pub(crate) fn launch(chrome: &Path, width: u32, height: u32) -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let browser = Command::new(chrome)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                &format!("--window-size={width},{height}"),
+                "--remote-allow-origins=*",
+                // Port 0: Chromium picks one and writes it to DevToolsActivePort (no port race).
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let browser = Reaper(browser);
+        let active = profile.path().join("DevToolsActivePort");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let devtools: u16 = loop {
+            let port = std::fs::read_to_string(&active)
+                .ok()
+                .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()));
+            if let Some(p) = port {
+                break p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Chromium did not open DevTools within 90 s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        wait_listening(devtools, Duration::from_secs(30));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let ws_url = loop {
+            let targets = http_json(devtools, "/json/list");
+            if let Some(t) = targets
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["type"] == "page")
+            {
+                break t["webSocketDebuggerUrl"].as_str().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "no page target");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let mut page = Page {
+            ws: Ws::connect(&ws_url),
+            next_id: 0,
+            errors: Vec::new(),
+        };
+        page.call("Runtime.enable", json!({}));
+        page.call("Log.enable", json!({}));
+        page.call("Page.enable", json!({}));
+        Browser {
+            page,
+            _browser: browser,
+            _profile: profile,
+        }
+    }
+}

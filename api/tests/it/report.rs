@@ -1,0 +1,304 @@
+//! `patrol report` end to end: two weeks generated from the fixture, the report of the second
+//! built, its figures held against `patrol analyze` run separately on the same week, and the
+//! page rendered in headless Chromium (every section present, every image decoded, a PNG and
+//! a PDF saved under `target/report-test/`).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use crate::cdp::{Browser, base64_decode, chromium_or_skip};
+use crate::support::{fixtures, patrol};
+
+const WEEK: &str = "2026-W47";
+const FROM: &str = "2026-11-16";
+const TO: &str = "2026-11-23";
+
+fn run(args: &[&str], paths: &[(&str, &Path)]) {
+    let mut cmd = patrol();
+    cmd.args(args);
+    for (flag, p) in paths {
+        cmd.arg(flag).arg(p);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "patrol {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `patrol analyze JOB` over the week into `dir/JOB.json` and returns its rows.
+fn analyze(job: &str, store: &Path, dir: &Path, extra: &[&str]) -> Value {
+    let out = dir.join(format!("{job}.json"));
+    let mut args = vec!["analyze", job, "--from", FROM, "--to", TO];
+    args.extend(extra);
+    run(
+        &args,
+        &[
+            ("--store", store),
+            ("--fixtures", &fixtures()),
+            ("--out", &out),
+        ],
+    );
+    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+}
+
+fn rows(v: &Value) -> Vec<&Map<String, Value>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_object().unwrap())
+        .collect()
+}
+
+fn sum(rows: &[&Map<String, Value>], key: &str, keep: impl Fn(&Map<String, Value>) -> bool) -> f64 {
+    rows.iter()
+        .filter(|r| keep(r))
+        .filter_map(|r| r[key].as_f64())
+        .sum()
+}
+
+fn close(what: &str, got: &Value, want: f64) {
+    let got = got
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what}: not a number: {got}"));
+    assert!(
+        (got - want).abs() <= 1e-6 * want.abs().max(1.0),
+        "{what}: the report says {got}, the job {want}"
+    );
+}
+
+/// JSON equality where numbers compare by value (the browser writes 1.0 as 1).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same(v, w))
+        }
+        _ => a == b,
+    }
+}
+
+/// The `<script id="figures">` JSON of a report.
+fn figures(html: &str) -> Value {
+    let start = html
+        .find("<script type=\"application/json\" id=\"figures\">")
+        .expect("the report embeds its figures");
+    let rest = &html[start..];
+    let body = &rest[rest.find('>').unwrap() + 1..rest.find("</script>").unwrap()];
+    serde_json::from_str(body).unwrap()
+}
+
+fn out_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/report-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn weekly_report_matches_the_jobs_and_renders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    // Weeks 46 and 47: the report compares the one with the other.
+    run(
+        &[
+            "generate",
+            "--days",
+            "14",
+            "--start",
+            "2026-11-09",
+            "--interval",
+            "30",
+        ],
+        &[("--fixtures", &fixtures()), ("--store", &store)],
+    );
+    let report = out_dir().join("report.html");
+    run(
+        &["report", "--week", WEEK],
+        &[
+            ("--store", &store),
+            ("--fixtures", &fixtures()),
+            ("--out", &report),
+        ],
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "the report loads nothing from the network"
+    );
+    let figs = figures(&html);
+    let (now, before) = (&figs["this"], &figs["before"]);
+    assert_eq!(now["week"], WEEK);
+    assert_eq!(before["week"], "2026-W46");
+
+    // The same jobs, run on their own.
+    let dir = tmp.path().join("jobs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let dosage = analyze("dosage", &store, &dir, &[]);
+    let dosage = rows(&dosage);
+    let has_cell = |r: &Map<String, Value>| !r["cell"].is_null();
+    close(
+        "patrol hours",
+        &now["patrol_hours"],
+        sum(&dosage, "minutes", has_cell) / 60.0,
+    );
+    close(
+        "patrol hours in windows",
+        &now["patrol_hours_in_windows"],
+        sum(&dosage, "minutes", |r| {
+            has_cell(r) && !r["window"].is_null()
+        }) / 60.0,
+    );
+    close(
+        "no-data hours",
+        &now["no_data_hours"],
+        sum(&dosage, "minutes", |r| !has_cell(r)) / 60.0,
+    );
+    assert!(now["patrol_hours"].as_f64().unwrap() > 100.0, "{now}");
+
+    let hot = analyze("hotspots", &store, &dir, &[]);
+    let hot = rows(&hot);
+    let incidents = sum(&hot, "incidents", |r| r["slot_kind"] == "all");
+    close("incidents", &now["incidents"], incidents);
+    assert!(incidents > 10.0, "the fixture has incidents in {WEEK}");
+
+    let top = analyze("gaps", &store, &dir, &["--top", "10"]);
+    let top = rows(&top);
+    assert_eq!(top.len(), 10, "the fixture week has at least 10 gaps");
+    close(
+        "incident share of the top gaps",
+        &now["top_gaps_incident_share"],
+        sum(&top, "incident_share", |_| true),
+    );
+    let listed: Vec<String> = html
+        .split("data-gap-cell=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_owned())
+        .collect();
+    let want: Vec<String> = top.iter().map(|r| r["cell"].to_string()).collect();
+    assert_eq!(
+        listed, want,
+        "the report lists the job's top 10 gaps in order"
+    );
+
+    let patrols = analyze("compliance", &store, &dir, &[]);
+    let patrols = rows(&patrols);
+    let checkpoints: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("compliance-checkpoints.json")).unwrap(),
+    )
+    .unwrap();
+    let checkpoints = rows(&checkpoints);
+    let missed = checkpoints.iter().filter(|r| r["visited"] == false).count();
+    assert_eq!(now["checkpoints_missed"], json!(missed));
+    assert_eq!(now["checkpoint_nights"], json!(checkpoints.len()));
+    assert!(
+        !checkpoints.is_empty(),
+        "checkpoints are checked every night"
+    );
+    assert_eq!(now["patrols"], json!(patrols.len()));
+    let under = patrols.iter().filter(|r| r["group_ok"] == false).count();
+    assert_eq!(now["groups_under_two"], json!(under));
+
+    let resp = dir.join("response.json");
+    run(
+        &["analyze", "response", "--from", FROM, "--to", TO],
+        &[
+            ("--store", &store),
+            ("--fixtures", &fixtures()),
+            ("--out", &resp),
+        ],
+    );
+    let resp: Value = serde_json::from_str(&std::fs::read_to_string(resp).unwrap()).unwrap();
+    close(
+        "30/30 area share",
+        &now["response_area_share"],
+        resp["static"]["passing_area_share"].as_f64().unwrap(),
+    );
+    close(
+        "30/30 incident share",
+        &now["response_incident_share"],
+        resp["static"]["incidents"]["passing_share"]
+            .as_f64()
+            .unwrap(),
+    );
+    assert_eq!(
+        now["failing_areas"],
+        json!(resp["static"]["failing_areas"].as_array().unwrap().len())
+    );
+
+    // The page in a real browser.
+    let Some(chrome) = chromium_or_skip("the report rendering test") else {
+        return;
+    };
+    let mut browser = Browser::launch(&chrome, 1600, 1000);
+    let page = &mut browser.page;
+    let url = format!("file://{}", report.canonicalize().unwrap().display());
+    let nav = page.call("Page.navigate", json!({"url": url}));
+    assert!(nav.get("errorText").is_none(), "{nav}");
+    page.wait(
+        "the report to load",
+        "document.readyState === 'complete'",
+        std::time::Duration::from_secs(60),
+    );
+    for id in [
+        "headline",
+        "heatmaps",
+        "gaps",
+        "compliance",
+        "response",
+        "method",
+    ] {
+        assert_eq!(
+            page.eval(&format!("!!document.getElementById('{id}')")),
+            Value::Bool(true),
+            "section {id}"
+        );
+    }
+    // Every image decodes to a picture with a size.
+    let images = page.eval(
+        "(async () => { const imgs = [...document.images]; \
+          const ok = await Promise.all(imgs.map(i => i.decode().then(() => i.naturalWidth > 0 && i.naturalHeight > 0, () => false))); \
+          return {n: imgs.length, decoded: ok.filter(x => x).length}; })()",
+    );
+    let n = images["n"].as_u64().unwrap();
+    // Three layers of five maps over the county at least, the failing areas and the week grid.
+    assert!(n >= 17, "{images}");
+    assert_eq!(images["decoded"], json!(n), "every image decodes");
+    for layer in ["incidents", "dosage", "gaps"] {
+        let maps = page.eval(&format!(
+            "document.querySelectorAll('[data-layer={layer}][data-view=county] img').length"
+        ));
+        assert_eq!(maps, json!(5), "{layer}: all hours and the four windows");
+    }
+    let shown = page.eval("JSON.parse(document.getElementById('figures').textContent)");
+    assert!(
+        same(&shown, &figs),
+        "the page's figures are the file's: {shown} against {figs}"
+    );
+    let shot = page.call(
+        "Page.captureScreenshot",
+        json!({"format": "png", "captureBeyondViewport": true}),
+    );
+    let png = base64_decode(shot["data"].as_str().unwrap());
+    assert!(png.starts_with(b"\x89PNG"), "a PNG");
+    std::fs::write(out_dir().join("report.png"), png).unwrap();
+    let pdf = page.call(
+        "Page.printToPDF",
+        json!({"landscape": true, "printBackground": true, "preferCSSPageSize": true}),
+    );
+    let pdf = base64_decode(pdf["data"].as_str().unwrap());
+    assert!(pdf.starts_with(b"%PDF"), "a PDF");
+    let count = |pat: &[u8]| pdf.windows(pat.len()).filter(|w| *w == pat).count();
+    let pages = count(b"/Type /Page") - count(b"/Type /Pages");
+    assert!(
+        pages >= 4,
+        "the print layout breaks sections onto pages: {pages}"
+    );
+    std::fs::write(out_dir().join("report.pdf"), pdf).unwrap();
+    page.eval("true");
+    assert!(page.errors.is_empty(), "console errors: {:#?}", page.errors);
+}
