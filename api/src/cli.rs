@@ -76,7 +76,9 @@ pub struct DemoArgs {
     /// Port of the embedded MQTT broker (on 127.0.0.1; not 1883, which a local Mosquitto may hold).
     #[arg(long, default_value_t = 11883)]
     pub mqtt_port: u16,
-    /// Simulated seconds per real second.
+    /// Above 1, the fleet starts a little in the past (within the reorder window, so every
+    /// fix arrives live) and catches up at this many simulated seconds per real second, then
+    /// runs at real time: devices never report the future.
     #[arg(long, default_value_t = 1.0)]
     pub speedup: f64,
     /// Stop after this many seconds (runs until Ctrl-C when absent).
@@ -116,7 +118,9 @@ pub struct SimulateArgs {
     /// Jurisdiction directory.
     #[arg(long)]
     pub fixtures: PathBuf,
-    /// Simulated seconds per real second.
+    /// Above 1, the fleet starts a little in the past (within the reorder window, so every
+    /// fix arrives live) and catches up at this many simulated seconds per real second, then
+    /// runs at real time: devices never report the future.
     #[arg(long, default_value_t = 1.0)]
     pub speedup: f64,
     /// Stop after this many real seconds (runs until Ctrl-C when absent).

@@ -127,11 +127,7 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
     let http = wiring::serve_http(a.http, api, &running, &tracker, &token).await?;
     let now = wiring::now_ms();
     let speedup = a.speedup.max(0.01);
-    let start = if speedup > 1.0 {
-        now - 2 * 3_600_000
-    } else {
-        now
-    };
+    let start = sim::live_start(now, speedup, running.jurisdiction.settings());
     let fleet = sim::fleet::build(&a.fixtures, start, now + 30 * DAY_MS, None, 1)?;
     let sim_cfg = SimConfig {
         host: "127.0.0.1".into(),
@@ -275,16 +271,11 @@ async fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
         "--broker: the simulator publishes over plain mqtt:// only"
     );
     let (host, port) = (broker.host, broker.port);
+    let j = Jurisdiction::load(&a.fixtures)
+        .with_context(|| format!("loading jurisdiction {}", a.fixtures.display()))?;
     let now = wiring::now_ms();
     let speedup = a.speedup.max(0.01);
-    let start = if speedup > 1.0 {
-        let span = a.duration.map_or(2 * 3_600_000, |d| {
-            (d as f64 * 1000.0 * (speedup - 1.0)) as i64
-        });
-        now - span
-    } else {
-        now
-    };
+    let start = sim::live_start(now, speedup, j.settings());
     let fleet = sim::fleet::build(&a.fixtures, start, now + 30 * DAY_MS, None, a.seed)?;
     let token = CancellationToken::new();
     let t = token.clone();

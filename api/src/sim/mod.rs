@@ -15,6 +15,7 @@ pub mod model;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use ingest::jurisdiction::Settings;
 use ingest::source::mqtt::{Publisher, PublisherConfig};
 use tokio_util::sync::CancellationToken;
 
@@ -28,8 +29,9 @@ pub struct SimConfig {
     pub host: String,
     /// Broker port.
     pub port: u16,
-    /// Simulated seconds per real second. Above 1 the clock starts in the past and never runs
-    /// ahead of the wall clock (devices cannot report the future).
+    /// Simulated seconds per real second while the clock catches up with the wall clock from
+    /// the fleet's start (see [`live_start`]); it then runs at real time, never ahead of the
+    /// wall clock (devices cannot report the future).
     pub speedup: f64,
     /// Stop after this long (real time).
     pub duration: Option<Duration>,
@@ -48,6 +50,25 @@ pub struct SimReport {
     pub published: u64,
     /// Faults injected.
     pub faults: FaultCounts,
+}
+
+/// Where the clock of a live simulation at `speedup` starts, given the jurisdiction's
+/// settings.
+///
+/// Above 1x it starts in the past and catches up at `speedup`, so units have a short history
+/// at once; but by at most three quarters of the shorter of the reorder window and the offline
+/// time, so that every fix still arrives in time to count as live: not flagged late, its unit
+/// not shown offline. Starting further back (hours) would fill the map with offline units for
+/// as long as the catch-up lasts. At or below 1x it starts now.
+pub fn live_start(now_ms: i64, speedup: f64, settings: &Settings) -> i64 {
+    if speedup <= 1.0 {
+        return now_ms;
+    }
+    let fresh_s = settings
+        .validate
+        .reorder_window_s
+        .min(settings.status.offline_after_s);
+    now_ms - i64::from(fresh_s) * 750
 }
 
 fn now_ms() -> i64 {

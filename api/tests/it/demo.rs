@@ -1,9 +1,15 @@
 //! The README's demo command, end to end: `patrol demo` with its embedded broker, simulator,
-//! ingest and API, stopped with SIGINT like Ctrl-C.
+//! ingest and API, stopped with SIGINT like Ctrl-C. Sped up, its units are live (fresh fixes,
+//! not offline) and no fix is refused as from the future.
 
+use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use arrow::array::{Array, Int32Array, StringArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::security::http_get;
 use crate::support::{fixtures, free_port, patrol, wait_listening};
@@ -13,6 +19,33 @@ fn metric(body: &str, name: &str) -> u64 {
     body.lines()
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// The string column `name` (or the int column, as text) of every Parquet file of `table`.
+fn column(store: &Path, table: &str, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(days) = std::fs::read_dir(store.join(table)) else {
+        return out;
+    };
+    for day in days.flatten() {
+        for file in std::fs::read_dir(day.path()).unwrap().flatten() {
+            let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(file.path()).unwrap())
+                .unwrap()
+                .build()
+                .unwrap();
+            for batch in reader {
+                let batch = batch.unwrap();
+                let col = batch.column_by_name(name).unwrap();
+                if let Some(text) = col.as_any().downcast_ref::<StringArray>() {
+                    out.extend(text.iter().map(|v| v.unwrap_or_default().to_owned()));
+                } else {
+                    let ints = col.as_any().downcast_ref::<Int32Array>().unwrap();
+                    out.extend((0..ints.len()).map(|i| ints.value(i).to_string()));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// A GET with a bearer token.
@@ -90,6 +123,28 @@ fn demo_publishes_ingests_serves_and_stops_on_ctrl_c() {
     assert!(units >= 5, "only {units} units live");
     assert!(stored >= 50, "only {stored} pings stored");
 
+    // Sped up, the units are live: fresh fixes, shown moving or idle, not offline (a unit or
+    // two may be in a simulated network outage), and nothing was refused as from the future.
+    let body = authed_get(http, "/api/units", &token);
+    let json = &body[body.find("\r\n\r\n").unwrap() + 4..];
+    let list: serde_json::Value = serde_json::from_str(json).unwrap();
+    let list = list.as_array().unwrap();
+    let live: Vec<&serde_json::Value> = list
+        .iter()
+        .filter(|u| u["status"] != "offline" && u["age_s"].as_f64().unwrap() < 180.0)
+        .collect();
+    assert!(
+        live.len() >= 5 && live.len() * 10 >= list.len() * 8,
+        "{} of {} units live: {list:?}",
+        live.len(),
+        list.len()
+    );
+    let metrics = authed_get(http, "/metrics", &token);
+    assert!(
+        !metrics.contains("reason=\"future_timestamp\""),
+        "{metrics}"
+    );
+
     // Ctrl-C: a clean stop that leaves the received pings in Parquet.
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -104,10 +159,29 @@ fn demo_publishes_ingests_serves_and_stops_on_ctrl_c() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "demo exited with {status}");
-    let keys = ingest::store::scan_ping_keys(&dir.path().join("store")).unwrap();
+    let store = dir.path().join("store");
+    let keys = ingest::store::scan_ping_keys(&store).unwrap();
     assert!(
         keys.len() as u64 >= stored,
         "{} in Parquet, {stored} counted",
         keys.len()
+    );
+    // The rejects table holds the simulator's damaged payloads, never a future timestamp;
+    // and the fixes arrived fresh: only the simulated late batches are flagged late.
+    let reasons = column(&store, "rejects", "reason");
+    assert!(
+        reasons.iter().all(|r| r != "future_timestamp"),
+        "{reasons:?}"
+    );
+    let late = i32::from(ingest::ping::Flags::LATE.bits());
+    let flags = column(&store, "pings", "flags");
+    let flagged = flags
+        .iter()
+        .filter(|f| f.parse::<i32>().unwrap() & late != 0)
+        .count();
+    assert!(
+        flagged * 5 <= flags.len(),
+        "{flagged} of {} pings late",
+        flags.len()
     );
 }
