@@ -1,5 +1,5 @@
-//! HTTP API benchmark: live fan-out latency, `/api/units` with many units, and a cached
-//! analytics answer, against the real server (in-process axum on a free port, real ingest and
+//! HTTP API benchmark: live fan-out latency, `/api/units` with many units (unchanging, then
+//! while updates stream in), and a cached analytics answer, against the real server (in-process axum on a free port, real ingest and
 //! embedded broker). Prints a Markdown table for BENCHMARKS.md.
 //!
 //! ```sh
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use api::http::auth::{self, Caller, Role, Tokens};
 use api::wiring::{self, ApiSettings, IngestSettings};
 use ingest::ping::{Extras, Flags, Ping};
+use ingest::sink::live::LiveState;
 use ingest::source::broker;
 use ingest::source::mqtt::MqttSourceConfig;
 use ingest::store::StoredPing;
@@ -111,6 +112,23 @@ async fn sse_client(port: u16, token: String, stop: CancellationToken) -> Vec<f6
         buf.drain(..start);
     }
     lat
+}
+
+/// Sends `rate` updates per second for `seconds` to `units` units, each stamped with its send
+/// time; returns how many it sent and how long that took (s).
+fn publish(live: &LiveState, rate: u64, seconds: u64, units: usize) -> (u64, f64) {
+    let start = Instant::now();
+    let total = rate * seconds;
+    for n in 0..total {
+        let due = Duration::from_secs_f64(n as f64 / rate as f64);
+        while start.elapsed() < due {
+            std::thread::yield_now();
+        }
+        let unit = format!("U{:05}", n as usize % units.max(1));
+        let lat = 40.1 + (n % 100) as f64 * 1e-4;
+        live.update(&ping(&unit, wiring::now_ms(), lat), false);
+    }
+    (total, start.elapsed().as_secs_f64())
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -214,20 +232,8 @@ async fn main() {
         .map(|_| tokio::spawn(sse_client(port, secret.clone(), stop.clone())))
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let publisher = tokio::task::spawn_blocking(move || {
-        let start = Instant::now();
-        let total = rate * seconds;
-        for n in 0..total {
-            let due = Duration::from_secs_f64(n as f64 / rate as f64);
-            while start.elapsed() < due {
-                std::thread::yield_now();
-            }
-            let unit = format!("U{:05}", n as usize % units.max(1));
-            let lat = 40.1 + (n % 100) as f64 * 1e-4;
-            live.update(&ping(&unit, wiring::now_ms(), lat), false);
-        }
-        (total, start.elapsed().as_secs_f64())
-    });
+    let fan_out = live.clone();
+    let publisher = tokio::task::spawn_blocking(move || publish(&fan_out, rate, seconds, units));
     let (sent, took) = publisher.await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.cancel();
@@ -236,6 +242,17 @@ async fn main() {
         lat.extend(h.await.unwrap());
     }
     let received = lat.len();
+
+    // 4. GET /api/units while `rate` updates/s change the units (each answer re-serialises
+    // the units changed since the previous one).
+    let changing = live.clone();
+    let publisher = tokio::task::spawn_blocking(move || publish(&changing, rate, 5, units));
+    let mut busy_ms = Vec::new();
+    while !publisher.is_finished() {
+        let t = Instant::now();
+        assert_eq!(get(port, "/api/units", &secret).await.0, 200);
+        busy_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
     wiring::stop(&tracker, &token).await.unwrap();
 
     println!("| measure | figure | goal |");
@@ -254,6 +271,12 @@ async fn main() {
         body as f64 / 1e6,
         pct(&mut units_ms, 0.5),
         pct(&mut units_ms, 0.99)
+    );
+    println!(
+        "| `GET /api/units`, {units} units, while {rate} updates/s change them, {} sequential requests | p50 {:.1} ms, p99 {:.1} ms | p99 ≤ 20 ms |",
+        busy_ms.len(),
+        pct(&mut busy_ms, 0.5),
+        pct(&mut busy_ms, 0.99)
     );
     println!(
         "| `GET {url}`, cached (first answer {first_s:.1} s), 200 sequential requests | p50 {:.2} ms, p99 {:.2} ms | p99 ≤ 10 ms |",

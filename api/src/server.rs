@@ -71,6 +71,19 @@ pub struct RouteDoc {
     pub params: &'static [ParamDoc],
     /// Content type of a successful answer.
     pub content: &'static str,
+    /// Whether `format` also offers the tables of [`table`](crate::http::table) (CSV,
+    /// Parquet, Arrow).
+    pub tables: bool,
+}
+
+impl RouteDoc {
+    /// The same route, also answering tables.
+    const fn with_tables(self) -> RouteDoc {
+        RouteDoc {
+            tables: true,
+            ..self
+        }
+    }
 }
 
 const fn doc(
@@ -86,6 +99,7 @@ const fn doc(
         summary,
         params,
         content,
+        tables: false,
     }
 }
 
@@ -142,7 +156,8 @@ pub fn routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
                 summary,
                 analytics_api::PARAMS,
                 GEOJSON,
-            ),
+            )
+            .with_tables(),
             get(
                 move |State(s): State<AppState>,
                       Extension(c): Extension<Caller>,
@@ -242,7 +257,8 @@ fn fixed_routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
                 "Geofence and duty events from the store, plus live offline notices and events not yet stored, oldest first.",
                 live::EVENTS_PARAMS,
                 JSON,
-            ),
+            )
+            .with_tables(),
             get(live::events),
         ),
         (
@@ -252,7 +268,8 @@ fn fixed_routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
                 "Route replay: a unit's stored fixes as a LineString with per-fix times, speeds, beats and flags.",
                 history::TRACK_PARAMS,
                 GEOJSON,
-            ),
+            )
+            .with_tables(),
             get(history::track),
         ),
         (
@@ -262,7 +279,8 @@ fn fixed_routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
                 "Who was near a place at a time: each unit's fix closest to `t` within `radius` and `window`.",
                 history::AT_PARAMS,
                 GEOJSON,
-            ),
+            )
+            .with_tables(),
             get(history::at),
         ),
         (

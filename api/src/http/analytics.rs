@@ -1,6 +1,7 @@
 //! Analytics endpoints: `/api/analytics/{job}` runs the same job as `patrol analyze JOB` (the
 //! dispatch of [`crate::commands::run`], with the same parameters) and answers its table as JSON rows,
-//! GeoJSON (rows with an H3 `cell` become its hexagon) or CSV.
+//! GeoJSON (rows with an H3 `cell` become its hexagon), or a table: CSV, Parquet or an Arrow
+//! IPC stream ([`crate::http::table`]; for jobs that answer with features, their properties).
 //!
 //! Answers are cached by (job, parameters, store version), where the store version is derived
 //! from the names, sizes and modification times of the `pings` Parquet files: a repeated
@@ -21,6 +22,7 @@ use serde_json::{Value, json};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::params::{Kind, ParamDoc, Params};
+use crate::http::table::{self, Format};
 use crate::server::AppState;
 
 /// Parameters of every analytics route (those of `patrol analyze`).
@@ -48,7 +50,7 @@ pub const PARAMS: &[ParamDoc] = &[
     ParamDoc::query(
         "format",
         Kind::Text,
-        "`geojson` (default), `json` (rows) or `csv`.",
+        "`geojson` (default), `json` (rows), or a table: `csv`, `parquet` or `arrow` (Arrow IPC stream).",
     ),
     ParamDoc::query(
         "station",
@@ -206,35 +208,6 @@ fn geojson(rows: &[Value]) -> Value {
     json!({"type": "FeatureCollection", "features": features})
 }
 
-fn csv(rows: &[Value]) -> String {
-    let Some(first) = rows.first().map(props).and_then(Value::as_object) else {
-        return String::new();
-    };
-    let cols: Vec<&String> = first.keys().collect();
-    let mut out = cols
-        .iter()
-        .map(|c| c.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
-    out.push('\n');
-    for r in rows {
-        let line: Vec<String> = cols
-            .iter()
-            .map(|c| match props(r).get(c.as_str()) {
-                None | Some(Value::Null) => String::new(),
-                Some(Value::String(s)) if s.contains([',', '"', '\n']) => {
-                    format!("\"{}\"", s.replace('"', "\"\""))
-                }
-                Some(Value::String(s)) => s.clone(),
-                Some(v) => v.to_string(),
-            })
-            .collect();
-        out.push_str(&line.join(","));
-        out.push('\n');
-    }
-    out
-}
-
 /// `GET /api/analytics/{job}`.
 pub(crate) async fn answer(
     job: &'static str,
@@ -259,13 +232,7 @@ pub(crate) async fn answer(
     if let Some(top) = p.get::<usize>("top")? {
         args.extend(["--top".into(), top.to_string()]);
     }
-    let format = p.text("format").unwrap_or("geojson");
-    if !["geojson", "json", "csv"].contains(&format) {
-        return Err(ApiError::param(
-            "format",
-            format!("{format:?} is not geojson, json or csv"),
-        ));
-    }
+    let format = Format::param(&p, &[Format::GeoJson, Format::Json])?;
     let store = s.store.clone();
     let mut h = DefaultHasher::new();
     (job, &args, store_version(&store)).hash(&mut h);
@@ -313,7 +280,7 @@ pub(crate) async fn answer(
 }
 
 /// Filters an answer by station and writes it in `format`.
-fn render(s: &AppState, rows: Rows, station: Option<&str>, format: &str) -> ApiResult<Response> {
+fn render(s: &AppState, rows: Rows, station: Option<&str>, format: Format) -> ApiResult<Response> {
     let rows = match rows.as_ref() {
         Ok(r) => r,
         Err(why) => return Err(ApiError::NotFound(why.clone())),
@@ -327,9 +294,15 @@ fn render(s: &AppState, rows: Rows, station: Option<&str>, format: &str) -> ApiR
             .collect(),
     };
     Ok(match format {
-        "csv" => ([(header::CONTENT_TYPE, "text/csv")], csv(&visible)).into_response(),
-        "json" => axum::Json(visible).into_response(),
-        _ => (
+        Format::Table(t) => {
+            let rows: Vec<&serde_json::Map<String, Value>> = visible
+                .iter()
+                .filter_map(|r| props(r).as_object())
+                .collect();
+            return table::respond(&table::from_rows(&rows)?, t);
+        }
+        Format::Json => axum::Json(visible).into_response(),
+        Format::GeoJson => (
             [(header::CONTENT_TYPE, "application/geo+json")],
             axum::Json(geojson(&visible)),
         )

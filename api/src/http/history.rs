@@ -1,18 +1,21 @@
 //! History endpoints over the Parquet store: `/api/units/{id}/track` (route replay),
-//! `/api/at` (who was near a place at a time) and `/api/fences` (the base layers).
+//! `/api/at` (who was near a place at a time) and `/api/fences` (the base layers). The track
+//! and `/api/at` are also tables (`format=csv|parquet|arrow`, see [`crate::http::table`]).
 //!
 //! Pings reach Parquet when the WAL is flushed (every few seconds), so the last seconds of a
 //! track are on the live stream before they are here.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use arrow::array::{
-    Array, Float32Array, Float64Array, Int32Array, StringArray, TimestampMillisecondArray,
+    Array, ArrayRef, Float32Array, Float64Array, Int32Array, Int64Array, StringArray,
+    TimestampMillisecondArray,
 };
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::header;
@@ -26,6 +29,7 @@ use serde_json::{Value, json};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::params::{Kind, ParamDoc, Params};
+use crate::http::table::{self, Format};
 use crate::server::AppState;
 
 const DAY_MS: i64 = 86_400_000;
@@ -47,7 +51,11 @@ pub const TRACK_PARAMS: &[ParamDoc] = &[
         Kind::Time,
         "End (RFC 3339 or epoch ms); default now. At most 7 days after `from`.",
     ),
-    ParamDoc::query("format", Kind::Text, "`geojson` (default) or `csv`."),
+    ParamDoc::query(
+        "format",
+        Kind::Text,
+        "`geojson` (default), or one row per fix: `csv`, `parquet` or `arrow` (Arrow IPC stream).",
+    ),
 ];
 
 /// Parameters of `/api/at`.
@@ -66,6 +74,11 @@ pub const AT_PARAMS: &[ParamDoc] = &[
         "Seconds either side of `t` (default 300, at most 3600).",
     ),
     ParamDoc::query("station", Kind::Text, "Only this station's units."),
+    ParamDoc::query(
+        "format",
+        Kind::Text,
+        "`geojson` (default), or one row per unit with `lat` and `lon`: `csv`, `parquet` or `arrow` (Arrow IPC stream).",
+    ),
 ];
 
 /// Parameters of `/api/fences`.
@@ -190,6 +203,51 @@ fn read_file(
     Ok(())
 }
 
+/// The fixes as a table: the columns of the store's `pings` that a replay shows, with
+/// `fix_time` in milliseconds since the epoch as in the GeoJSON answer.
+fn fix_table(fixes: &[Fix]) -> anyhow::Result<RecordBatch> {
+    let text = |f: fn(&Fix) -> Option<&str>| -> ArrayRef {
+        Arc::new(fixes.iter().map(f).collect::<StringArray>())
+    };
+    let columns: Vec<(&str, DataType, ArrayRef)> = vec![
+        ("unit", DataType::Utf8, text(|f| Some(&f.unit))),
+        ("station", DataType::Utf8, text(|f| Some(&f.station))),
+        (
+            "fix_time",
+            DataType::Int64,
+            Arc::new(fixes.iter().map(|f| f.t).collect::<Int64Array>()),
+        ),
+        (
+            "lat",
+            DataType::Float64,
+            Arc::new(fixes.iter().map(|f| f.lat).collect::<Float64Array>()),
+        ),
+        (
+            "lon",
+            DataType::Float64,
+            Arc::new(fixes.iter().map(|f| f.lon).collect::<Float64Array>()),
+        ),
+        (
+            "speed_kmh",
+            DataType::Float32,
+            Arc::new(fixes.iter().map(|f| f.speed).collect::<Float32Array>()),
+        ),
+        ("beat", DataType::Utf8, text(|f| f.beat.as_deref())),
+        ("zone", DataType::Utf8, text(|f| f.zone.as_deref())),
+        (
+            "flags",
+            DataType::Int32,
+            Arc::new(fixes.iter().map(|f| f.flags).collect::<Int32Array>()),
+        ),
+    ];
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, dtype, a)| Field::new(*name, dtype.clone(), a.null_count() > 0))
+        .collect();
+    let arrays = columns.into_iter().map(|(_, _, a)| a).collect();
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
+}
+
 fn col<'a, T: Array + 'static>(b: &'a RecordBatch, name: &str) -> anyhow::Result<&'a T> {
     b.column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())
@@ -256,7 +314,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// `GET /api/units/{id}/track`: the unit's stored fixes as a GeoJSON LineString whose
-/// properties carry the per-fix times, speeds and flags, or CSV.
+/// properties carry the per-fix times, speeds and flags, or as a table of fixes.
 pub(crate) async fn track(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -265,16 +323,7 @@ pub(crate) async fn track(
 ) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref(), TRACK_PARAMS)?;
     let (from, to) = p.range(crate::wiring::now_ms(), 2 * 3_600_000, MAX_TRACK_MS)?;
-    let csv = match p.text("format") {
-        None | Some("geojson") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ApiError::param(
-                "format",
-                format!("{other:?} is not supported here (geojson or csv)"),
-            ));
-        }
-    };
+    let format = Format::param(&p, &[Format::GeoJson])?;
     let station = s
         .reference
         .station_of(&id)
@@ -288,24 +337,8 @@ pub(crate) async fn track(
     let store = s.store.clone();
     let unit = id.clone();
     let fixes = blocking(move || read_fixes(&store, from, to, &|u, _| u == unit)).await?;
-    if csv {
-        let mut out = String::from("unit,station,fix_time,lat,lon,speed_kmh,beat,zone,flags\n");
-        for f in &fixes {
-            let _ = writeln!(
-                out,
-                "{},{},{},{},{},{},{},{},{}",
-                f.unit,
-                f.station,
-                f.t,
-                f.lat,
-                f.lon,
-                f.speed.map(|v| v.to_string()).unwrap_or_default(),
-                f.beat.as_deref().unwrap_or(""),
-                f.zone.as_deref().unwrap_or(""),
-                f.flags
-            );
-        }
-        return Ok(([(header::CONTENT_TYPE, "text/csv")], out).into_response());
+    if let Format::Table(t) = format {
+        return table::respond(&fix_table(&fixes)?, t);
     }
     let coords: Vec<Value> = fixes.iter().map(|f| json!([f.lon, f.lat])).collect();
     let body = json!({
@@ -342,6 +375,7 @@ pub(crate) async fn at(
         return Err(ApiError::param("window", "at most 3600 seconds"));
     }
     let station = caller.station_filter(p.text("station"))?;
+    let format = Format::param(&p, &[Format::GeoJson])?;
     let store = s.store.clone();
     let w = i64::from(window) * 1000;
     let fixes = blocking(move || {
@@ -363,17 +397,33 @@ pub(crate) async fn at(
     }
     let mut near: Vec<(&Fix, f64)> = best.into_values().collect();
     near.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let properties = |f: &Fix, d: f64| {
+        json!({
+            "unit": f.unit, "station": f.station, "fix_time": f.t,
+            "distance_m": (d * 10.0).round() / 10.0, "speed_kmh": f.speed,
+            "beat": f.beat, "zone": f.zone, "flags": f.flags,
+        })
+    };
+    if let Format::Table(t) = format {
+        let rows: Vec<serde_json::Map<String, Value>> = near
+            .iter()
+            .filter_map(|(f, d)| {
+                let mut row = properties(f, *d).as_object()?.clone();
+                row.insert("lat".into(), json!(f.lat));
+                row.insert("lon".into(), json!(f.lon));
+                Some(row)
+            })
+            .collect();
+        let rows: Vec<&serde_json::Map<String, Value>> = rows.iter().collect();
+        return table::respond(&table::from_rows(&rows)?, t);
+    }
     let features: Vec<Value> = near
         .iter()
         .map(|(f, d)| {
             json!({
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": [f.lon, f.lat]},
-                "properties": {
-                    "unit": f.unit, "station": f.station, "fix_time": f.t,
-                    "distance_m": (d * 10.0).round() / 10.0, "speed_kmh": f.speed,
-                    "beat": f.beat, "zone": f.zone, "flags": f.flags,
-                },
+                "properties": properties(f, *d),
             })
         })
         .collect();

@@ -4,17 +4,25 @@
 //! re-broadcasts it to every SSE client; clients that fall behind skip ahead (the broadcast
 //! reports `Lagged`), so neither a slow client nor many clients slow ingest. Non-position
 //! events (offline and whatever else ingest broadcasts) are also kept in a bounded in-memory
-//! log that `/api/events` answers from: the store has no events table yet, so `/api/events`
-//! sees the events broadcast since this process started (at most [`EVENT_LOG`]).
+//! log (at most [`EVENT_LOG`]) that `/api/events` answers from besides the store's `events`
+//! table: the live state's offline notices are not stored, and stored events reach Parquet
+//! only when the WAL is flushed.
+//!
+//! `/api/units` keeps each unit's JSON serialised between changes ([`UnitsCache`]): a request
+//! re-serialises only the units that changed since the previous one (live state numbers its
+//! changes), filters the fragments by scope, and appends each unit's age, the one field that
+//! depends on the time of the request.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
+use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use ingest::sink::live::{LiveEvent, LiveState, UnitState};
 use serde::Serialize;
@@ -27,6 +35,7 @@ use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::params::{Kind, ParamDoc, Params};
 use crate::http::reference::Reference;
+use crate::http::table::{self, Format};
 use crate::server::AppState;
 
 /// Events kept for `/api/events`.
@@ -65,6 +74,8 @@ pub struct LiveHub {
     pub client_skipped: AtomicU64,
     /// Open SSE streams.
     pub clients: AtomicU64,
+    /// `/api/units` fragments.
+    units: UnitsCache,
 }
 
 impl LiveHub {
@@ -82,6 +93,7 @@ impl LiveHub {
             hub_skipped: AtomicU64::new(0),
             client_skipped: AtomicU64::new(0),
             clients: AtomicU64::new(0),
+            units: UnitsCache::default(),
         });
         let mut rx = live.subscribe();
         let h = hub.clone();
@@ -253,20 +265,90 @@ pub const EVENTS_PARAMS: &[ParamDoc] = &[
         "Only events of this type (e.g. offline).",
     ),
     STATION,
+    ParamDoc::query(
+        "format",
+        Kind::Text,
+        "`json` (default), or one row per event with a column per field found in any of them: `csv`, `parquet` or `arrow` (Arrow IPC stream).",
+    ),
 ];
 
-/// A unit on the live map.
-#[derive(Debug, Serialize)]
-pub struct UnitView {
-    /// The live state.
+/// One unit of `/api/units`, serialised, and what the filters look at.
+#[derive(Debug)]
+struct Fragment {
+    station: String,
+    beat: Option<String>,
+    fix_time: i64,
+    /// The unit's JSON object without its closing brace (the age goes there).
+    json: String,
+}
+
+/// What `/api/units` says of a unit, but its age.
+#[derive(Serialize)]
+struct UnitRow<'a> {
     #[serde(flatten)]
-    pub state: UnitState,
+    state: &'a UnitState,
     /// `car`, `bike`, `ebike` or `foot`, from `units.csv`.
-    pub kind: Option<&'static str>,
+    kind: Option<&'static str>,
     /// Officers in the unit, from `units.csv`.
-    pub crew: Option<u8>,
-    /// Seconds since the last fix.
-    pub age_s: f64,
+    crew: Option<u8>,
+}
+
+impl Fragment {
+    fn new(state: &UnitState, reference: &Reference) -> Result<Fragment, ApiError> {
+        let info = reference.unit(&state.unit);
+        let row = UnitRow {
+            state,
+            kind: info.map(|u| u.kind.as_str()),
+            crew: info.map(|u| u.crew),
+        };
+        let mut json = serde_json::to_string(&row)
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("serialising a unit: {e}")))?;
+        // An object always ends with its brace.
+        json.pop();
+        Ok(Fragment {
+            station: state.station.clone(),
+            beat: state.beat.clone(),
+            fix_time: state.fix_time,
+            json,
+        })
+    }
+}
+
+/// The `/api/units` fragments of every unit, by unit id, as of a live-state version.
+#[derive(Debug, Default)]
+struct UnitsCache {
+    inner: RwLock<Fragments>,
+}
+
+#[derive(Debug, Default)]
+struct Fragments {
+    version: u64,
+    units: BTreeMap<String, Fragment>,
+}
+
+impl Fragments {
+    /// The JSON array of the units `f` keeps, each with `age_s` as of `now`.
+    fn render(&self, f: &Filter, now: i64) -> Vec<u8> {
+        let size: usize = self.units.values().map(|u| u.json.len() + 24).sum();
+        let mut out = Vec::with_capacity(size + 2);
+        out.push(b'[');
+        for (unit, frag) in &self.units {
+            if !f.keeps(unit, &frag.station, frag.beat.as_deref()) {
+                continue;
+            }
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            out.extend_from_slice(frag.json.as_bytes());
+            out.extend_from_slice(b",\"age_s\":");
+            let age = (now - frag.fix_time).max(0) as f64 / 1000.0;
+            // Writing a number to a vector cannot fail.
+            let _ = serde_json::to_writer(&mut out, &age);
+            out.push(b'}');
+        }
+        out.push(b']');
+        out
+    }
 }
 
 /// `GET /api/units`.
@@ -274,26 +356,33 @@ pub(crate) async fn units(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Vec<UnitView>>> {
+) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref(), UNITS_PARAMS)?;
     let f = Filter::from(&p, &caller)?;
     let now = crate::wiring::now_ms();
-    let out = s
-        .live
-        .snapshot()
-        .into_iter()
-        .filter(|u| f.keeps(&u.unit, &u.station, u.beat.as_deref()))
-        .map(|state| {
-            let info = s.reference.unit(&state.unit);
-            UnitView {
-                kind: info.map(|u| u.kind.as_str()),
-                crew: info.map(|u| u.crew),
-                age_s: (now - state.fix_time).max(0) as f64 / 1000.0,
-                state,
+    let poisoned = || ApiError::Internal(anyhow::anyhow!("the units cache lock is poisoned"));
+    let cache = &s.hub.units;
+    let current = s.live.version();
+    let body = {
+        let fresh = cache.inner.read().map_err(|_| poisoned())?;
+        (fresh.version == current).then(|| fresh.render(&f, now))
+    };
+    let body = match body {
+        Some(b) => b,
+        None => {
+            let mut stale = cache.inner.write().map_err(|_| poisoned())?;
+            // Another request may have brought it up to date meanwhile; this costs nothing then.
+            let (version, changed) = s.live.changed_since(stale.version);
+            for state in &changed {
+                stale
+                    .units
+                    .insert(state.unit.clone(), Fragment::new(state, &s.reference)?);
             }
-        })
-        .collect();
-    Ok(Json(out))
+            stale.version = version;
+            stale.render(&f, now)
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `GET /api/live`.
@@ -352,10 +441,11 @@ pub(crate) async fn events(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
     RawQuery(q): RawQuery,
-) -> ApiResult<Json<Vec<serde_json::Value>>> {
+) -> ApiResult<Response> {
     let p = Params::parse(q.as_deref(), EVENTS_PARAMS)?;
     let f = Filter::from(&p, &caller)?;
     let (from, to) = p.range(crate::wiring::now_ms(), 86_400_000, 31 * 86_400_000)?;
+    let format = Format::param(&p, &[Format::Json])?;
     let kind = p.text("kind");
     // An event without a beat of its own is placed in its unit's current beat.
     let current: HashMap<String, String> = if f.beat.is_some() {
@@ -403,6 +493,11 @@ pub(crate) async fn events(
         }
     }
     out.sort_by_key(|(t, _)| *t);
+    if let Format::Table(t) = format {
+        let rows: Vec<&serde_json::Map<String, serde_json::Value>> =
+            out.iter().filter_map(|(_, v)| v.as_object()).collect();
+        return table::respond(&table::from_rows(&rows)?, t);
+    }
     let out: Vec<serde_json::Value> = out.into_iter().map(|(_, v)| v).collect();
-    Ok(Json(out))
+    Ok(Json(out).into_response())
 }

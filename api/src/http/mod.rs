@@ -8,6 +8,7 @@
 //! - [`history`]: route replay, "who was here" and the base layers.
 //! - [`reference`]: the jurisdiction's fleet and layers as served.
 //! - [`openapi`]: the generated OpenAPI document.
+//! - [`table`]: the `format` parameter and the CSV, Parquet and Arrow answers.
 //! - `page`: the embedded command-room map.
 
 pub mod analytics;
@@ -19,3 +20,4 @@ pub mod openapi;
 pub(crate) mod page;
 pub mod params;
 pub mod reference;
+pub mod table;

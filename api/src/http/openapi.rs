@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::http::auth::Access;
 use crate::http::params::{In, Kind};
+use crate::http::table;
 use crate::server::routes;
 
 /// The document.
@@ -36,9 +37,16 @@ pub fn document() -> Value {
             .collect();
         let error = json!({"$ref": "#/components/responses/Error"});
         let mut responses = Map::new();
+        let mut content = Map::new();
+        content.insert(d.content.into(), json!({}));
+        if d.tables {
+            for t in table::CONTENT {
+                content.insert(t.into(), json!({}));
+            }
+        }
         responses.insert(
             "200".into(),
-            json!({"description": "OK", "content": {d.content: {}}}),
+            json!({"description": "OK", "content": content}),
         );
         if !params.is_empty() {
             responses.insert("400".into(), error.clone());

@@ -1,13 +1,127 @@
 //! The HTTP API against a real in-process server: access control and the error shape on every
 //! documented route, the OpenAPI document against the router, live units, the SSE stream,
-//! events, history and the fence catalog.
+//! events, history and the fence catalog, and the tabular answers (CSV, Parquet read back with
+//! polars, Arrow IPC read back with arrow-rs) against the JSON ones.
 
 use std::time::Duration;
 
 use api::http::auth::Role;
-use serde_json::Value;
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, StringArray,
+};
+use arrow::datatypes::DataType;
+use arrow::record_batch::RecordBatch;
+use polars::prelude::{AnyValue, DataFrame, SerReader};
+use serde_json::{Value, json};
 
-use crate::web::{Server, Sse, eventually, location, now_ms};
+use crate::web::{Resp, Server, Sse, eventually, location, now_ms};
+
+const PARQUET: &str = "application/vnd.apache.parquet";
+const ARROW: &str = "application/vnd.apache.arrow.stream";
+
+/// A Parquet answer, read back with polars.
+fn parquet_frame(r: &Resp) -> DataFrame {
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["content-type"], PARQUET);
+    polars::prelude::ParquetReader::new(std::io::Cursor::new(r.bytes.clone()))
+        .finish()
+        .unwrap()
+}
+
+/// Column `name` of a polars frame as JSON values.
+fn frame_column(df: &DataFrame, name: &str) -> Vec<Value> {
+    let col = df
+        .column(name)
+        .unwrap_or_else(|_| panic!("no column {name}"));
+    (0..df.height())
+        .map(|i| match col.get(i).unwrap() {
+            AnyValue::Null => Value::Null,
+            AnyValue::Boolean(b) => json!(b),
+            AnyValue::Int32(v) => json!(v),
+            AnyValue::Int64(v) => json!(v),
+            AnyValue::Float32(v) => json!(v),
+            AnyValue::Float64(v) => json!(v),
+            AnyValue::String(v) => json!(v),
+            AnyValue::StringOwned(v) => json!(v.as_str()),
+            other => panic!("column {name}: unexpected value {other:?}"),
+        })
+        .collect()
+}
+
+/// An Arrow IPC stream answer, read back with arrow-rs, as one batch.
+fn arrow_batch(r: &Resp) -> RecordBatch {
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["content-type"], ARROW);
+    let reader =
+        arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(r.bytes.clone()), None)
+            .unwrap();
+    let schema = reader.schema();
+    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().unwrap();
+    arrow::compute::concat_batches(&schema, &batches).unwrap()
+}
+
+/// Column `name` of an Arrow batch as JSON values.
+fn batch_column(b: &RecordBatch, name: &str) -> Vec<Value> {
+    let col: &ArrayRef = b
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    let any = col.as_any();
+    (0..col.len())
+        .map(|i| {
+            if col.is_null(i) {
+                return Value::Null;
+            }
+            match col.data_type() {
+                DataType::Utf8 => json!(any.downcast_ref::<StringArray>().unwrap().value(i)),
+                DataType::Int64 => json!(any.downcast_ref::<Int64Array>().unwrap().value(i)),
+                DataType::Int32 => json!(any.downcast_ref::<Int32Array>().unwrap().value(i)),
+                DataType::Float64 => json!(any.downcast_ref::<Float64Array>().unwrap().value(i)),
+                DataType::Float32 => json!(any.downcast_ref::<Float32Array>().unwrap().value(i)),
+                DataType::Boolean => json!(any.downcast_ref::<BooleanArray>().unwrap().value(i)),
+                other => panic!("column {name}: unexpected type {other}"),
+            }
+        })
+        .collect()
+}
+
+/// The table cell a JSON value becomes: lists and objects as their JSON text.
+fn cell(v: &Value) -> Value {
+    match v {
+        Value::Array(_) | Value::Object(_) => Value::String(v.to_string()),
+        other => other.clone(),
+    }
+}
+
+/// Equal as table cells: numbers by value (an integer in a column of decimals is a decimal).
+fn same_cell(got: &Value, want: &Value) -> bool {
+    match (got.as_f64(), want.as_f64()) {
+        (Some(a), Some(b)) => a == b,
+        _ => *got == cell(want),
+    }
+}
+
+/// Every field of every JSON row equals its cell in the table, which has one row per JSON
+/// row and one column per field name (`shape` = rows, columns).
+fn assert_rows_match(rows: &[Value], shape: (usize, usize), column: impl Fn(&str) -> Vec<Value>) {
+    let mut names: Vec<&str> = rows
+        .iter()
+        .flat_map(|r| r.as_object().unwrap().keys().map(String::as_str))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(shape, (rows.len(), names.len()), "{names:?}");
+    for name in names {
+        let col = column(name);
+        for (i, row) in rows.iter().enumerate() {
+            let want = row.get(name).unwrap_or(&Value::Null);
+            assert!(
+                same_cell(&col[i], want),
+                "{name} of row {i}: {} against {want}",
+                col[i]
+            );
+        }
+    }
+}
 
 /// A concrete URL for a documented path (path parameters filled, required query parameters
 /// given valid values).
@@ -172,6 +286,55 @@ fn openapi_matches_the_router() {
                 "{url} is documented but not routed"
             );
         }
+        // Every route documented with tabular answers gives them: a Parquet file and an Arrow
+        // stream that read back, and CSV, all with the same number of rows (few here: the
+        // store is empty, but hot spots come from the incidents file alone).
+        let mut tabular = Vec::new();
+        for path in &documented {
+            let op = &doc["paths"][path]["get"];
+            let content = op["responses"]["200"]["content"].as_object().unwrap();
+            if !content.contains_key(PARQUET) {
+                continue;
+            }
+            assert!(
+                content.contains_key(ARROW) && content.contains_key("text/csv"),
+                "{path}: {content:?}"
+            );
+            tabular.push(path.as_str());
+            let url = url_for(path, op, "C01");
+            let sep = if url.contains('?') { '&' } else { '?' };
+            let parquet = s
+                .get(&format!("{url}{sep}format=parquet"), Some("admin"))
+                .await;
+            if parquet.status == 404 && path.starts_with("/api/analytics/") {
+                continue;
+            }
+            let rows = parquet_frame(&parquet).height();
+            let arrow = s
+                .get(&format!("{url}{sep}format=arrow"), Some("admin"))
+                .await;
+            assert_eq!(arrow_batch(&arrow).num_rows(), rows, "{url}");
+            let csv = s.get(&format!("{url}{sep}format=csv"), Some("admin")).await;
+            assert_eq!(csv.headers["content-type"], "text/csv", "{url}");
+            assert_eq!(csv.body.lines().count(), rows + 1, "{url}");
+            assert!(rows > 0 || !path.ends_with("/hotspots"), "{url}");
+        }
+        tabular.sort_unstable();
+        assert_eq!(
+            tabular,
+            vec![
+                "/api/analytics/compliance",
+                "/api/analytics/coverage",
+                "/api/analytics/dosage",
+                "/api/analytics/gaps",
+                "/api/analytics/hotspots",
+                "/api/analytics/koper",
+                "/api/analytics/response",
+                "/api/at",
+                "/api/events",
+                "/api/units/{id}/track",
+            ]
+        );
         // ...and the router has no route the document lacks: the router is built from the
         // same table, and every entry of that table is documented.
         let routed: Vec<&str> = api::server::routes().iter().map(|(d, _)| d.path).collect();
@@ -207,6 +370,12 @@ fn bad_parameters_are_400_and_named() {
             ("/api/events?from=10&to=5", "`from`"),
             ("/api/units/C01/track?from=0&to=999999999999", "`to`"),
             ("/api/units/C01/track?format=xml", "`format`"),
+            ("/api/events?format=xlsx", "`format`"),
+            ("/api/at?lat=40.1&lon=-88.9&t=0&format=json", "`format`"),
+            (
+                "/api/analytics/gaps?from=2026-11-02&to=2026-11-03&format=arrows",
+                "`format`",
+            ),
             ("/api/fences?layer=moon", "`layer`"),
         ];
         for (url, name) in cases {
@@ -395,6 +564,41 @@ fn history_track_at_and_fences() {
         let csv = s.get(&format!("{url}&format=csv"), Some("chief")).await;
         assert_eq!(csv.headers["content-type"], "text/csv");
         assert_eq!(csv.body.lines().count(), 11);
+        assert_eq!(
+            csv.body.lines().next(),
+            Some("unit,station,fix_time,lat,lon,speed_kmh,beat,zone,flags")
+        );
+        // The same fixes as Parquet (read with polars) and as an Arrow stream (read with
+        // arrow-rs): the GeoJSON's times, coordinates, speeds, beats and flags, row by row.
+        let coords = track["geometry"]["coordinates"].as_array().unwrap();
+        let p = &track["properties"];
+        let fixes: Vec<Value> = (0..coords.len())
+            .map(|i| {
+                json!({
+                    "unit": "C02", "station": "ST1", "fix_time": p["times"][i],
+                    "lon": coords[i][0], "lat": coords[i][1], "speed_kmh": p["speed_kmh"][i],
+                    "beat": p["beat"][i], "flags": p["flags"][i],
+                })
+            })
+            .collect();
+        assert_eq!(fixes.len(), 10);
+        // The tables also carry `zone`, which the GeoJSON does not.
+        let df = parquet_frame(
+            &s.get(&format!("{url}&format=parquet"), Some("analyst"))
+                .await,
+        );
+        assert_eq!(frame_column(&df, "zone").len(), 10);
+        assert_rows_match(&fixes, (df.height(), df.width() - 1), |n| {
+            frame_column(&df, n)
+        });
+        let b = arrow_batch(&s.get(&format!("{url}&format=arrow"), Some("chief")).await);
+        assert_eq!(
+            b.schema().field_with_name("fix_time").unwrap().data_type(),
+            &DataType::Int64
+        );
+        assert_rows_match(&fixes, (b.num_rows(), b.num_columns() - 1), |n| {
+            batch_column(&b, n)
+        });
 
         // Driving into Downtown (BT01) is an `enter` event of the engine, stored in the events
         // table and served by /api/events, filterable by beat; ST2 does not see it.
@@ -409,6 +613,20 @@ fn history_track_at_and_fences() {
         .await;
         assert_eq!(entered[0]["fence"], "BT01", "{entered}");
         assert_eq!(entered[0]["layer"], "beat");
+        // The events as tables: a column per field, the same values.
+        let rows = entered.as_array().unwrap();
+        let df = parquet_frame(
+            &s.get(&format!("{events_url}&format=parquet"), Some("command"))
+                .await,
+        );
+        assert_rows_match(rows, (df.height(), df.width()), |n| frame_column(&df, n));
+        let b = arrow_batch(
+            &s.get(&format!("{events_url}&format=arrow"), Some("chief"))
+                .await,
+        );
+        assert_rows_match(rows, (b.num_rows(), b.num_columns()), |n| {
+            batch_column(&b, n)
+        });
         let scoped = s
             .get("/api/events?unit=C02", Some("command@ST2"))
             .await
@@ -431,6 +649,23 @@ fn history_track_at_and_fences() {
             f[0]["properties"]["fix_time"].as_i64(),
             Some(t / 1000 * 1000)
         );
+        // As a table: the properties plus the point's `lat` and `lon`.
+        let mut row = f[0]["properties"].clone();
+        row["lon"] = f[0]["geometry"]["coordinates"][0].clone();
+        row["lat"] = f[0]["geometry"]["coordinates"][1].clone();
+        let at_url = format!("/api/at?lat=40.1&lon=-88.906&t={t}&radius=100&window=30");
+        let b = arrow_batch(
+            &s.get(&format!("{at_url}&format=arrow"), Some("analyst"))
+                .await,
+        );
+        assert_rows_match(&[row.clone()], (b.num_rows(), b.num_columns()), |n| {
+            batch_column(&b, n)
+        });
+        let df = parquet_frame(
+            &s.get(&format!("{at_url}&format=parquet"), Some("chief"))
+                .await,
+        );
+        assert_rows_match(&[row], (df.height(), df.width()), |n| frame_column(&df, n));
         let far = s
             .get(
                 &format!("/api/at?lat=40.2&lon=-88.5&t={t}"),
@@ -624,6 +859,28 @@ fn analytics_answers_like_patrol_analyze_and_caches() {
             header.contains(&"rank") && header.contains(&"gap"),
             "{header:?}"
         );
+        // Parquet (read with polars) and Arrow (read with arrow-rs) hold the JSON rows, typed:
+        // the H3 cell an integer, the gap a decimal.
+        let json_rows = rows.as_array().unwrap();
+        let df = parquet_frame(
+            &s.get(&format!("{url}&format=parquet"), Some("analyst"))
+                .await,
+        );
+        assert_rows_match(json_rows, (df.height(), df.width()), |n| {
+            frame_column(&df, n)
+        });
+        assert_eq!(
+            df.column("cell").unwrap().dtype(),
+            &polars::prelude::DataType::Int64
+        );
+        assert_eq!(
+            df.column("gap").unwrap().dtype(),
+            &polars::prelude::DataType::Float64
+        );
+        let b = arrow_batch(&s.get(&format!("{url}&format=arrow"), Some("chief")).await);
+        assert_rows_match(json_rows, (b.num_rows(), b.num_columns()), |n| {
+            batch_column(&b, n)
+        });
         // A station sees only the gaps in its own beats.
         let st2 = s.get(url, Some("analyst@ST2")).await.json();
         for g in st2["features"].as_array().unwrap() {

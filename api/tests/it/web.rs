@@ -172,7 +172,10 @@ pub(crate) struct Resp {
     pub(crate) status: u16,
     /// Header lines, lower-cased names.
     pub(crate) headers: HashMap<String, String>,
+    /// The body as text (invalid UTF-8 replaced).
     pub(crate) body: String,
+    /// The body as sent (for Parquet and Arrow answers).
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Resp {
@@ -213,33 +216,39 @@ pub(crate) async fn get(port: u16, path: &str, token: Option<&str>) -> Resp {
         .await
         .expect("response within 30 s")
         .unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let (status, headers) = parse_head(head);
-    let body = if headers
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let (status, headers) = parse_head(&String::from_utf8_lossy(&raw[..split]));
+    let body = raw.get(split + 4..).unwrap_or_default();
+    let bytes = if headers
         .get("transfer-encoding")
         .is_some_and(|v| v == "chunked")
     {
         dechunk(body)
     } else {
-        body.to_owned()
+        body.to_vec()
     };
     Resp {
         status,
         headers,
-        body,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes,
     }
 }
 
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
+fn dechunk(mut s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = s.windows(2).position(|w| w == b"\r\n") {
+        let size = String::from_utf8_lossy(&s[..eol]);
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        let rest = &s[eol + 2..];
         if n == 0 || rest.len() < n {
             break;
         }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
+        out.extend_from_slice(&rest[..n]);
+        s = rest[n..].strip_prefix(b"\r\n").unwrap_or(&rest[n..]);
     }
     out
 }
