@@ -328,11 +328,24 @@
     if (e.unit) li.addEventListener("click", () => state.units.has(e.unit) && select(e.unit));
     ul.append(li);
   }
+  // A provisional enter or exit (sent before the reorder window has passed) is shown at once
+  // and marked; its durable twin (same unit, type, layer, fence and time) then confirms that
+  // line instead of adding another.
+  function alertKey(e) { return [e.unit, e.type, e.layer, e.fence, e.time_ms].join("|"); }
   function alert(e) {
     const ul = $("alert-list");
+    const key = alertKey(e);
+    const pending = !e.provisional && [...ul.children].find((li) => li.dataset.provisional === key);
+    if (pending) {
+      delete pending.dataset.provisional;
+      pending.classList.remove("provisional");
+      pending.textContent = describe(e);
+      return;
+    }
     const li = document.createElement("li");
     li.className = "alert-" + (e.type || "event");
-    li.textContent = describe(e);
+    li.textContent = describe(e) + (e.provisional ? " (provisional)" : "");
+    if (e.provisional) { li.dataset.provisional = key; li.classList.add("provisional"); }
     if (e.unit) li.addEventListener("click", () => state.units.has(e.unit) && select(e.unit));
     ul.prepend(li);
     while (ul.children.length > 200) ul.lastChild.remove();
