@@ -269,6 +269,10 @@ pub struct ReportArgs {
     /// Output HTML file.
     #[arg(long)]
     pub out: PathBuf,
+    /// Also print the report to this PDF file with headless Chromium (`PATROL_CHROMIUM`, or
+    /// `chromium` on the PATH).
+    #[arg(long)]
+    pub pdf: Option<PathBuf>,
 }
 
 #[cfg(test)]

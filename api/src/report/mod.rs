@@ -421,6 +421,55 @@ pub fn run(a: &ReportArgs) -> anyhow::Result<()> {
         a.out.display(),
         page.len() as f64 / 1e6
     );
+    if let Some(pdf) = &a.pdf {
+        print_pdf(&a.out, pdf)?;
+        eprintln!("report {}: printed {}", week.label(), pdf.display());
+    }
+    Ok(())
+}
+
+/// Chromium's binary: `PATROL_CHROMIUM`, else the first of the usual names on the PATH.
+#[must_use]
+pub fn chromium() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("PATROL_CHROMIUM") {
+        return Some(p.into());
+    }
+    let path = std::env::var_os("PATH")?;
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .flat_map(|n| std::env::split_paths(&path).map(move |d| d.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// Prints the HTML report at `html` to `pdf` with headless Chromium (the page's print styles
+/// give A4 landscape with a page per section).
+fn print_pdf(html: &Path, pdf: &Path) -> anyhow::Result<()> {
+    let chrome = chromium().context(
+        "--pdf: no Chromium found (install chromium, or set PATROL_CHROMIUM to its binary)",
+    )?;
+    let html = std::fs::canonicalize(html).with_context(|| format!("{}", html.display()))?;
+    let profile = tempfile::tempdir().context("a Chromium profile folder")?;
+    let out = std::process::Command::new(&chrome)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-pdf-header-footer",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .with_context(|| format!("running {}", chrome.display()))?;
+    let ok = std::fs::read(pdf).is_ok_and(|b| b.starts_with(b"%PDF"));
+    anyhow::ensure!(
+        out.status.success() && ok,
+        "--pdf {}: Chromium did not print the report ({}): {}",
+        pdf.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     Ok(())
 }
 

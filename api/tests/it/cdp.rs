@@ -13,18 +13,6 @@ use serde_json::{Value, json};
 
 use crate::support::wait_listening;
 
-/// Chromium's binary: `PATROL_CHROMIUM`, else the first of the usual names on the PATH.
-pub(crate) fn chromium() -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("PATROL_CHROMIUM") {
-        return Some(p.into());
-    }
-    let path = std::env::var_os("PATH")?;
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .flat_map(|n| std::env::split_paths(&path).map(move |d| d.join(n)))
-        .find(|p| p.is_file())
-}
-
 /// Kills a child process on drop.
 pub(crate) struct Reaper(pub(crate) Child);
 
@@ -266,7 +254,7 @@ pub(crate) fn shots_dir() -> PathBuf {
 /// Chromium skipped or required: `None` (after saying why) when it is missing and neither
 /// `CI` nor `PATROL_REQUIRE_DATA` is set; a failed test when either is.
 pub(crate) fn chromium_or_skip(what: &str) -> Option<PathBuf> {
-    let found = chromium();
+    let found = api::report::chromium();
     if found.is_none() {
         let required =
             std::env::var_os("CI").is_some() || std::env::var_os("PATROL_REQUIRE_DATA").is_some();

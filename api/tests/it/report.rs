@@ -1,7 +1,7 @@
 //! `patrol report` end to end: two weeks generated from the fixture, the report of the second
 //! built, its figures held against `patrol analyze` run separately on the same week, and the
-//! page rendered in headless Chromium (every section present, every image decoded, a PNG and
-//! a PDF saved under `target/report-test/`).
+//! page rendered in headless Chromium (every section present, every image decoded, a PNG
+//! saved under `target/report-test/`, and the `--pdf` print beside it).
 
 use std::path::{Path, PathBuf};
 
@@ -103,6 +103,7 @@ fn out_dir() -> PathBuf {
 fn weekly_report_matches_the_jobs_and_renders() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
+    let fx = fixtures();
     // Weeks 46 and 47: the report compares the one with the other.
     run(
         &[
@@ -117,14 +118,16 @@ fn weekly_report_matches_the_jobs_and_renders() {
         &[("--fixtures", &fixtures()), ("--store", &store)],
     );
     let report = out_dir().join("report.html");
-    run(
-        &["report", "--week", WEEK],
-        &[
-            ("--store", &store),
-            ("--fixtures", &fixtures()),
-            ("--out", &report),
-        ],
-    );
+    // With Chromium, `--pdf` prints the report too.
+    let chrome = chromium_or_skip("the report rendering test");
+    let pdf_path = out_dir().join("report.pdf");
+    let _ = std::fs::remove_file(&pdf_path);
+    let mut paths: Vec<(&str, &Path)> =
+        vec![("--store", &store), ("--fixtures", &fx), ("--out", &report)];
+    if chrome.is_some() {
+        paths.push(("--pdf", &pdf_path));
+    }
+    run(&["report", "--week", WEEK], &paths);
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(
         !html.contains("http://") && !html.contains("https://"),
@@ -231,7 +234,7 @@ fn weekly_report_matches_the_jobs_and_renders() {
     );
 
     // The page in a real browser.
-    let Some(chrome) = chromium_or_skip("the report rendering test") else {
+    let Some(chrome) = chrome else {
         return;
     };
     let mut browser = Browser::launch(&chrome, 1600, 1000);
@@ -286,11 +289,9 @@ fn weekly_report_matches_the_jobs_and_renders() {
     let png = base64_decode(shot["data"].as_str().unwrap());
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
     std::fs::write(out_dir().join("report.png"), png).unwrap();
-    let pdf = page.call(
-        "Page.printToPDF",
-        json!({"landscape": true, "printBackground": true, "preferCSSPageSize": true}),
-    );
-    let pdf = base64_decode(pdf["data"].as_str().unwrap());
+    page.eval("true");
+    assert!(page.errors.is_empty(), "console errors: {:#?}", page.errors);
+    let pdf = std::fs::read(&pdf_path).unwrap();
     assert!(pdf.starts_with(b"%PDF"), "a PDF");
     let count = |pat: &[u8]| pdf.windows(pat.len()).filter(|w| *w == pat).count();
     let pages = count(b"/Type /Page") - count(b"/Type /Pages");
@@ -298,7 +299,4 @@ fn weekly_report_matches_the_jobs_and_renders() {
         pages >= 4,
         "the print layout breaks sections onto pages: {pages}"
     );
-    std::fs::write(out_dir().join("report.pdf"), pdf).unwrap();
-    page.eval("true");
-    assert!(page.errors.is_empty(), "console errors: {:#?}", page.errors);
 }
