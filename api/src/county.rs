@@ -549,6 +549,9 @@ fn jurisdiction_toml() -> String {
          future_tolerance_s = 300\n\
          # Fixes older than the unit's latest by more than this are flagged late.\n\
          reorder_window_s = 120\n\
+         # Live enter/exit alerts wait this long for late fixes before going out\n\
+         # (marked provisional); the stored events always wait the reorder window.\n\
+         live_window_s = 0\n\
          # Larger MQTT payloads are rejected.\n\
          max_payload_bytes = 4096\n\
          \n\
