@@ -63,7 +63,8 @@ pub struct JobContext {
 /// The roster tables [`JobContext::duty_intervals`] joins, built for the context's span.
 #[derive(Debug, Clone)]
 struct Duty {
-    /// One row per UTC hour that a shift or its grace touches: `duty_unit`, `hour`, `s` and
+    /// One row per hour of the span (counted from its start) that a shift or its grace
+    /// touches: `duty_unit`, `hour`, `s` and
     /// `e` (the shift), `g` (end of the grace: `e` plus the gap cap, but not past the unit's
     /// next shift, so one unit's rows never overlap). A fix in the grace starts no interval;
     /// it is kept only to end the shift's last interval.
@@ -95,8 +96,15 @@ impl Duty {
     }
 }
 
-/// Milliseconds per hour: the on-duty join matches fixes to shifts by UTC hour.
+/// Milliseconds per hour: the on-duty join matches fixes to shifts by hour of the span.
 const HOUR_MS: i64 = 3_600_000;
+/// The on-duty plan packs a unit's number and a time into one Int64 key, so that its join and
+/// its sort each run on a single integer column: `unit << TIME_BITS | ms since the span start`
+/// to sort, `unit << HOUR_BITS | hours since the span start` to join. A span is at most
+/// 2^40 ms (34 years, hence fewer than 2^20 hours), which leaves 23 bits for the unit.
+const TIME_BITS: u32 = 40;
+/// See [`TIME_BITS`].
+const HOUR_BITS: u32 = 20;
 
 /// Each unit's roster entries as UTC ms `[start, end)`, sorted, with overlapping or touching
 /// shifts merged into one.
@@ -142,6 +150,11 @@ impl JobContext {
             Resolution::try_from(r)
                 .map_err(|_| AnalyticsError::Invalid(format!("H3 resolution {r} is not 0..=15")))
         };
+        if to_ms - from_ms >= 1 << TIME_BITS {
+            return Err(AnalyticsError::Invalid(
+                "the span from --from to --to must be shorter than 34 years".into(),
+            ));
+        }
         if res > store_res {
             return Err(AnalyticsError::Invalid(format!(
                 "resolution {res} is finer than the stored cells (store_res {store_res})"
@@ -174,7 +187,8 @@ impl JobContext {
                 if start >= self.to_ms || grace <= self.from_ms {
                     continue;
                 }
-                for h in start.div_euclid(HOUR_MS)..=(grace - 1).div_euclid(HOUR_MS) {
+                let hour_of = |t: i64| (t - self.from_ms).div_euclid(HOUR_MS);
+                for h in hour_of(start).max(0)..=hour_of(grace - 1) {
                     unit.push(id.clone());
                     hour.push(h);
                     s.push(start);
@@ -295,7 +309,10 @@ impl JobContext {
         fixes
             .select([col(UNIT)])
             .unique(None, UniqueKeepStrategy::Any)
+            // Sorted, so that every use of the table numbers the units alike.
+            .sort([UNIT], SortMultipleOptions::default())
             .with_row_index("code", None)
+            .with_column(col("code").cast(DataType::Int64))
             .with_column(
                 col(UNIT)
                     .str()
@@ -331,38 +348,52 @@ impl JobContext {
     /// of `<id>`, any other unlisted unit is of kind [`UNKNOWN_KIND`].
     pub fn duty_intervals(&self, pings: LazyFrame, units: LazyFrame) -> LazyFrame {
         let fixes = self.trusted_fixes(pings);
-        let shifts = self.unit_table(fixes.clone(), units).inner_join(
-            self.duty.hours.clone().lazy(),
-            col("duty_unit"),
-            col("duty_unit"),
-        );
+        let units = self.unit_table(fixes.clone(), units).cache();
+        let shifts = units
+            .clone()
+            .inner_join(
+                self.duty.hours.clone().lazy(),
+                col("duty_unit"),
+                col("duty_unit"),
+            )
+            .select([
+                (col("code") * lit(1i64 << HOUR_BITS) + col("hour")).alias("key"),
+                col("s"),
+                col("e"),
+                col("g"),
+            ]);
         let next = |c: &str, alias: &str| col(c).shift(lit(-1)).alias(alias);
         let local = self.clock.local_ms_expr(col("t"));
         // The on-duty part ends at the shift's end or the span's end, whichever is first.
         let stop = when(col("e").lt(lit(self.to_ms)))
             .then(col("e"))
             .otherwise(lit(self.to_ms));
+        let since_start = col("t") - lit(self.from_ms);
         fixes
-            .with_column((col("t") / lit(HOUR_MS)).alias("hour"))
-            .join(
-                shifts,
-                [col(UNIT), col("hour")],
-                [col(UNIT), col("hour")],
-                JoinArgs::new(JoinType::Inner),
+            .inner_join(
+                units.select([col(UNIT), col("code"), col("kind")]),
+                col(UNIT),
+                col(UNIT),
             )
+            .with_column(
+                (col("code") * lit(1i64 << HOUR_BITS) + since_start.clone() / lit(HOUR_MS))
+                    .alias("key"),
+            )
+            .inner_join(shifts, col("key"), col("key"))
             .filter(col("t").gt_eq(col("s")).and(col("t").lt(col("g"))))
-            .sort(["code", "t"], SortMultipleOptions::default())
+            .with_column((col("code") * lit(1i64 << TIME_BITS) + since_start).alias("order"))
+            .sort(["order"], SortMultipleOptions::default())
             .with_columns([
-                next("code", "code_b"),
-                next("t", "t_b"),
+                next("order", "order_b"),
                 next(CELL, "cell_b"),
                 next(LAT, "lat_b"),
                 next(LON, "lon_b"),
             ])
             .filter(col("t").lt(col("e")))
             .with_column(
-                when(col("code_b").eq(col("code")))
-                    .then(col("t_b"))
+                // The next fix's time, when it is the same unit's.
+                when((col("order_b") / lit(1i64 << TIME_BITS)).eq(col("code")))
+                    .then(col("order_b") % lit(1i64 << TIME_BITS) + lit(self.from_ms))
                     .otherwise(lit(NULL).cast(DataType::Int64))
                     .alias("t_b"),
             )
