@@ -150,6 +150,37 @@ pub fn window_day_expr(windows: &[Window], local_ms: Expr) -> Expr {
     out
 }
 
+/// What [`window_expr`] and [`window_day_expr`] give for one local time: the window's name
+/// (None outside every window) and the local day of its instance.
+#[must_use]
+pub fn window_at(windows: &[Window], local_ms: i64) -> (Option<&str>, i64) {
+    let (day, tod) = (local_ms.div_euclid(DAY_MS), local_ms.rem_euclid(DAY_MS));
+    for w in windows {
+        let (start, end) = bounds_ms(w);
+        let inside = if end <= start {
+            tod >= start || tod < end
+        } else {
+            tod >= start && tod < end
+        };
+        if inside {
+            let shifted = end <= start && tod < end;
+            return (Some(w.name.as_str()), day - i64::from(shifted));
+        }
+    }
+    (None, day)
+}
+
+impl LocalClock {
+    /// True when every offset and every change of offset over the span falls on a whole
+    /// minute, so that local time of day advances minute by minute with UTC.
+    #[must_use]
+    pub fn whole_minutes(&self) -> bool {
+        self.pieces
+            .iter()
+            .all(|&(from, off)| off % 60_000 == 0 && (from == i64::MIN || from % 60_000 == 0))
+    }
+}
+
 /// A day number (days since 1970-01-01) as a calendar date.
 #[must_use]
 pub fn day_to_date(day: i64) -> NaiveDate {
@@ -232,6 +263,33 @@ mod tests {
         );
         assert_eq!(clock.offset_ms(ms("2026-11-01T07:00:00Z")), -6 * 3_600_000);
         assert_eq!(clock.pieces.len(), 2);
+    }
+
+    #[test]
+    fn window_at_matches_the_expressions() {
+        let windows = crate::testing::windows();
+        let tz = chrono_tz::America::Chicago;
+        let (from, to) = (ms("2026-10-31T00:00:00Z"), ms("2026-11-03T00:00:00Z"));
+        let clock = LocalClock::new(tz, from, to);
+        assert!(clock.whole_minutes());
+        let t: Vec<i64> = (from..to).step_by(7 * 60_000 + 30_000).collect();
+        let local = clock.local_ms_expr(col("t"));
+        let df = DataFrame::new_infer_height(vec![Column::new("t".into(), t.clone())])
+            .unwrap()
+            .lazy()
+            .select([
+                window_expr(&windows, local.clone()).alias("window"),
+                window_day_expr(&windows, local).alias("day"),
+            ])
+            .collect()
+            .unwrap();
+        let window = df.column("window").unwrap().str().unwrap();
+        let day = df.column("day").unwrap().i64().unwrap();
+        for (i, &t) in t.iter().enumerate() {
+            let want = (window.get(i), day.get(i).unwrap());
+            assert_eq!(window_at(&windows, clock.local_ms(t)), want, "at {t}");
+        }
+        assert!((0..t.len()).any(|i| window.get(i) == Some("night")));
     }
 
     #[test]

@@ -26,12 +26,13 @@
 
 use std::collections::BTreeMap;
 
+use chrono::Timelike;
 use chrono_tz::Tz;
 use h3o::Resolution;
 use polars::prelude::*;
 
 use crate::AnalyticsError;
-use crate::clock::{LocalClock, window_day_expr, window_expr};
+use crate::clock::{LocalClock, window_at, window_day_expr, window_expr};
 use crate::dosage::UNKNOWN_KIND;
 use crate::jurisdiction::{Jurisdiction, RosterEntry, Window, load_roster};
 use crate::store::{
@@ -71,6 +72,11 @@ struct Duty {
     hours: DataFrame,
     /// The roster's unit ids: `rostered`, and `own` (true).
     rostered: DataFrame,
+    /// One row per UTC minute of the span (`minute` = epoch ms / 60 000): the `window` and
+    /// `day` [`window_expr`] and [`window_day_expr`] give for it, joined instead of evaluating
+    /// those expressions on every interval (the windows and the zone's offsets are whole
+    /// minutes, so every instant of a minute has the same window and day).
+    minutes: DataFrame,
 }
 
 impl Duty {
@@ -92,6 +98,11 @@ impl Duty {
                 ("g", i),
             ]),
             rostered: schema(&[("rostered", DataType::String), ("own", DataType::Boolean)]),
+            minutes: schema(&[
+                ("minute", DataType::Int64),
+                ("window", DataType::String),
+                ("day", DataType::Int64),
+            ]),
         }
     }
 }
@@ -175,8 +186,28 @@ impl JobContext {
     /// The context with the shifts of `roster` (see [`duty_spans`]) as the units' time on duty.
     ///
     /// # Errors
-    /// A polars error building the roster tables.
+    /// [`AnalyticsError::Invalid`] when a window does not start and end on a whole minute or
+    /// the zone's offset over the span is not a whole number of minutes; a polars error
+    /// building the roster tables.
     pub fn with_roster(mut self, roster: &[RosterEntry]) -> Result<Self, AnalyticsError> {
+        let whole = |t: chrono::NaiveTime| t.second() == 0 && t.nanosecond() == 0;
+        if !self.windows.iter().all(|w| whole(w.start) && whole(w.end)) {
+            return Err(AnalyticsError::Invalid(
+                "patrol windows must start and end on whole minutes".into(),
+            ));
+        }
+        if !self.clock.whole_minutes() {
+            return Err(AnalyticsError::Invalid(
+                "the zone's UTC offset is not a whole number of minutes over the span".into(),
+            ));
+        }
+        let (mut minute, mut window, mut day) = (Vec::new(), Vec::new(), Vec::new());
+        for m in self.from_ms.div_euclid(60_000)..=(self.to_ms - 1).div_euclid(60_000) {
+            let (w, d) = window_at(&self.windows, self.clock.local_ms(m * 60_000));
+            minute.push(m);
+            window.push(w.map(str::to_owned));
+            day.push(d);
+        }
         let spans = duty_spans(roster, self.clock.tz());
         let (mut unit, mut hour, mut s, mut e, mut g) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -209,6 +240,11 @@ impl JobContext {
                 Column::new("rostered".into(), spans.keys().cloned().collect::<Vec<_>>()),
                 Column::new("own".into(), vec![true; spans.len()]),
             ])?,
+            minutes: DataFrame::new_infer_height(vec![
+                Column::new("minute".into(), minute),
+                Column::new("window".into(), window),
+                Column::new("day".into(), day),
+            ])?,
         };
         Ok(self)
     }
@@ -238,12 +274,12 @@ impl JobContext {
     }
 
     /// `cell` (UInt64 at `store_res`) as its parent at `res`, by arithmetic on the H3 bits:
-    /// the digits finer than `res` are set to 7 and the resolution field is lowered.
+    /// the digits finer than `res` are set to 7 (a bitwise or) and the resolution field is
+    /// lowered.
     pub fn parent_expr(&self, cell: Expr) -> Expr {
         let low = 3 * (15 - u32::from(u8::from(self.res)));
-        let unit = 1u64 << low;
         let drop = u64::from(u8::from(self.store_res) - u8::from(self.res)) << 52;
-        cell / lit(unit) * lit(unit) + lit(unit - 1) - lit(drop)
+        cell.or(lit((1u64 << low) - 1)) - lit(drop)
     }
 
     /// The interval plan over `pings` (store columns), on duty or not (the roster is not
@@ -363,7 +399,6 @@ impl JobContext {
                 col("g"),
             ]);
         let next = |c: &str, alias: &str| col(c).shift(lit(-1)).alias(alias);
-        let local = self.clock.local_ms_expr(col("t"));
         // The on-duty part ends at the shift's end or the span's end, whichever is first.
         let stop = when(col("e").lt(lit(self.to_ms)))
             .then(col("e"))
@@ -397,6 +432,12 @@ impl JobContext {
                     .otherwise(lit(NULL).cast(DataType::Int64))
                     .alias("t_b"),
             )
+            .with_column((col("t") / lit(60_000i64)).alias("minute"))
+            .left_join(
+                self.duty.minutes.clone().lazy(),
+                col("minute"),
+                col("minute"),
+            )
             .with_columns([
                 (col("t_b") - col("t")).alias("dt"),
                 (when(col("t_b").lt(stop.clone()))
@@ -406,8 +447,6 @@ impl JobContext {
                 .alias("ms"),
                 self.parent_expr(col(CELL)).alias("cell_a"),
                 self.parent_expr(col("cell_b")).alias("cell_b"),
-                window_expr(&self.windows, local.clone()).alias("window"),
-                window_day_expr(&self.windows, local).alias("day"),
             ])
             .with_column(
                 col("dt")

@@ -106,17 +106,21 @@ pub(crate) fn distance_m(lat1: Expr, lon1: Expr, lat2: Expr, lon2: Expr) -> Expr
     (dx.clone() * dx + dy.clone() * dy).sqrt() * lit(EARTH_RADIUS_M)
 }
 
-/// Per fence (the stored `beat` or `zone` column), window instance: tracked ms, distance,
-/// units and visible minutes over `intervals` (from [`JobContext::duty_intervals`]). Columns
-/// `fence`, `day`, `window`, `ms`, `distance_m`, `units`, `visible_minutes`.
-pub fn fence_stats_plan(intervals: LazyFrame, fence_column: &str) -> LazyFrame {
+/// The tracked intervals inside a window, with their length `distance_m` (see
+/// [`distance_m`]): what [`fence_stats_plan`] aggregates, computed once for beats and zones.
+/// `intervals` come from [`JobContext::duty_intervals`].
+pub fn patrol_plan(intervals: LazyFrame) -> LazyFrame {
     intervals
-        .filter(
-            col("tracked")
-                .and(col("window").is_not_null())
-                .and(col(fence_column).is_not_null()),
-        )
+        .filter(col("tracked").and(col("window").is_not_null()))
         .with_column(distance_m_expr().alias("distance_m"))
+}
+
+/// Per fence (the stored `beat` or `zone` column), window instance: tracked ms, distance,
+/// units and visible minutes over `patrol` (from [`patrol_plan`]). Columns `fence`, `day`,
+/// `window`, `ms`, `distance_m`, `units`, `visible_minutes`.
+pub fn fence_stats_plan(patrol: LazyFrame, fence_column: &str) -> LazyFrame {
+    patrol
+        .filter(col(fence_column).is_not_null())
         .group_by([col(fence_column).alias("fence"), col("day"), col("window")])
         .agg([
             col("ms").sum(),
@@ -143,10 +147,11 @@ pub fn coverage(
 ) -> Result<DataFrame, AnalyticsError> {
     // One interval plan, cached, feeds all three aggregations.
     let intervals = ctx.duty_intervals(pings, units).cache();
+    let patrol = patrol_plan(intervals.clone()).cache();
     let mut frames = collect_all(vec![
-        dosage_of(intervals.clone()),
-        fence_stats_plan(intervals.clone(), BEAT),
-        fence_stats_plan(intervals, ZONE),
+        dosage_of(intervals),
+        fence_stats_plan(patrol.clone(), BEAT),
+        fence_stats_plan(patrol, ZONE),
     ])?
     .into_iter();
     let (Some(dosage), Some(beats), Some(zones)) = (frames.next(), frames.next(), frames.next())
