@@ -451,6 +451,29 @@
     const day = (d) => d.toISOString().slice(0, 10);
     return [day(monday), day(new Date(monday.getTime() + 7 * 86400000))];
   }
+  // The rows of the chosen window ("" = all hours): hot spot rows by their slot, other rows by
+  // their window column. Rows of one cell (dosage has one per day and unit kind) become one
+  // feature whose value is their sum.
+  function forWindow(features, w) {
+    const keep = (p) => p.slot_kind !== undefined
+      ? (w ? p.slot_kind === "window" && p.slot === w : p.slot_kind === "all")
+      : (!w || !p.window || p.window === w);
+    const byCell = new Map();
+    const out = [];
+    for (const f of features) {
+      if (!f.geometry || !keep(f.properties)) continue;
+      const cell = f.properties.cell;
+      const seen = cell !== undefined && byCell.get(cell);
+      if (seen) {
+        seen.properties.value = (seen.properties.value || 0) + (f.properties.value || 0);
+        continue;
+      }
+      const copy = { ...f, properties: { ...f.properties } };
+      if (cell !== undefined) byCell.set(cell, copy);
+      out.push(copy);
+    }
+    return out;
+  }
   async function toggleAnalysis(name, on) {
     if (!on) { state.analysis.delete(name); redraw(); return; }
     const span = weekSpan();
@@ -458,8 +481,7 @@
     $("analysis-note").textContent = `${name}: running…`;
     try {
       const fc = await api(`${analysisRoute(name)}?from=${span[0]}&to=${span[1]}`);
-      const w = $("window").value;
-      const feats = (fc.features || []).filter((f) => f.geometry && (!w || !f.properties.window || f.properties.window === w));
+      const feats = forWindow(fc.features || [], $("window").value);
       state.analysis.set(name, { type: "FeatureCollection", features: feats });
       $("analysis-note").textContent = `${name}: ${feats.length} cells`;
     } catch (e) { $("analysis-note").textContent = `${name}: ${e.message}`; }
