@@ -205,6 +205,33 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `patrol analyze JOB` through the same command-line definition, writing `out`; `args`
+/// are the job's other flags (`--from`, `--to`, `--top`, ...). The HTTP analytics routes and
+/// `patrol report` answer with exactly what the command writes.
+///
+/// # Errors
+/// Flags the command line refuses, or whatever the job reports.
+pub(crate) fn run_into(
+    job: &str,
+    store: &Path,
+    fixtures: &Path,
+    out: &Path,
+    args: &[String],
+) -> anyhow::Result<()> {
+    let mut argv: Vec<String> = vec!["patrol".into(), "analyze".into(), job.into()];
+    argv.extend(["--store".into(), store.display().to_string()]);
+    argv.extend(["--fixtures".into(), fixtures.display().to_string()]);
+    argv.extend(["--out".into(), out.display().to_string()]);
+    argv.extend(args.iter().cloned());
+    let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&argv)
+        .with_context(|| format!("arguments of patrol analyze {job}"))?;
+    anyhow::ensure!(
+        matches!(cli.command, crate::cli::Command::Analyze(_)),
+        "not an analyze command"
+    );
+    crate::commands::run(cli.command)
+}
+
 /// `out` with `-<suffix>` before its extension: `week.csv` → `week-force.csv`.
 fn sibling(out: &Path, suffix: &str) -> std::path::PathBuf {
     let stem = out

@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use clap::Parser;
 use serde_json::{Value, json};
 
 use crate::http::auth::Caller;
@@ -122,16 +121,7 @@ fn run_job(
     } else {
         "answer.json"
     });
-    let mut argv: Vec<String> = vec!["patrol".into(), "analyze".into(), job.into()];
-    argv.extend(["--store".into(), store.display().to_string()]);
-    argv.extend(["--fixtures".into(), fixtures.display().to_string()]);
-    argv.extend(["--out".into(), out.display().to_string()]);
-    argv.extend(args.iter().cloned());
-    let cli = crate::cli::Cli::try_parse_from(&argv).context("analyze arguments")?;
-    let crate::cli::Command::Analyze(a) = cli.command else {
-        anyhow::bail!("not an analyze command");
-    };
-    crate::commands::run(crate::cli::Command::Analyze(a))?;
+    crate::analyze::run_into(job, store, fixtures, &out, args)?;
     let text = std::fs::read_to_string(&out).context("reading the answer")?;
     let v: Value = serde_json::from_str(&text).context("parsing the answer")?;
     Ok(match v {

@@ -99,8 +99,8 @@ fn cell(row: &Map<String, Value>) -> Option<CellIndex> {
     }
 }
 
-/// Runs `patrol analyze JOB` for the week into `dir/JOB.json` and reads its rows (and, for
-/// `compliance`, those of its `-force` and `-checkpoints` siblings).
+/// Runs `patrol analyze JOB` for the week into `dir/JOB.json` and returns that path
+/// (`compliance` also writes its `-force` and `-checkpoints` siblings there).
 fn analyze(
     a: &ReportArgs,
     week: IsoWeek,
@@ -109,16 +109,14 @@ fn analyze(
     dir: &Path,
 ) -> anyhow::Result<PathBuf> {
     let out = dir.join(format!("{job}.json"));
-    let mut argv: Vec<String> = ["patrol", "analyze", job].map(String::from).to_vec();
-    argv.extend(["--store".into(), a.store.display().to_string()]);
-    argv.extend(["--fixtures".into(), a.fixtures.display().to_string()]);
-    argv.extend(["--from".into(), week.monday.to_string()]);
-    argv.extend(["--to".into(), week.end().to_string()]);
-    argv.extend(["--out".into(), out.display().to_string()]);
-    argv.extend(extra.iter().map(|s| (*s).to_owned()));
-    let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(&argv)
-        .with_context(|| format!("arguments of patrol analyze {job}"))?;
-    crate::commands::run(cli.command)
+    let mut args: Vec<String> = vec![
+        "--from".into(),
+        week.monday.to_string(),
+        "--to".into(),
+        week.end().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    crate::analyze::run_into(job, &a.store, &a.fixtures, &out, &args)
         .with_context(|| format!("patrol analyze {job} for {}", week.label()))?;
     Ok(out)
 }
