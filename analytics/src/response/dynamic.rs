@@ -17,7 +17,7 @@ use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use polars::prelude::*;
 
-use super::{Grid, ResponseError, Rule, Source, evaluate, passing_area_share, snap};
+use super::{Grid, ResponseError, Rule, Source, evaluate, nearest, passing_area_share, snap};
 use crate::jurisdiction::Incident;
 use crate::roads::RoadNetwork;
 use crate::store::{FIX_TIME, LAT, LON, UNIT};
@@ -301,12 +301,7 @@ pub fn incident_reach(
         if !units.is_empty() {
             let snapped = snap(net, &units, rule)?;
             let (node, offroad_m) =
-                net.nearest_node(inc.lat, inc.lon)
-                    .ok_or_else(|| ResponseError::BadPosition {
-                        what: format!("incident {}", inc.id),
-                        lat: inc.lat,
-                        lon: inc.lon,
-                    })?;
+                nearest(net, || format!("incident {}", inc.id), inc.lat, inc.lon)?;
             let r = net.multi_source_to(&snapped.starts, node)?;
             let time_s = r.time_s + offroad_m / rule.offroad_mps;
             let dist_m = r.dist_m + snapped.start_m[r.source] + offroad_m;

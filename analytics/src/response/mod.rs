@@ -207,13 +207,7 @@ impl Grid {
         for cell in cells {
             let centre = LatLng::from(cell);
             let (lat, lon) = (centre.lat(), centre.lng());
-            let (node, offroad_m) =
-                net.nearest_node(lat, lon)
-                    .ok_or_else(|| ResponseError::BadPosition {
-                        what: format!("cell {cell}"),
-                        lat,
-                        lon,
-                    })?;
+            let (node, offroad_m) = nearest(net, || format!("cell {cell}"), lat, lon)?;
             out.push(GridCell {
                 cell,
                 lat,
@@ -274,6 +268,22 @@ pub struct CellReach {
     pub pass: bool,
 }
 
+/// The road node nearest to a place and the straight distance to it, metres; `what` names
+/// the place in the error when there is none (a non-finite position or an empty network).
+pub(crate) fn nearest(
+    net: &RoadNetwork,
+    what: impl FnOnce() -> String,
+    lat: f64,
+    lon: f64,
+) -> Result<(NodeId, f64), ResponseError> {
+    net.nearest_node(lat, lon)
+        .ok_or_else(|| ResponseError::BadPosition {
+            what: what(),
+            lat,
+            lon,
+        })
+}
+
 /// Sources snapped to the network: their nodes, start times and start distances.
 #[derive(Debug, Clone)]
 struct Snapped {
@@ -288,13 +298,7 @@ fn snap(net: &RoadNetwork, sources: &[Source], rule: &Rule) -> Result<Snapped, R
     let mut starts = Vec::with_capacity(sources.len());
     let mut start_m = Vec::with_capacity(sources.len());
     for s in sources {
-        let (node, offroad_m) =
-            net.nearest_node(s.lat, s.lon)
-                .ok_or_else(|| ResponseError::BadPosition {
-                    what: format!("source {}", s.id),
-                    lat: s.lat,
-                    lon: s.lon,
-                })?;
+        let (node, offroad_m) = nearest(net, || format!("source {}", s.id), s.lat, s.lon)?;
         starts.push((node, offroad_m / rule.offroad_mps));
         start_m.push(offroad_m);
     }
