@@ -13,6 +13,15 @@
 //! far less than a cell. So a cell is answered without geometry only when it *and its six
 //! neighbours* are fully inside the same single fence; any other cell near a fence keeps the
 //! fences seen in its 1-disk as candidates for an exact test. Cells farther away hold no fence.
+//!
+//! # The fast path
+//! Most of the cost of an assignment is h3o's `to_cell`. Over the catalog's bounding box the
+//! index also keeps its cells by their address on the icosahedron face plane
+//! ([`super::faceplane`]), so a point there is projected, rounded to its hexagon and looked up:
+//! the same cell h3o gives, without h3o's per-resolution digit loop. The stored cell one
+//! resolution finer is the looked-up cell with its last digit set (rotated as the base cell
+//! requires; pentagon base cells are left to h3o). Points outside the box, and the rare point
+//! whose projection is too close to a hexagon edge to call, take h3o's path.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -24,6 +33,7 @@ use h3o::geom::{ContainmentMode, TilerBuilder};
 use h3o::{CellIndex, LatLng, Resolution};
 
 use super::catalog::{Catalog, Fence};
+use super::faceplane::FacePlane;
 
 /// A fence's position in [`Catalog::beats`] or [`Catalog::zones`] (which one depends on the
 /// [`Assignment`] field it came from).
@@ -126,6 +136,27 @@ impl Hasher for CellHasher {
 
 type CellMap<V> = HashMap<CellIndex, V, BuildHasherDefault<CellHasher>>;
 
+/// One index cell on the fast path.
+#[derive(Debug, Clone, Copy)]
+struct PlaneCell {
+    cell: CellIndex,
+    /// Counter-clockwise 60° turns from a raw aperture-7 digit to the child's digit in the
+    /// index; `None` where h3o's own path is needed (pentagon base cells, unconfirmed cells).
+    child_turns: Option<u8>,
+    entry: CellEntry,
+}
+
+/// The index cells of the catalog's bounding box, keyed by their face-plane address.
+struct PlaneCells {
+    plane: FacePlane,
+    /// The plane one resolution finer, for the stored cell; `None` at resolution 15.
+    child_plane: Option<FacePlane>,
+    cells: HashMap<u64, PlaneCell, BuildHasherDefault<CellHasher>>,
+}
+
+/// Bounding boxes with more index cells than this get no fast path (memory over speed).
+const MAX_PLANE_CELLS: usize = 2_000_000;
+
 /// Beats and zones indexed by H3 cell, built once at startup; [`GeofenceIndex::assign`] is pure.
 ///
 /// # Example
@@ -162,6 +193,7 @@ pub struct GeofenceIndex {
     candidates: Vec<FenceIdx>,
     beat_tests: Vec<FenceTest>,
     zone_tests: Vec<FenceTest>,
+    plane: Option<PlaneCells>,
 }
 
 impl GeofenceIndex {
@@ -195,6 +227,7 @@ impl GeofenceIndex {
             cells.entry(cell).or_insert(empty).zone = near.into_slot(&mut intern);
         }
         cells.shrink_to_fit();
+        let plane = plane_cells(catalog, resolution, &cells);
         Ok(Self {
             resolution,
             catalog: catalog.clone(),
@@ -202,6 +235,7 @@ impl GeofenceIndex {
             candidates,
             beat_tests: catalog.beats.iter().map(FenceTest::new).collect(),
             zone_tests: catalog.zones.iter().map(FenceTest::new).collect(),
+            plane,
         })
     }
 
@@ -221,6 +255,13 @@ impl GeofenceIndex {
         let Some((latlng, coord)) = locate(lat, lon) else {
             return Assignment::default();
         };
+        if let Some((cell, entry)) = self.plane_lookup(latlng, cell_resolution) {
+            return Assignment {
+                cell: Some(cell),
+                beat: self.resolve(entry.beat, coord, &self.beat_tests),
+                zone: self.resolve(entry.zone, coord, &self.zone_tests),
+            };
+        }
         let cell = latlng.to_cell(cell_resolution);
         let index_cell = if cell_resolution >= self.resolution {
             cell.parent(self.resolution)
@@ -238,6 +279,31 @@ impl GeofenceIndex {
             beat: self.resolve(entry.beat, coord, &self.beat_tests),
             zone: self.resolve(entry.zone, coord, &self.zone_tests),
         }
+    }
+
+    /// The fast path: the point's cell at `cell_resolution` (the index resolution or one finer)
+    /// and its index entry, or `None` to ask h3o.
+    fn plane_lookup(
+        &self,
+        ll: LatLng,
+        cell_resolution: Resolution,
+    ) -> Option<(CellIndex, CellEntry)> {
+        let plane = self.plane.as_ref()?;
+        if cell_resolution == self.resolution {
+            let hit = plane.cells.get(&plane.plane.key(ll)?)?;
+            return Some((hit.cell, hit.entry));
+        }
+        let child_plane = plane.child_plane.as_ref()?;
+        if child_plane.resolution() != cell_resolution {
+            return None;
+        }
+        let (key, raw) = child_plane.parent_key_and_digit(ll)?;
+        let hit = plane.cells.get(&key)?;
+        let digit = turn_ccw(raw, hit.child_turns?);
+        Some((
+            child_with_digit(hit.cell, cell_resolution, digit)?,
+            hit.entry,
+        ))
     }
 
     fn resolve(&self, slot: Slot, coord: Coord<f64>, tests: &[FenceTest]) -> Option<FenceIdx> {
@@ -309,6 +375,119 @@ fn position_of(fences: &[Fence], id: &str) -> Option<FenceIdx> {
 fn locate(lat: f64, lon: f64) -> Option<(LatLng, Coord<f64>)> {
     let latlng = LatLng::new(lat, lon).ok()?;
     Some((latlng, Coord { x: lon, y: lat }))
+}
+
+/// H3 digits (K=1, J=2, JK=3, I=4, IK=5, IJ=6) after one counter-clockwise 60° turn.
+const CCW_DIGIT: [u8; 7] = [0, 5, 3, 1, 6, 4, 2];
+
+/// `digit` turned counter-clockwise `turns` times.
+fn turn_ccw(digit: usize, turns: u8) -> u8 {
+    let mut d = digit % 7;
+    for _ in 0..turns {
+        d = usize::from(CCW_DIGIT[d]);
+    }
+    d as u8
+}
+
+/// The child of `cell` one resolution finer (`child_res`) with the given digit.
+fn child_with_digit(cell: CellIndex, child_res: Resolution, digit: u8) -> Option<CellIndex> {
+    const RES_SHIFT: u64 = 52;
+    let offset = 3 * (15 - u64::from(u8::from(child_res)));
+    let bits = u64::from(cell);
+    let bits = (bits & !(0xF << RES_SHIFT)) | (u64::from(u8::from(child_res)) << RES_SHIFT);
+    let bits = (bits & !(0b111 << offset)) | (u64::from(digit) << offset);
+    CellIndex::try_from(bits).ok()
+}
+
+/// The fast-path table over the catalog's bounding box (see the module docs), or `None` for an
+/// empty catalog or a box too large to keep.
+fn plane_cells(
+    catalog: &Catalog,
+    resolution: Resolution,
+    cells: &CellMap<CellEntry>,
+) -> Option<PlaneCells> {
+    let bbox = catalog
+        .beats
+        .iter()
+        .chain(&catalog.zones)
+        .filter_map(|f| f.geometry.bounding_rect())
+        .reduce(|a, b| {
+            Rect::new(
+                Coord {
+                    x: a.min().x.min(b.min().x),
+                    y: a.min().y.min(b.min().y),
+                },
+                Coord {
+                    x: a.max().x.max(b.max().x),
+                    y: a.max().y.max(b.max().y),
+                },
+            )
+        })?;
+    let mut tiler = TilerBuilder::new(resolution)
+        .containment_mode(ContainmentMode::Covers)
+        .build();
+    tiler.add(bbox.to_polygon()).ok()?;
+    let region: Vec<CellIndex> = tiler.into_coverage().collect();
+    if region.len() > MAX_PLANE_CELLS {
+        return None;
+    }
+    let plane = FacePlane::new(resolution);
+    let child_res = resolution.succ();
+    let child_plane = child_res.map(FacePlane::new);
+    let empty = CellEntry {
+        beat: Slot::Empty,
+        zone: Slot::Empty,
+    };
+    let mut table = HashMap::with_capacity_and_hasher(region.len(), BuildHasherDefault::default());
+    for cell in region {
+        // A cell's centre is far from its edges: its key is the one every point of the cell's
+        // hexagon on this face projects to.
+        let Some(key) = plane.key(LatLng::from(cell)) else {
+            continue;
+        };
+        let child_turns = child_res
+            .zip(child_plane.as_ref())
+            .and_then(|(res, child_plane)| child_turns(cell, key, res, child_plane));
+        table.insert(
+            key,
+            PlaneCell {
+                cell,
+                child_turns,
+                entry: cells.get(&cell).copied().unwrap_or(empty),
+            },
+        );
+    }
+    Some(PlaneCells {
+        plane,
+        child_plane,
+        cells: table,
+    })
+}
+
+/// The turns that map every child's raw digit (as projected from its centre) onto its digit in
+/// h3o's index, checked on all seven children; `None` for pentagons or any disagreement.
+fn child_turns(
+    cell: CellIndex,
+    key: u64,
+    child_res: Resolution,
+    child_plane: &FacePlane,
+) -> Option<u8> {
+    if cell.base_cell().is_pentagon() {
+        return None;
+    }
+    let pairs: Vec<(usize, u8)> = cell
+        .children(child_res)
+        .map(|child| {
+            let (parent_key, raw) = child_plane.parent_key_and_digit(LatLng::from(child))?;
+            let digit = u8::from(child.direction_at(child_res)?);
+            (parent_key == key).then_some((raw, digit))
+        })
+        .collect::<Option<_>>()?;
+    (0..6).find(|&turns| {
+        pairs
+            .iter()
+            .all(|&(raw, digit)| turn_ccw(raw, turns) == digit)
+    })
 }
 
 /// The fences seen around one cell.
@@ -492,6 +671,44 @@ mod tests {
         assert_eq!((coarse.beat, coarse.zone), (plain.beat, plain.zone));
         assert_eq!(index.assign(f64::NAN, -87.69), Assignment::default());
         assert_eq!(index.assign(41.8, f64::INFINITY), Assignment::default());
+    }
+
+    #[test]
+    fn the_fast_path_answers_inside_the_box_with_h3o_cells() {
+        use rand::{Rng, SeedableRng};
+        let index = GeofenceIndex::build(&catalog(), Resolution::Ten).unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let (mut inside_box, mut fast) = (0, 0);
+        for _ in 0..50_000 {
+            let (lat, lon) = (
+                rng.random_range(41.795..41.815),
+                rng.random_range(-87.705..-87.67),
+            );
+            let ll = LatLng::new(lat, lon).unwrap();
+            let in_box = (41.8005..41.8095).contains(&lat) && (-87.6995..-87.6755).contains(&lon);
+            for res in [Resolution::Ten, Resolution::Eleven] {
+                assert_eq!(
+                    index.assign_with_cell(lat, lon, res).cell,
+                    Some(ll.to_cell(res))
+                );
+                if in_box {
+                    inside_box += 1;
+                    fast += usize::from(index.plane_lookup(ll, res).is_some());
+                }
+            }
+        }
+        // Every point well inside the catalog's box is answered by the table.
+        assert!(inside_box > 20_000);
+        assert_eq!(fast, inside_box);
+        // A resolution the table does not hold is left to h3o.
+        let ll = LatLng::new(41.805, -87.695).unwrap();
+        assert!(index.plane_lookup(ll, Resolution::Twelve).is_none());
+        assert_eq!(
+            index
+                .assign_with_cell(41.805, -87.695, Resolution::Twelve)
+                .cell,
+            Some(ll.to_cell(Resolution::Twelve))
+        );
     }
 
     #[test]

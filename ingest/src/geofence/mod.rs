@@ -9,6 +9,7 @@
 
 pub mod catalog;
 pub mod check;
+mod faceplane;
 pub mod index;
 
 pub use catalog::{

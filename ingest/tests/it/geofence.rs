@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use geo::{BoundingRect, Contains, Coord, CoordsIter, Intersects, LinesIter, Rect};
-use h3o::Resolution;
+use h3o::{LatLng, Resolution};
 use ingest::geofence::{
     Catalog, Fence, FenceKind, GeofenceIndex, LoadedFences, PropertyMap, check_catalog, check_dir,
     parse_fences,
@@ -168,7 +168,7 @@ fn sample(catalog: &Catalog, random: usize, seed: u64) -> Vec<Coord<f64>> {
     points
 }
 
-/// Asserts `assign` equals brute force on every point; returns how many points were tested.
+/// Asserts `assign` equals brute force on every point, and its cells equal h3o's; returns how many points were tested.
 fn differential(catalog: &Catalog, random: usize, seed: u64) -> usize {
     let index = GeofenceIndex::build(catalog, Resolution::Ten).unwrap();
     let points = sample(catalog, random, seed);
@@ -182,6 +182,13 @@ fn differential(catalog: &Catalog, random: usize, seed: u64) -> usize {
         if got_idx != want {
             disagreements.push((p, got_idx, want));
         }
+        // The cells, at the index resolution and at the store's, are h3o's, whichever path
+        // answered; the finer call assigns the same fences.
+        let ll = LatLng::new(p.y, p.x).unwrap();
+        let fine = index.assign_with_cell(p.y, p.x, Resolution::Eleven);
+        assert_eq!(got.cell, Some(ll.to_cell(Resolution::Ten)), "at {p:?}");
+        assert_eq!(fine.cell, Some(ll.to_cell(Resolution::Eleven)), "at {p:?}");
+        assert_eq!((fine.beat, fine.zone), (got.beat, got.zone), "at {p:?}");
         assigned += usize::from(got.beat.is_some());
     }
     assert!(
