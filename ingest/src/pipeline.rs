@@ -500,7 +500,7 @@ pub fn spawn(
             let result = result.and_then(|()| {
                 if last_flush.elapsed() >= flush_every {
                     last_flush = Instant::now();
-                    store.flush()
+                    store.start_flush()
                 } else {
                     Ok(())
                 }
@@ -550,7 +550,7 @@ fn resume(stages: &mut Stages, store: &mut Store) -> Result<usize, crate::store:
     if stages.snapshot().is_none() {
         return Ok(0);
     }
-    let point = store.resume().clone();
+    let point = store.resume();
     let mut entries = Vec::new();
     if let Some(state) = &point.snapshot {
         match stages.restore(state) {

@@ -3,7 +3,10 @@
 //! [`Store::append`] deduplicates a batch, writes it to the WAL and syncs it: when it returns,
 //! the batch survives a crash, and only then may the caller acknowledge the messages.
 //! [`Store::flush`] moves what the current WAL segment holds into Parquet and retires the
-//! segment. [`Store::open`] replays any segment left by a crash before anything else happens.
+//! segment; [`Store::start_flush`] does the same on a thread of its own, so appends and their
+//! syncs go on while the Parquet files are written (at most one such flush runs; the next
+//! waits for it, so at most two segments' records are in memory). [`Store::open`] replays any
+//! segment left by a crash before anything else happens.
 //!
 //! **Architecture Invariant:** a WAL segment is deleted only after the Parquet files named after
 //! it are renamed into place and their directory synced, and replaying a segment rewrites
@@ -179,15 +182,23 @@ impl Seen {
         }
     }
 
-    /// Forgets the least recently used days beyond `keep`. Only called right after a flush,
-    /// when every key in memory is also on disk and can be reloaded.
-    fn evict(&mut self, keep: usize) {
-        while self.recent.len() > keep {
-            let day = self.recent.remove(0);
-            self.pings.remove(&day);
-            self.rejects.remove(&day);
-            self.events.remove(&day);
+    /// Forgets the least recently used days beyond `keep`, but none of `pinned`. Only
+    /// called right after a flush, when every key in memory but those of `pinned` days is
+    /// also on disk and can be reloaded.
+    fn evict(&mut self, keep: usize, pinned: &HashSet<i64>) {
+        let mut excess = self.recent.len().saturating_sub(keep);
+        let mut kept = Vec::with_capacity(self.recent.len());
+        for day in std::mem::take(&mut self.recent) {
+            if excess > 0 && !pinned.contains(&day) {
+                excess -= 1;
+                self.pings.remove(&day);
+                self.rejects.remove(&day);
+                self.events.remove(&day);
+            } else {
+                kept.push(day);
+            }
         }
+        self.recent = kept;
     }
 }
 
@@ -199,11 +210,53 @@ pub struct Store {
     pending: Vec<Record>,
     seen: Seen,
     /// The pipeline stage's resume point, up to the last entry appended.
-    resume: Resume,
+    resume: resume::Log,
     /// Whether pings and ticks appended now are engine inputs (see `resume.rs`).
     collecting: bool,
     /// The resume point changed since `wal/stage.state` was last written.
     resume_dirty: bool,
+    /// The flush running in the background, if any ([`Store::start_flush`]).
+    flushing: Option<std::thread::JoinHandle<Result<(), StoreError>>>,
+}
+
+/// What retiring a segment leaves to do: write its records to Parquet and the resume point
+/// to `wal/stage.state`, then delete the segment. Needs nothing of the store but paths, so it
+/// can run on another thread.
+struct Retired {
+    root: PathBuf,
+    segment: u64,
+    records: Vec<Record>,
+    /// The resume point as of the segment's end, and the segment that continues it.
+    resume: Option<(Option<u64>, resume::Log)>,
+    compact_min_files: usize,
+}
+
+impl Retired {
+    fn finish(self) -> Result<(), StoreError> {
+        let wal_dir = self.root.join("wal");
+        let touched = write_segment(&self.root, self.segment, &self.records)?;
+        if let Some((continues, log)) = &self.resume {
+            resume::write(&wal_dir, self.segment, *continues, log)
+                .map_err(|e| StoreError::io(&wal_dir, e))?;
+        }
+        let path = wal::segment_path(&wal_dir, self.segment);
+        fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+        wal::sync_dir(&wal_dir).map_err(|e| StoreError::io(&wal_dir, e))?;
+        for dir in touched {
+            files::compact_partition(&dir, self.compact_min_files)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Store {
+    /// Waits for a background flush, so a store reopened on the same directory never races
+    /// it (its error, if any, is the next open's to find: the segment is still there).
+    fn drop(&mut self) {
+        if let Some(handle) = self.flushing.take() {
+            let _ = handle.join();
+        }
+    }
 }
 
 impl Store {
@@ -218,7 +271,7 @@ impl Store {
         let mut state = resume::read(&wal_dir)
             .map_err(|e| StoreError::io(&wal_dir, e))?
             .unwrap_or_default();
-        let had_state = state.resume.snapshot.is_some();
+        let had_state = state.resume.has_snapshot();
         let mut next = 0;
         for seg in &segments {
             let path = wal::segment_path(&wal_dir, *seg);
@@ -282,13 +335,15 @@ impl Store {
             resume: state.resume,
             collecting: false,
             resume_dirty: false,
+            flushing: None,
         })
     }
 
     /// Where the pipeline stage resumes: its last snapshot and the engine inputs appended
-    /// after it, as recovered at open and updated by every append since.
-    pub fn resume(&self) -> &Resume {
-        &self.resume
+    /// after it, as recovered at open and updated by every append since (decoded on each
+    /// call; the stage asks once, at start).
+    pub fn resume(&self) -> Resume {
+        self.resume.decode()
     }
 
     /// The store's root directory.
@@ -312,6 +367,9 @@ impl Store {
     /// # Errors
     /// [`StoreError`] on IO failure; nothing of the batch may be acknowledged then.
     pub fn append_entries(&mut self, entries: Vec<WalEntry>) -> Result<AppendOutcome, StoreError> {
+        if self.flushing.as_ref().is_some_and(|h| h.is_finished()) {
+            self.wait_flush()?;
+        }
         let mut out = AppendOutcome::default();
         for entry in entries {
             let rec = match entry {
@@ -361,7 +419,7 @@ impl Store {
         let wal_dir = self.cfg.root.join("wal");
         self.wal.commit().map_err(|e| StoreError::io(&wal_dir, e))?;
         if self.pending.len() >= self.cfg.flush_records {
-            self.flush()?;
+            self.start_flush()?;
         }
         Ok(out)
     }
@@ -373,40 +431,92 @@ impl Store {
 
     /// Writes the current segment's records to Parquet and the stage's resume point to
     /// `wal/stage.state`, starts a new segment and deletes the old one. Then merges
-    /// partitions that have too many files.
+    /// partitions that have too many files. Waits for a background flush first.
     ///
     /// # Errors
-    /// [`StoreError`] on IO failure; the WAL still holds everything, so a restart recovers.
+    /// [`StoreError`] on IO failure (here or in the background flush); the WAL still holds
+    /// everything, so a restart recovers.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        if self.pending.is_empty() && !self.resume_dirty {
+        self.wait_flush()?;
+        if let Some(retired) = self.retire()? {
+            retired.finish()?;
+            self.evict();
+        }
+        Ok(())
+    }
+
+    /// [`Store::flush`] on a thread of its own: starts a new WAL segment now and leaves the
+    /// Parquet files, the resume point and the old segment's deletion to the thread, so the
+    /// caller can go on appending (and acknowledging) at once. Waits for the previous
+    /// background flush first. Its failure is returned by the next append or flush.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the previous background flush failed or the new segment cannot be
+    /// created.
+    pub fn start_flush(&mut self) -> Result<(), StoreError> {
+        self.wait_flush()?;
+        if let Some(retired) = self.retire()? {
+            let handle = std::thread::Builder::new()
+                .name("store-flush".into())
+                .spawn(move || retired.finish())
+                .map_err(|e| StoreError::io(&self.cfg.root, e))?;
+            self.flushing = Some(handle);
+        }
+        Ok(())
+    }
+
+    /// Waits for the background flush, if one runs, and returns its outcome.
+    fn wait_flush(&mut self) -> Result<(), StoreError> {
+        let Some(handle) = self.flushing.take() else {
             return Ok(());
+        };
+        let result = handle.join().unwrap_or_else(|_| {
+            Err(StoreError::io(
+                &self.cfg.root,
+                std::io::Error::other("the background flush panicked"),
+            ))
+        });
+        if result.is_ok() {
+            self.evict();
+        }
+        result
+    }
+
+    /// Commits and closes the current segment, starts the next and hands back what is left
+    /// to do with the old one; `None` when there is nothing to flush.
+    fn retire(&mut self) -> Result<Option<Retired>, StoreError> {
+        if self.pending.is_empty() && !self.resume_dirty {
+            return Ok(None);
         }
         let wal_dir = self.cfg.root.join("wal");
-        let segment = self.wal.segment();
-        let touched = write_segment(&self.cfg.root, segment, &self.pending)?;
-        if self.resume_dirty || self.collecting {
-            let continues = self.collecting.then_some(segment + 1);
-            resume::write(&wal_dir, segment, continues, &self.resume)
-                .map_err(|e| StoreError::io(&wal_dir, e))?;
-            self.resume_dirty = false;
-        }
-        let old = self.wal.rotate().map_err(|e| StoreError::io(&wal_dir, e))?;
-        let path = wal::segment_path(&wal_dir, old);
-        fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
-        wal::sync_dir(&wal_dir).map_err(|e| StoreError::io(&wal_dir, e))?;
-        self.pending.clear();
-        for dir in touched {
-            files::compact_partition(&dir, self.cfg.compact_min_files)?;
-        }
-        self.seen.evict(self.cfg.dedupe_days);
-        Ok(())
+        let resume = (self.resume_dirty || self.collecting).then(|| {
+            let continues = self.collecting.then_some(self.wal.segment() + 1);
+            (continues, self.resume.clone())
+        });
+        self.resume_dirty = false;
+        let segment = self.wal.rotate().map_err(|e| StoreError::io(&wal_dir, e))?;
+        Ok(Some(Retired {
+            root: self.cfg.root.clone(),
+            segment,
+            records: std::mem::take(&mut self.pending),
+            resume,
+            compact_min_files: self.cfg.compact_min_files,
+        }))
+    }
+
+    /// Forgets dedupe keys of days beyond the configured number, except days that records
+    /// not yet in Parquet belong to (their keys could not be reloaded from disk).
+    fn evict(&mut self) {
+        let keep: HashSet<i64> = self.pending.iter().map(key_day).collect();
+        self.seen.evict(self.cfg.dedupe_days, &keep);
     }
 
     /// True when the store holds no pings at all (on disk or pending).
     ///
     /// # Errors
     /// [`StoreError`] when the store directory cannot be read.
-    pub fn has_no_pings(&self) -> Result<bool, StoreError> {
+    pub fn has_no_pings(&mut self) -> Result<bool, StoreError> {
+        self.wait_flush()?;
         let pending = self.pending.iter().any(|r| matches!(r, Record::Ping(_)));
         Ok(!pending && files::partitions(&self.cfg.root, PINGS)?.is_empty())
     }
@@ -518,6 +628,15 @@ pub fn scan_events(root: &Path, from_ms: i64, to_ms: i64) -> Result<Vec<StoredEv
     Ok(out)
 }
 
+/// The day partition whose dedupe keys hold a record's key.
+fn key_day(rec: &Record) -> i64 {
+    match rec {
+        Record::Ping(p) => day_of(p.ping.fix_time()),
+        Record::Reject(r) => day_of(r.recv_time),
+        Record::Event(e) => day_of(e.time_ms),
+    }
+}
+
 /// Writes one segment's records as `part-<segment>.parquet` in each partition they touch.
 /// Returns the partition directories written.
 fn write_segment(
@@ -529,10 +648,11 @@ fn write_segment(
     let mut rejects: HashMap<i64, Vec<&Rejection>> = HashMap::new();
     let mut events: HashMap<i64, Vec<&StoredEvent>> = HashMap::new();
     for rec in records {
+        let day = key_day(rec);
         match rec {
-            Record::Ping(p) => pings.entry(day_of(p.ping.fix_time())).or_default().push(p),
-            Record::Reject(r) => rejects.entry(day_of(r.recv_time)).or_default().push(r),
-            Record::Event(e) => events.entry(day_of(e.time_ms)).or_default().push(e),
+            Record::Ping(p) => pings.entry(day).or_default().push(p),
+            Record::Reject(r) => rejects.entry(day).or_default().push(r),
+            Record::Event(e) => events.entry(day).or_default().push(e),
         }
     }
     let name = format!("part-{segment:010}.parquet");

@@ -150,6 +150,8 @@ fn flushes_by_size_compacts_and_purges() {
         s.append(recs).unwrap();
     }
     assert_eq!(s.pending(), 0);
+    // A flush by size runs in the background; `flush` waits for it (and has nothing left).
+    s.flush().unwrap();
     let dirp = partition_dir(dir.path(), PINGS, files::day_of(T0));
     assert!(
         files::data_files(&dirp).unwrap().len() < 3,
@@ -295,29 +297,29 @@ fn the_resume_point_survives_crashes_and_rotations_and_ignores_imports() {
     };
     {
         let mut s = Store::open(cfg(dir.path())).unwrap();
-        assert_eq!(s.resume(), &Resume::default());
+        assert_eq!(s.resume(), Resume::default());
         let mut batch = vec![snapshot(false, &[1])];
         batch.extend(entries(vec![ping("C01", T0)]));
         batch.push(WalEntry::Tick(T0 + 5));
         batch.extend(entries(vec![ping("C01", T0), reject(b"{", T0)]));
         let out = s.append_entries(batch).unwrap();
         assert_eq!((out.pings, out.duplicates), (1, 1));
-        assert_eq!(s.resume(), &want);
+        assert_eq!(s.resume(), want);
     }
     // Crash: only the WAL holds it.
     {
         let mut s = Store::open(cfg(dir.path())).unwrap();
-        assert_eq!(s.resume(), &want);
+        assert_eq!(s.resume(), want);
         assert_eq!(stored_pings(dir.path()).len(), 1);
         // This store saw no snapshot: its pings are not engine inputs.
         s.append(vec![ping("C01", T0 + 60_000)]).unwrap();
-        assert_eq!(s.resume(), &want);
+        assert_eq!(s.resume(), want);
         s.flush().unwrap();
     }
     // A run that flushes in the middle, then crashes.
     {
         let mut s = Store::open(cfg(dir.path())).unwrap();
-        assert_eq!(s.resume(), &want);
+        assert_eq!(s.resume(), want);
         let mut batch = vec![snapshot(false, &[2])];
         batch.extend(entries(vec![ping("C01", T0 + 1000)]));
         s.append_entries(batch).unwrap();
@@ -332,11 +334,11 @@ fn the_resume_point_survives_crashes_and_rotations_and_ignores_imports() {
                 Input::Tick(T0 + 9),
             ],
         };
-        assert_eq!(s.resume(), &want);
+        assert_eq!(s.resume(), want);
     }
     {
         let mut s = Store::open(cfg(dir.path())).unwrap();
-        assert_eq!(s.resume(), &want);
+        assert_eq!(s.resume(), want);
         // A clean end: the closing snapshot, then an import.
         s.append_entries(vec![snapshot(false, &[3]), snapshot(true, &[4])])
             .unwrap();
@@ -346,7 +348,7 @@ fn the_resume_point_survives_crashes_and_rotations_and_ignores_imports() {
         let mut s = Store::open(cfg(dir.path())).unwrap();
         assert_eq!(
             s.resume(),
-            &Resume {
+            Resume {
                 snapshot: Some(vec![4]),
                 inputs: vec![]
             }
