@@ -3,13 +3,16 @@
 //!
 //! ```text
 //! cargo run --release --example bench_ingest -- [--broker HOST:PORT] [--pings N]
-//!     [--publishers P] [--rate PINGS_PER_S]
+//!     [--publishers P] [--rate PINGS_PER_S] [--broker-pid PID]
 //! ```
 //! Without `--broker` it starts the embedded broker. Without `--rate` the publishers send as fast
 //! as they can (throughput); with it they pace themselves (latency at that load). Each payload
 //! carries its publish time in an extra JSON field (`sent_us`, ignored by the decoder); a tap
 //! between source and pipeline notes it per sequence number, and a message counts as durable
-//! when the pipeline reports its sequence number durable.
+//! when the pipeline reports its sequence number durable. The last two columns are the CPU
+//! seconds this process (publishers and ingest) and, with `--broker-pid`, the broker used over
+//! the run (from `/proc/PID/stat`): CPU per ping does not depend on what else the machine runs,
+//! latency does.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -35,6 +38,7 @@ struct Args {
     pings: usize,
     publishers: usize,
     rate: Option<f64>,
+    broker_pid: Option<u32>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -43,6 +47,7 @@ fn args() -> anyhow::Result<Args> {
         pings: 200_000,
         publishers: 4,
         rate: None,
+        broker_pid: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -52,6 +57,7 @@ fn args() -> anyhow::Result<Args> {
             "--pings" => a.pings = value.parse().context("--pings N")?,
             "--publishers" => a.publishers = value.parse().context("--publishers P")?,
             "--rate" => a.rate = Some(value.parse().context("--rate PINGS_PER_S")?),
+            "--broker-pid" => a.broker_pid = Some(value.parse().context("--broker-pid PID")?),
             other => bail!("unknown flag {other}"),
         }
     }
@@ -67,16 +73,29 @@ fn now_us() -> i64 {
         .map_or(0, |d| d.as_micros() as i64)
 }
 
-/// The value of `"sent_us":` in a payload.
+/// The value of `"sent_us":` in a payload. The publishers put it last, so the search runs
+/// from the end (the tap sees every message; a scan from the start showed in profiles).
 fn sent_us(payload: &[u8]) -> Option<i64> {
     let key = b"\"sent_us\":";
-    let at = payload.windows(key.len()).position(|w| w == key)? + key.len();
-    let digits: Vec<u8> = payload[at..]
+    let at = payload.windows(key.len()).rposition(|w| w == key)? + key.len();
+    let digits = &payload[at..];
+    let end = digits
         .iter()
-        .copied()
-        .take_while(u8::is_ascii_digit)
-        .collect();
-    std::str::from_utf8(&digits).ok()?.parse().ok()
+        .position(|b| !b.is_ascii_digit())
+        .filter(|&e| e > 0)?;
+    digits[..end].iter().try_fold(0i64, |n, d| {
+        n.checked_mul(10)?.checked_add(i64::from(d - b'0'))
+    })
+}
+
+/// User plus system CPU seconds of a process (`self` or a pid), from `/proc/PID/stat`.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces) start after its ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(ticks / 100.0)
 }
 
 fn percentile(sorted: &[i64], p: f64) -> f64 {
@@ -189,6 +208,11 @@ async fn main() -> anyhow::Result<()> {
     let base_s = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64 - 86_400;
     let per = a.pings.div_ceil(a.publishers);
     let started = Instant::now();
+    let broker_pid = a.broker_pid.map(|p| p.to_string());
+    let cpu_at_start = (
+        cpu_seconds("self"),
+        broker_pid.as_deref().and_then(cpu_seconds),
+    );
     let mut pubs = Vec::new();
     for p in 0..a.publishers {
         let units = units.clone();
@@ -241,8 +265,14 @@ async fn main() -> anyhow::Result<()> {
     tracker.wait().await;
     lat.sort_unstable();
     let stats = &ingest.stats;
+    let cpu_used = |now: Option<f64>, start: Option<f64>| {
+        now.zip(start)
+            .map_or("?".to_owned(), |(n, s)| format!("{:.2}", n - s))
+    };
+    let own_cpu = cpu_used(cpu_seconds("self"), cpu_at_start.0);
+    let broker_cpu = cpu_used(broker_pid.as_deref().and_then(cpu_seconds), cpu_at_start.1);
     println!(
-        "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
+        "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {own_cpu} | {broker_cpu} |",
         a.broker
             .map_or("embedded rumqttd".to_owned(), |b| b.to_string()),
         a.publishers,
