@@ -153,7 +153,10 @@ async fn main() -> anyhow::Result<()> {
         addr.port(),
         &format!("bench-ingest-{}", std::process::id()),
     );
-    scfg.topics = vec!["benchtracks/+/+".into()];
+    // A topic prefix of this run's own: the broker keeps an earlier run's session (and would
+    // queue this run's pings for it) until the session expires.
+    let prefix = format!("benchtracks-{}", std::process::id());
+    scfg.topics = vec![format!("{prefix}/+/+")];
     scfg.session_expiry_s = 60;
     let source_stats = Arc::new(SourceStats::default());
     tracker.spawn(mqtt::run(
@@ -216,6 +219,7 @@ async fn main() -> anyhow::Result<()> {
     let mut pubs = Vec::new();
     for p in 0..a.publishers {
         let units = units.clone();
+        let prefix = prefix.clone();
         let rate = a.rate.map(|r| r / a.publishers as f64);
         let count = per.min(a.pings.saturating_sub(p * per));
         pubs.push(tokio::spawn(async move {
@@ -240,7 +244,7 @@ async fn main() -> anyhow::Result<()> {
                     now_us()
                 );
                 publisher
-                    .publish(&format!("benchtracks/{station}/{unit}"), payload.into_bytes())
+                    .publish(&format!("{prefix}/{station}/{unit}"), payload.into_bytes())
                     .await?;
                 if let Some(r) = rate {
                     let due = t0 + Duration::from_secs_f64((k + 1) as f64 / r);
