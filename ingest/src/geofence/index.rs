@@ -299,9 +299,10 @@ impl GeofenceIndex {
         }
         let (key, raw) = child_plane.parent_key_and_digit(ll)?;
         let hit = plane.cells.get(&key)?;
+        // A hexagon's children are listed in digit order.
         let digit = turn_ccw(raw, hit.child_turns?);
         Some((
-            child_with_digit(hit.cell, cell_resolution, digit)?,
+            hit.cell.child_at(u64::from(digit), cell_resolution)?,
             hit.entry,
         ))
     }
@@ -387,16 +388,6 @@ fn turn_ccw(digit: usize, turns: u8) -> u8 {
         d = usize::from(CCW_DIGIT[d]);
     }
     d as u8
-}
-
-/// The child of `cell` one resolution finer (`child_res`) with the given digit.
-fn child_with_digit(cell: CellIndex, child_res: Resolution, digit: u8) -> Option<CellIndex> {
-    const RES_SHIFT: u64 = 52;
-    let offset = 3 * (15 - u64::from(u8::from(child_res)));
-    let bits = u64::from(cell);
-    let bits = (bits & !(0xF << RES_SHIFT)) | (u64::from(u8::from(child_res)) << RES_SHIFT);
-    let bits = (bits & !(0b111 << offset)) | (u64::from(digit) << offset);
-    CellIndex::try_from(bits).ok()
 }
 
 /// The fast-path table over the catalog's bounding box (see the module docs), or `None` for an
