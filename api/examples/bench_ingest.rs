@@ -3,10 +3,16 @@
 //!
 //! ```text
 //! cargo run --release --example bench_ingest -- [--broker HOST:PORT] [--pings N]
-//!     [--publishers P] [--rate PINGS_PER_S] [--broker-pid PID]
+//!     [--publishers P] [--rate PINGS_PER_S] [--pub rumqttc|raw] [--window W] [--broker-pid PID]
 //! ```
 //! Without `--broker` it starts the embedded broker. Without `--rate` the publishers send as fast
-//! as they can (throughput); with it they pace themselves (latency at that load). Each payload
+//! as they can (throughput); with it they pace themselves (latency at that load). `--pub rumqttc`
+//! (the default) publishes with the project's [`Publisher`], one `write` per PUBLISH, as each
+//! device does; `--pub raw` with the benchmarks' minimal MQTT 5 client, which keeps up to `W`
+//! (default 100) publishes unacknowledged and writes all that are ready at once, as a gateway
+//! relaying many devices does. The publishers are the devices: they run on other machines in
+//! production and share this one's two cores here, so the cheaper client leaves more of them to
+//! the broker and ingest. Either way ingest is the same code. Each payload
 //! carries its publish time in an extra JSON field (`sent_us`, ignored by the decoder); a tap
 //! between source and pipeline notes it per sequence number, and a message counts as durable
 //! when the pipeline reports its sequence number durable. The last two columns are the CPU
@@ -33,12 +39,17 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+#[path = "../../ingest/examples/raw_mqtt/mod.rs"]
+mod raw_mqtt;
+
 struct Args {
     broker: Option<SocketAddr>,
     pings: usize,
     publishers: usize,
     rate: Option<f64>,
     broker_pid: Option<u32>,
+    raw: bool,
+    window: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -48,6 +59,8 @@ fn args() -> anyhow::Result<Args> {
         publishers: 4,
         rate: None,
         broker_pid: None,
+        raw: false,
+        window: 100,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,11 +71,19 @@ fn args() -> anyhow::Result<Args> {
             "--publishers" => a.publishers = value.parse().context("--publishers P")?,
             "--rate" => a.rate = Some(value.parse().context("--rate PINGS_PER_S")?),
             "--broker-pid" => a.broker_pid = Some(value.parse().context("--broker-pid PID")?),
+            "--window" => a.window = value.parse().context("--window W")?,
+            "--pub" => {
+                a.raw = match value.as_str() {
+                    "raw" => true,
+                    "rumqttc" => false,
+                    other => bail!("--pub: unknown client {other}"),
+                }
+            }
             other => bail!("unknown flag {other}"),
         }
     }
-    if a.publishers == 0 || a.pings == 0 {
-        bail!("--pings and --publishers must be positive");
+    if a.publishers == 0 || a.pings == 0 || a.window == 0 {
+        bail!("--pings, --publishers and --window must be positive");
     }
     Ok(a)
 }
@@ -222,20 +243,13 @@ async fn main() -> anyhow::Result<()> {
         let prefix = prefix.clone();
         let rate = a.rate.map(|r| r / a.publishers as f64);
         let count = per.min(a.pings.saturating_sub(p * per));
+        let (raw, window) = (a.raw, a.window);
         pubs.push(tokio::spawn(async move {
-            let (publisher, task) = Publisher::connect(&PublisherConfig {
-                host: addr.ip().to_string(),
-                port: addr.port(),
-                client_id: format!("bench-publisher-{}-{p}", std::process::id()),
-                last_will: None,
-                credentials: None,
-                queue: 1000,
-            });
-            let t0 = Instant::now();
-            for k in 0..count {
+            // Ping `k` of publisher `p`: a unique fix time per unit (publisher-major blocks of
+            // seconds) and its publish time last.
+            let message = |k: usize| {
                 let i = p * per + k;
                 let (station, unit) = &units[i % units.len()];
-                // Unique fix time per unit: publisher-major blocks of seconds.
                 let tst = base_s + (i / units.len()) as i64;
                 let payload = format!(
                     r#"{{"_type":"location","lat":{:.6},"lon":{:.6},"tst":{tst},"acc":8,"vel":20,"sent_us":{}}}"#,
@@ -243,12 +257,35 @@ async fn main() -> anyhow::Result<()> {
                     -88.93 + (i % 700) as f64 * 2e-5,
                     now_us()
                 );
-                publisher
-                    .publish(&format!("{prefix}/{station}/{unit}"), payload.into_bytes())
-                    .await?;
+                (format!("{prefix}/{station}/{unit}"), payload.into_bytes())
+            };
+            let client_id = format!("bench-publisher-{}-{p}", std::process::id());
+            if raw {
+                let job = raw_mqtt::RawPublish {
+                    broker: addr,
+                    client_id,
+                    count,
+                    rate,
+                    window,
+                };
+                return raw_mqtt::publish(job, message)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("raw publisher {p}: {e}"));
+            }
+            let (publisher, task) = Publisher::connect(&PublisherConfig {
+                host: addr.ip().to_string(),
+                port: addr.port(),
+                client_id,
+                last_will: None,
+                credentials: None,
+                queue: 1000,
+            });
+            let t0 = Instant::now();
+            for k in 0..count {
+                let (topic, payload) = message(k);
+                publisher.publish(&topic, payload).await?;
                 if let Some(r) = rate {
-                    let due = t0 + Duration::from_secs_f64((k + 1) as f64 / r);
-                    tokio::time::sleep_until(due.into()).await;
+                    tokio::time::sleep_until(raw_mqtt::due(t0, k + 1, r).into()).await;
                 }
             }
             publisher.disconnect().await?;
@@ -276,10 +313,15 @@ async fn main() -> anyhow::Result<()> {
     let own_cpu = cpu_used(cpu_seconds("self"), cpu_at_start.0);
     let broker_cpu = cpu_used(broker_pid.as_deref().and_then(cpu_seconds), cpu_at_start.1);
     println!(
-        "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {own_cpu} | {broker_cpu} |",
+        "| {} | {} x {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {own_cpu} | {broker_cpu} |",
         a.broker
             .map_or("embedded rumqttd".to_owned(), |b| b.to_string()),
         a.publishers,
+        if a.raw {
+            format!("raw (window {})", a.window)
+        } else {
+            "rumqttc".to_owned()
+        },
         a.rate.map_or("max".to_owned(), |r| format!("{r:.0}/s")),
         lat.len() as f64 / elapsed.as_secs_f64(),
         percentile(&lat, 0.50),

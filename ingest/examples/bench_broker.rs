@@ -26,13 +26,13 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ingest::source::mqtt::{self, Delivery, MqttSourceConfig, Publisher, PublisherConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedReadHalf;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
+mod raw_mqtt;
+
+use raw_mqtt::Error;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Client {
@@ -129,11 +129,6 @@ fn sent_us(payload: &[u8]) -> Option<i64> {
     std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }
 
-/// When message `k` of a publisher sending at `rate` per second is due.
-fn due(t0: Instant, k: usize, rate: f64) -> Instant {
-    t0 + Duration::from_secs_f64(k as f64 / rate)
-}
-
 /// User plus system CPU seconds of a process, from `/proc/PID/stat`.
 fn cpu_seconds(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -144,206 +139,23 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-// ---- MQTT 5 framing for the raw client (only the packets it needs) ----
-
-fn put_varint(out: &mut Vec<u8>, mut n: usize) {
-    loop {
-        let byte = (n % 128) as u8;
-        n /= 128;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn put_str(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s);
-}
-
-/// Appends a packet of type byte `first` with `body` as its remaining part.
-fn put_packet(out: &mut Vec<u8>, first: u8, body: &[u8]) {
-    out.push(first);
-    put_varint(out, body.len());
-    out.extend_from_slice(body);
-}
-
-fn connect_packet(client_id: &str, receive_maximum: Option<u16>) -> Vec<u8> {
-    let mut body = Vec::new();
-    put_str(&mut body, b"MQTT");
-    body.push(5);
-    body.push(0x02); // clean start
-    body.extend_from_slice(&60u16.to_be_bytes());
-    match receive_maximum {
-        Some(n) => {
-            body.push(3);
-            body.push(0x21);
-            body.extend_from_slice(&n.to_be_bytes());
-        }
-        None => body.push(0),
-    }
-    put_str(&mut body, client_id.as_bytes());
-    let mut out = Vec::new();
-    put_packet(&mut out, 0x10, &body);
-    out
-}
-
-fn publish_packet(out: &mut Vec<u8>, topic: &[u8], pkid: u16, payload: &[u8]) {
-    let mut body = Vec::with_capacity(topic.len() + payload.len() + 5);
-    put_str(&mut body, topic);
-    body.extend_from_slice(&pkid.to_be_bytes());
-    body.push(0); // no properties
-    body.extend_from_slice(payload);
-    put_packet(out, 0x32, &body);
-}
-
-/// Reads MQTT packets from a socket: `(first byte, remaining bytes)`.
-struct Frames {
-    read: OwnedReadHalf,
-    buf: Vec<u8>,
-    start: usize,
-}
-
-impl Frames {
-    fn new(read: OwnedReadHalf) -> Self {
-        Frames {
-            read,
-            buf: Vec::with_capacity(1 << 16),
-            start: 0,
-        }
-    }
-
-    /// The next complete packet already buffered, without reading the socket.
-    fn buffered(&mut self) -> Option<(u8, std::ops::Range<usize>)> {
-        let data = &self.buf[self.start..];
-        let (mut len, mut shift, mut at) = (0usize, 0, 1);
-        loop {
-            let byte = *data.get(at)?;
-            len |= usize::from(byte & 0x7f) << shift;
-            shift += 7;
-            at += 1;
-            if byte & 0x80 == 0 {
-                break;
-            }
-        }
-        if data.len() < at + len {
-            return None;
-        }
-        let first = data[0];
-        let body = self.start + at..self.start + at + len;
-        self.start += at + len;
-        Some((first, body))
-    }
-
-    /// Reads more bytes from the socket (at least one, or an error at end of stream).
-    async fn fill(&mut self) -> Result<(), Error> {
-        self.buf.drain(..self.start);
-        self.start = 0;
-        let old = self.buf.len();
-        self.buf.resize(old + (1 << 16), 0);
-        let n = self.read.read(&mut self.buf[old..]).await?;
-        self.buf.truncate(old + n);
-        if n == 0 {
-            return Err("broker closed the connection".into());
-        }
-        Ok(())
-    }
-
-    async fn next(&mut self) -> Result<(u8, std::ops::Range<usize>), Error> {
-        loop {
-            if let Some(p) = self.buffered() {
-                return Ok(p);
-            }
-            self.fill().await?;
-        }
-    }
-}
-
-async fn raw_connect(
-    broker: SocketAddr,
-    client_id: &str,
-    receive_maximum: Option<u16>,
-) -> Result<(Frames, tokio::net::tcp::OwnedWriteHalf), Error> {
-    let stream = TcpStream::connect(broker).await?;
-    stream.set_nodelay(true)?;
-    let (read, mut write) = stream.into_split();
-    write
-        .write_all(&connect_packet(client_id, receive_maximum))
-        .await?;
-    let mut frames = Frames::new(read);
-    let (first, body) = frames.next().await?;
-    if first != 0x20 || frames.buf.get(body.start + 1) != Some(&0) {
-        return Err(format!("broker refused {client_id}").into());
-    }
-    Ok((frames, write))
-}
-
-/// A raw publisher: keeps up to `window` QoS 1 publishes unacknowledged and writes as many as
-/// the window allows in one go.
+/// A raw publisher: keeps up to 1000 QoS 1 publishes unacknowledged and writes as many as the
+/// window allows in one go.
 async fn raw_publish(
     broker: SocketAddr,
     p: usize,
     count: usize,
     rate: Option<f64>,
 ) -> Result<(), Error> {
-    const WINDOW: usize = 1000;
-    const BATCH: usize = 64;
-    let (mut frames, mut write) = raw_connect(
-        broker,
-        &format!("bench-broker-pub-{}-{p}", std::process::id()),
-        None,
-    )
-    .await?;
-    let window = Arc::new(Semaphore::new(WINDOW));
-    let acks = window.clone();
-    let reader = tokio::spawn(async move {
-        let mut acked = 0;
-        while acked < count {
-            let (first, _) = frames.next().await?;
-            if first >> 4 == 4 {
-                acked += 1;
-                acks.add_permits(1);
-            }
-        }
-        Ok::<(), Error>(())
-    });
     let topic = format!("benchbroker/p{p}/u{}", p % 7);
-    let mut buf = Vec::with_capacity(BATCH * 160);
-    let t0 = Instant::now();
-    let mut k = 0;
-    while k < count {
-        // Paced: sleep until the next message is due, then send what is due by now.
-        let limit = match rate {
-            Some(r) => {
-                tokio::time::sleep_until(due(t0, k, r).into()).await;
-                let due_now = (t0.elapsed().as_secs_f64() * r) as usize + 1;
-                due_now.min(count).saturating_sub(k).max(1)
-            }
-            None => count - k,
-        }
-        .min(BATCH);
-        window.acquire().await?.forget();
-        let mut n = 1;
-        while n < limit && window.try_acquire().map(|p| p.forget()).is_ok() {
-            n += 1;
-        }
-        buf.clear();
-        for i in k..k + n {
-            publish_packet(
-                &mut buf,
-                topic.as_bytes(),
-                (i % 65_535 + 1) as u16,
-                &payload(i),
-            );
-        }
-        write.write_all(&buf).await?;
-        k += n;
-    }
-    reader.await??;
-    write.write_all(&[0xe0, 0]).await?; // DISCONNECT
-    Ok(())
+    let job = raw_mqtt::RawPublish {
+        broker,
+        client_id: format!("bench-broker-pub-{}-{p}", std::process::id()),
+        count,
+        rate,
+        window: 1000,
+    };
+    raw_mqtt::publish(job, |i| (topic.clone(), payload(i))).await
 }
 
 /// A raw subscriber: acknowledges every QoS 1 publish it has read, in one write per read.
@@ -352,7 +164,7 @@ async fn raw_subscribe(
     total: usize,
     ready: tokio::sync::oneshot::Sender<()>,
 ) -> Result<Vec<i64>, Error> {
-    let (mut frames, mut write) = raw_connect(
+    let (mut frames, mut write) = raw_mqtt::connect(
         broker,
         &format!("bench-broker-sub-{}", std::process::id()),
         Some(1000),
@@ -361,10 +173,10 @@ async fn raw_subscribe(
     let mut body = Vec::new();
     body.extend_from_slice(&1u16.to_be_bytes());
     body.push(0);
-    put_str(&mut body, b"benchbroker/+/+");
+    raw_mqtt::put_str(&mut body, b"benchbroker/+/+");
     body.push(0x01);
     let mut sub = Vec::new();
-    put_packet(&mut sub, 0x82, &body);
+    raw_mqtt::put_packet(&mut sub, 0x82, &body);
     write.write_all(&sub).await?;
     loop {
         let (first, _) = frames.next().await?;
@@ -480,7 +292,7 @@ async fn source_publish(
     for k in 0..count {
         publisher.publish(&topic, payload(k)).await?;
         if let Some(r) = rate {
-            tokio::time::sleep_until(due(t0, k + 1, r).into()).await;
+            tokio::time::sleep_until(raw_mqtt::due(t0, k + 1, r).into()).await;
         }
     }
     publisher.disconnect().await?;
