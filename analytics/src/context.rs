@@ -31,13 +31,13 @@ use chrono_tz::Tz;
 use h3o::Resolution;
 use polars::prelude::*;
 
-use crate::AnalyticsError;
 use crate::clock::{LocalClock, window_at, window_day_expr, window_expr};
 use crate::dosage::UNKNOWN_KIND;
 use crate::jurisdiction::{Jurisdiction, RosterEntry, Window, load_roster};
 use crate::store::{
     BEAT, CELL, FIX_TIME, FLAG_JUMP, FLAG_LOW_ACCURACY, FLAGS, LAT, LON, UNIT, ZONE,
 };
+use crate::{AnalyticsError, collect_streaming};
 
 /// The parameters of a job run.
 #[derive(Debug, Clone)]
@@ -59,6 +59,8 @@ pub struct JobContext {
     /// The roster as the on-duty plans join it; nobody is on duty until
     /// [`JobContext::with_roster`].
     duty: Duty,
+    /// Most fixes one pass of dosage, coverage or gaps reads (see [`JobContext::passes`]).
+    pub pass_fixes: u64,
 }
 
 /// The roster tables [`JobContext::duty_intervals`] joins, built for the context's span.
@@ -105,6 +107,19 @@ impl Duty {
             ]),
         }
     }
+}
+
+/// Default of [`JobContext::pass_fixes`]. Over a week of 100M pings the coverage job, the
+/// largest, peaked at 2.8 GB with passes of 4M fixes and 5.2 GB with 8M (BENCHMARKS.md).
+pub const DEFAULT_PASS_FIXES: u64 = 5_000_000;
+
+/// One pass of [`JobContext::passes`].
+#[derive(Clone)]
+pub struct Pass {
+    /// The pings of the pass's units.
+    pub pings: LazyFrame,
+    /// Those of the pass's units that have a fix in the span, sorted: one column, `unit`.
+    pub units: DataFrame,
 }
 
 /// Milliseconds per hour: the on-duty join matches fixes to shifts by hour of the span.
@@ -180,6 +195,7 @@ impl JobContext {
             windows,
             clock: LocalClock::new(tz, from_ms, to_ms),
             duty: Duty::empty(),
+            pass_fixes: DEFAULT_PASS_FIXES,
         })
     }
 
@@ -310,6 +326,74 @@ impl JobContext {
             .with_column(col("dt").lt_eq(lit(self.gap_cap_ms)).alias("tracked"))
     }
 
+    /// `pings` cut into passes by unit, so that a long span or a large fleet is analysed in
+    /// bounded memory: each pass keeps the units of one contiguous range of unit ids (in byte
+    /// order), with at most [`JobContext::pass_fixes`] fixes in the span between them (a unit
+    /// with more has a pass of its own). Every interval, shift and on-duty plan belongs to one
+    /// unit, so the passes' sums, and their counts of distinct units, add up to those of one
+    /// pass over all the pings; a job that counts other distinct things (coverage's visible
+    /// minutes) merges their sets. Counting the fixes per unit is one scan of the `unit` and
+    /// `fix_time` columns, and it also gives each pass its list of units, so the passes' plans
+    /// need no scan of their own to find them.
+    ///
+    /// # Errors
+    /// A polars error from that scan.
+    pub fn passes(&self, pings: LazyFrame) -> Result<Vec<Pass>, AnalyticsError> {
+        let t = col(FIX_TIME).cast(DataType::Int64);
+        // The streaming engine aggregates as it reads; the in-memory one would first hold the
+        // two columns of every ping in the span (gigabytes for a week of a large fleet).
+        let counts = collect_streaming(
+            pings
+                .clone()
+                .filter(
+                    t.clone()
+                        .gt_eq(lit(self.from_ms))
+                        .and(t.lt(lit(self.to_ms))),
+                )
+                .group_by([col(UNIT)])
+                .agg([len().cast(DataType::UInt64).alias("n")])
+                .drop_nulls(None)
+                .sort([UNIT], SortMultipleOptions::default()),
+        )?;
+        let units = counts.column(UNIT)?.str()?;
+        let fixes = counts.column("n")?.u64()?;
+        // The row of `counts` each pass after the first starts at.
+        let mut starts: Vec<usize> = Vec::new();
+        let mut in_pass = 0u64;
+        for i in 0..counts.height() {
+            let n = fixes.get(i).unwrap_or(0);
+            if in_pass > 0 && in_pass.saturating_add(n) > self.pass_fixes {
+                starts.push(i);
+                in_pass = 0;
+            }
+            in_pass = in_pass.saturating_add(n);
+        }
+        let seen = counts.select([UNIT])?;
+        if starts.is_empty() {
+            return Ok(vec![Pass { pings, units: seen }]);
+        }
+        let mut out = Vec::with_capacity(starts.len() + 1);
+        let mut low: Option<usize> = None;
+        for high in starts.into_iter().map(Some).chain(std::iter::once(None)) {
+            let bound = |i: Option<usize>| i.and_then(|i| units.get(i));
+            let above = bound(low).map(|l| col(UNIT).gt_eq(lit(l)));
+            let below = bound(high).map(|h| col(UNIT).lt(lit(h)));
+            let keep = match (above, below) {
+                (Some(a), Some(b)) => a.and(b),
+                (Some(k), None) | (None, Some(k)) => k,
+                (None, None) => lit(true),
+            };
+            let first = low.unwrap_or(0);
+            let rows = high.unwrap_or(counts.height()) - first;
+            out.push(Pass {
+                pings: pings.clone().filter(keep),
+                units: seen.slice(first as i64, rows),
+            });
+            low = high;
+        }
+        Ok(out)
+    }
+
     /// The trusted fixes in the span: `unit`, `t` (epoch ms) and the store columns the jobs read.
     fn trusted_fixes(&self, pings: LazyFrame) -> LazyFrame {
         let t = col(FIX_TIME).cast(DataType::Int64);
@@ -333,17 +417,16 @@ impl JobContext {
             ])
     }
 
-    /// The units seen in `fixes`, one row each: `unit`, `code` (a row number the plans sort
+    /// The units of `seen` (a column `unit`), one row each: `unit`, `code` (a row number the plans sort
     /// and compare by instead of the string), `kind` (from `units`, a table of `unit` and
     /// `kind`; a clone `<id>-<n>` not listed takes the kind of `<id>`, any other unlisted unit
     /// is [`UNKNOWN_KIND`]) and `duty_unit` (the roster id whose shifts apply: the unit's own,
     /// or for a clone without entries of its own, that of `<id>`).
-    fn unit_table(&self, fixes: LazyFrame, units: LazyFrame) -> LazyFrame {
+    fn unit_table(&self, seen: LazyFrame, units: LazyFrame) -> LazyFrame {
         let base_units = units
             .clone()
             .select([col(UNIT).alias("unit_base"), col("kind").alias("kind_base")]);
-        fixes
-            .select([col(UNIT)])
+        seen.select([col(UNIT)])
             .unique(None, UniqueKeepStrategy::Any)
             // Sorted, so that every use of the table numbers the units alike.
             .sort([UNIT], SortMultipleOptions::default())
@@ -375,16 +458,18 @@ impl JobContext {
             ])
     }
 
-    /// The on-duty interval plan over `pings` (store columns; see the module doc), one row per
+    /// The on-duty interval plan over the pings of `pass` (store columns; see the module doc), one row per
     /// interval: `unit`, `code` (a number per unit), `kind` (from `units`, see below), `t`, `dt` (ms to the next fix, null when none follows in the span), `ms` (the
     /// on-duty length: to the next fix, the shift's end or the span's end, whichever is first),
     /// `cell_a`/`cell_b` (both ends at `res`), `lat`, `lon`, `lat_b`, `lon_b`, `beat`, `zone`,
     /// `window` (null outside windows), `day` (local day of the window instance), `tracked`.
     /// `units` has columns `unit` and `kind`; a clone `<id>-<n>` not listed there has the kind
     /// of `<id>`, any other unlisted unit is of kind [`UNKNOWN_KIND`].
-    pub fn duty_intervals(&self, pings: LazyFrame, units: LazyFrame) -> LazyFrame {
-        let fixes = self.trusted_fixes(pings);
-        let units = self.unit_table(fixes.clone(), units).cache();
+    pub fn duty_intervals(&self, pass: Pass, units: LazyFrame) -> LazyFrame {
+        let fixes = self.trusted_fixes(pass.pings);
+        // The units come from the pass, not from the pings: a second branch over the scan
+        // read the whole store without its filter (seen with POLARS_VERBOSE in polars 0.55).
+        let units = self.unit_table(pass.units.lazy(), units).cache();
         let shifts = units
             .clone()
             .inner_join(
@@ -454,5 +539,68 @@ impl JobContext {
                     .fill_null(lit(false))
                     .alias("tracked"),
             )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+    use crate::testing::{Fix, cells9, ms, pings, windows};
+
+    /// The units of each pass as [`Pass::units`] lists them, in order.
+    fn pass_units(ctx: &JobContext, fixes: &[Fix]) -> Vec<Vec<String>> {
+        ctx.passes(pings(fixes))
+            .unwrap()
+            .into_iter()
+            .map(|p| {
+                let units = p.units.column(UNIT).unwrap().str().unwrap().clone();
+                (0..units.len())
+                    .filter_map(|i| units.get(i).map(str::to_owned))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn passes_split_between_units_and_keep_every_fix() {
+        let (a, _, _) = cells9();
+        let t0 = ms("2026-11-02T14:00:00Z");
+        let mut ctx = JobContext::new(
+            chrono_tz::America::Chicago,
+            windows(),
+            (t0, ms("2026-11-02T18:00:00Z")),
+            (9, 11),
+            120,
+        )
+        .unwrap();
+        // C01 has 3 fixes in the span, C02 and C03 one each; C00's fix lies before the span.
+        let mut fixes = vec![Fix::at("C00", t0 - 1000, a)];
+        for (unit, n) in [("C01", 3), ("C02", 1), ("C03", 1)] {
+            for k in 0..n {
+                fixes.push(Fix::at(unit, t0 + k * 10_000, a));
+            }
+        }
+        assert_eq!(
+            pass_units(&ctx, &fixes),
+            [vec!["C01", "C02", "C03"]],
+            "everything fits in one pass"
+        );
+        ctx.pass_fixes = 2;
+        // C01 alone exceeds the budget and gets a pass of its own; C02 and C03 share one.
+        assert_eq!(pass_units(&ctx, &fixes), [vec!["C01"], vec!["C02", "C03"]]);
+        ctx.pass_fixes = 1;
+        assert_eq!(
+            pass_units(&ctx, &fixes),
+            [vec!["C01"], vec!["C02"], vec!["C03"]]
+        );
+        // The passes' pings hold every fix once (C00's, outside the span, in the first pass).
+        let sizes: Vec<usize> = ctx
+            .passes(pings(&fixes))
+            .unwrap()
+            .into_iter()
+            .map(|p| p.pings.collect().unwrap().height())
+            .collect();
+        assert_eq!(sizes, [4, 1, 1]);
     }
 }

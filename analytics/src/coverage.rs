@@ -21,7 +21,7 @@
 //! - every fence gets a row for every window instance starting in `[from, to)`, with zeros
 //!   where no unit came.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::f64::consts::PI;
 
 use geo::Centroid;
@@ -31,7 +31,7 @@ use polars::prelude::*;
 
 use crate::clock::window_instances;
 use crate::context::JobContext;
-use crate::dosage::{dosage_of, spread};
+use crate::dosage::{add_pairs, dosage_of, spread};
 use crate::jurisdiction::Fence;
 use crate::store::{BEAT, LAT, LON, ZONE};
 use crate::{AnalyticsError, collect_all};
@@ -115,9 +115,9 @@ pub fn patrol_plan(intervals: LazyFrame) -> LazyFrame {
         .with_column(distance_m_expr().alias("distance_m"))
 }
 
-/// Per fence (the stored `beat` or `zone` column), window instance: tracked ms, distance,
-/// units and visible minutes over `patrol` (from [`patrol_plan`]). Columns `fence`, `day`,
-/// `window`, `ms`, `distance_m`, `units`, `visible_minutes`.
+/// Per fence (the stored `beat` or `zone` column), window instance: tracked ms, distance and
+/// units over `patrol` (from [`patrol_plan`]). Columns `fence`, `day`, `window`, `ms`,
+/// `distance_m`, `units`.
 pub fn fence_stats_plan(patrol: LazyFrame, fence_column: &str) -> LazyFrame {
     patrol
         .filter(col(fence_column).is_not_null())
@@ -126,10 +126,22 @@ pub fn fence_stats_plan(patrol: LazyFrame, fence_column: &str) -> LazyFrame {
             col("ms").sum(),
             col("distance_m").sum(),
             col("code").n_unique().alias("units"),
-            (col("t") / lit(60_000i64))
-                .n_unique()
-                .alias("visible_minutes"),
         ])
+}
+
+/// The visible minutes of each fence and window instance over `patrol`, one row each:
+/// `fence`, `day`, `window`, `minute` (UTC epoch minute). Rows, not counts, so that the
+/// passes of [`JobContext::passes`] can be merged.
+pub fn visible_minutes_plan(patrol: LazyFrame, fence_column: &str) -> LazyFrame {
+    patrol
+        .filter(col(fence_column).is_not_null())
+        .select([
+            col(fence_column).alias("fence"),
+            col("day"),
+            col("window"),
+            (col("t") / lit(60_000i64)).alias("minute"),
+        ])
+        .unique(None, UniqueKeepStrategy::Any)
 }
 
 /// Runs the coverage job over `beats` and `zones` (their cells from [`fence_cells`]).
@@ -145,51 +157,73 @@ pub fn coverage(
     units: LazyFrame,
     fences: &[FenceCells],
 ) -> Result<DataFrame, AnalyticsError> {
-    // One interval plan, cached, feeds all three aggregations.
-    let intervals = ctx.duty_intervals(pings, units).cache();
-    let patrol = patrol_plan(intervals.clone()).cache();
-    let mut frames = collect_all(vec![
-        dosage_of(intervals),
-        fence_stats_plan(patrol.clone(), BEAT),
-        fence_stats_plan(patrol, ZONE),
-    ])?
-    .into_iter();
-    let (Some(dosage), Some(beats), Some(zones)) = (frames.next(), frames.next(), frames.next())
-    else {
-        return Err(AnalyticsError::Invalid(
-            "collect returned too few frames".into(),
-        ));
-    };
-    // Dosage per (day, window, cell), all kinds together.
-    let mut per_cell: HashMap<(i64, String, u64), i64> = HashMap::new();
-    for ((day, window, _, cell), ms) in spread(&dosage)? {
-        if let (Some(w), Some(c)) = (window, cell) {
-            *per_cell.entry((day, w, c)).or_default() += ms;
+    let mut pairs = BTreeMap::new();
+    let mut stats: HashMap<StatsKey<'_>, FenceStats> = HashMap::new();
+    let mut visible: HashMap<StatsKey<'_>, HashSet<i64>> = HashMap::new();
+    for pass in ctx.passes(pings)? {
+        // The pass's intervals are collected once, and its five aggregations run over them in
+        // memory. (Handing the five plans to one collect with the intervals cached made polars
+        // 0.55 read the scan without its filter: every ping of the store in memory on each
+        // pass. Without the cache, it read the scan once per aggregation.)
+        let intervals = ctx.duty_intervals(pass, units.clone()).collect()?.lazy();
+        let patrol = patrol_plan(intervals.clone()).collect()?.lazy();
+        let frames = collect_all(vec![
+            dosage_of(intervals),
+            fence_stats_plan(patrol.clone(), BEAT),
+            fence_stats_plan(patrol.clone(), ZONE),
+            visible_minutes_plan(patrol.clone(), BEAT),
+            visible_minutes_plan(patrol, ZONE),
+        ])?;
+        let Ok([dosage, beats, zones, beat_minutes, zone_minutes]) =
+            <[DataFrame; 5]>::try_from(frames)
+        else {
+            return Err(AnalyticsError::Invalid(
+                "collect returned too few frames".into(),
+            ));
+        };
+        add_pairs(&dosage, &mut pairs)?;
+        for (kind, df) in [("beat", &beats), ("zone", &zones)] {
+            let fence = df.column("fence")?.str()?;
+            let day = df.column("day")?.i64()?;
+            let window = df.column("window")?.str()?;
+            let ms = df.column("ms")?.i64()?;
+            let dist = df.column("distance_m")?.f64()?;
+            let n_units = df.column("units")?.cast(&DataType::UInt32)?;
+            let n_units = n_units.u32()?;
+            for i in 0..df.height() {
+                if let (Some(f), Some(d), Some(w)) = (fence.get(i), day.get(i), window.get(i)) {
+                    // The passes hold disjoint units, so their unit counts add up.
+                    let s = stats
+                        .entry((kind, f.to_owned(), d, w.to_owned()))
+                        .or_default();
+                    s.0 += ms.get(i).unwrap_or(0);
+                    s.1 += dist.get(i).unwrap_or(0.0);
+                    s.2 += n_units.get(i).unwrap_or(0);
+                }
+            }
+        }
+        for (kind, df) in [("beat", &beat_minutes), ("zone", &zone_minutes)] {
+            let fence = df.column("fence")?.str()?;
+            let day = df.column("day")?.i64()?;
+            let window = df.column("window")?.str()?;
+            let minute = df.column("minute")?.i64()?;
+            for i in 0..df.height() {
+                if let (Some(f), Some(d), Some(w), Some(m)) =
+                    (fence.get(i), day.get(i), window.get(i), minute.get(i))
+                {
+                    visible
+                        .entry((kind, f.to_owned(), d, w.to_owned()))
+                        .or_default()
+                        .insert(m);
+                }
+            }
         }
     }
-    let mut stats: HashMap<StatsKey<'_>, FenceStats> = HashMap::new();
-    for (kind, df) in [("beat", &beats), ("zone", &zones)] {
-        let fence = df.column("fence")?.str()?;
-        let day = df.column("day")?.i64()?;
-        let window = df.column("window")?.str()?;
-        let ms = df.column("ms")?.i64()?;
-        let dist = df.column("distance_m")?.f64()?;
-        let n_units = df.column("units")?.cast(&DataType::UInt32)?;
-        let n_units = n_units.u32()?;
-        let visible = df.column("visible_minutes")?.cast(&DataType::UInt32)?;
-        let visible = visible.u32()?;
-        for i in 0..df.height() {
-            if let (Some(f), Some(d), Some(w)) = (fence.get(i), day.get(i), window.get(i)) {
-                stats.insert(
-                    (kind, f.to_owned(), d, w.to_owned()),
-                    (
-                        ms.get(i).unwrap_or(0),
-                        dist.get(i).unwrap_or(0.0),
-                        n_units.get(i).unwrap_or(0),
-                        visible.get(i).unwrap_or(0),
-                    ),
-                );
-            }
+    // Dosage per (day, window, cell), all kinds together.
+    let mut per_cell: HashMap<(i64, String, u64), i64> = HashMap::new();
+    for ((day, window, _, cell), ms) in spread(pairs) {
+        if let (Some(w), Some(c)) = (window, cell) {
+            *per_cell.entry((day, w, c)).or_default() += ms;
         }
     }
     let instances = window_instances(ctx.clock.tz(), &ctx.windows, ctx.from_ms, ctx.to_ms);
@@ -205,10 +239,9 @@ pub fn coverage(
                         .is_some_and(|&ms| ms >= 60_000)
                 })
                 .count();
-            let (ms, dist, n_units, visible) = stats
-                .get(&(f.kind, f.id.clone(), inst.day, inst.window.clone()))
-                .copied()
-                .unwrap_or_default();
+            let key = (f.kind, f.id.clone(), inst.day, inst.window.clone());
+            let (ms, dist, n_units) = stats.get(&key).copied().unwrap_or_default();
+            let visible = visible.get(&key).map_or(0, |m| m.len() as u32);
             let window_minutes = (inst.end_ms - inst.start_ms) as f64 / 60_000.0;
             rows.fence_kind.push(f.kind);
             rows.fence.push(f.id.clone());
@@ -235,8 +268,8 @@ pub fn coverage(
 
 /// Fence kind, fence id, local day, window.
 type StatsKey<'a> = (&'a str, String, i64, String);
-/// Tracked ms, distance m, units, visible minutes.
-type FenceStats = (i64, f64, u32, u32);
+/// Tracked ms, distance m, units.
+type FenceStats = (i64, f64, u32);
 
 #[derive(Default)]
 struct CoverageRows {

@@ -29,18 +29,18 @@ use h3o::CellIndex;
 use polars::prelude::*;
 
 use crate::AnalyticsError;
-use crate::context::JobContext;
+use crate::context::{JobContext, Pass};
 use crate::store::UNIT;
 
 /// Kind given to units missing from `units.csv`.
 pub const UNKNOWN_KIND: &str = "unknown";
 
-/// The polars part of the dosage job: tracked on-duty time per pair of end cells, and no-data
-/// time (null cells), per local day, window and unit kind. `units` has columns `unit` and
-/// `kind` (see [`units_table`]).
+/// The polars part of the dosage job over one pass (see [`JobContext::passes`]): tracked
+/// on-duty time per pair of end cells, and no-data time (null cells), per local day, window
+/// and unit kind. `units` has columns `unit` and `kind` (see [`units_table`]).
 /// Columns: `day`, `window`, `kind`, `cell_a`, `cell_b`, `ms`.
-pub fn dosage_plan(ctx: &JobContext, pings: LazyFrame, units: LazyFrame) -> LazyFrame {
-    dosage_of(ctx.duty_intervals(pings, units))
+pub fn dosage_plan(ctx: &JobContext, pass: Pass, units: LazyFrame) -> LazyFrame {
+    dosage_of(ctx.duty_intervals(pass, units))
 }
 
 /// [`dosage_plan`] over the on-duty intervals of [`JobContext::duty_intervals`].
@@ -105,25 +105,46 @@ pub(crate) fn split_ms(ms: i64, n: usize) -> impl Iterator<Item = i64> {
     (0..n).map(move |i| q + i64::from(i < r))
 }
 
-/// Spreads the rows of [`dosage_plan`] along their grid paths.
+/// Key of a [`dosage_plan`] row: local day, window, kind, the two end cells.
+pub(crate) type PairKey = (i64, Option<String>, String, Option<u64>, Option<u64>);
+
+/// Adds the rows of [`dosage_plan`] to `out`, so that the passes of [`JobContext::passes`] sum
+/// to the rows one pass would give before they are spread (and split alike).
 ///
 /// # Errors
 /// A polars error when `df` lacks a column of [`dosage_plan`].
-pub(crate) fn spread(df: &DataFrame) -> Result<BTreeMap<DosageKey, i64>, AnalyticsError> {
+pub(crate) fn add_pairs(
+    df: &DataFrame,
+    out: &mut BTreeMap<PairKey, i64>,
+) -> Result<(), AnalyticsError> {
     let day = df.column("day")?.i64()?;
     let window = df.column("window")?.str()?;
     let kind = df.column("kind")?.str()?;
     let a = df.column("cell_a")?.u64()?;
     let b = df.column("cell_b")?.u64()?;
     let ms = df.column("ms")?.i64()?;
-    let mut out: BTreeMap<DosageKey, i64> = BTreeMap::new();
     for i in 0..df.height() {
         let (Some(day), Some(ms)) = (day.get(i), ms.get(i)) else {
             continue;
         };
-        let window = window.get(i).map(str::to_owned);
         let kind = kind.get(i).unwrap_or(UNKNOWN_KIND).to_owned();
-        match (a.get(i), b.get(i)) {
+        let key = (
+            day,
+            window.get(i).map(str::to_owned),
+            kind,
+            a.get(i),
+            b.get(i),
+        );
+        *out.entry(key).or_default() += ms;
+    }
+    Ok(())
+}
+
+/// Spreads the rows of [`dosage_plan`] (summed by [`add_pairs`]) along their grid paths.
+pub(crate) fn spread(pairs: BTreeMap<PairKey, i64>) -> BTreeMap<DosageKey, i64> {
+    let mut out: BTreeMap<DosageKey, i64> = BTreeMap::new();
+    for ((day, window, kind, a, b), ms) in pairs {
+        match (a, b) {
             (Some(a), Some(b)) => {
                 let cells = path_cells(a, b);
                 for (cell, part) in cells.iter().zip(split_ms(ms, cells.len())) {
@@ -134,7 +155,7 @@ pub(crate) fn spread(df: &DataFrame) -> Result<BTreeMap<DosageKey, i64>, Analyti
             _ => *out.entry((day, window, kind, None)).or_default() += ms,
         }
     }
-    Ok(out)
+    out
 }
 
 /// The dosage table: `date` (local date of the window instance), `window` (null outside
@@ -170,7 +191,8 @@ pub(crate) fn dosage_frame(rows: &BTreeMap<DosageKey, i64>) -> Result<DataFrame,
     ])?)
 }
 
-/// Runs the dosage job: [`dosage_plan`], one collect, then the grid-path split.
+/// Runs the dosage job: per pass of [`JobContext::passes`], [`dosage_plan`] and one collect;
+/// then the grid-path split of them all.
 ///
 /// # Errors
 /// A polars error from the scan or the plan.
@@ -179,8 +201,12 @@ pub fn dosage(
     pings: LazyFrame,
     units: LazyFrame,
 ) -> Result<DataFrame, AnalyticsError> {
-    let df = dosage_plan(ctx, pings, units).collect()?;
-    dosage_frame(&spread(&df)?)
+    let mut pairs = BTreeMap::new();
+    for pass in ctx.passes(pings)? {
+        let df = dosage_plan(ctx, pass, units.clone()).collect()?;
+        add_pairs(&df, &mut pairs)?;
+    }
+    dosage_frame(&spread(pairs))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@
 //!   still saying what the shares alone would ask for. Window hours per week are the lengths
 //!   of the window's instances starting in the span, × 7 days / span length.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use h3o::{CellIndex, LatLng};
 use polars::prelude::*;
@@ -28,7 +28,7 @@ use polars::prelude::*;
 use crate::clock::{DAY_MS, window_expr, window_instances};
 use crate::context::JobContext;
 use crate::coverage::FenceCells;
-use crate::dosage::{dosage_plan, spread};
+use crate::dosage::{add_pairs, dosage_plan, spread};
 use crate::hotspots::{IncidentPoint, StudyArea, incident_frame};
 use crate::{AnalyticsError, collect_all};
 
@@ -93,19 +93,34 @@ pub fn gaps(
     beats: &[FenceCells],
     top: usize,
 ) -> Result<DataFrame, AnalyticsError> {
-    let mut frames = collect_all(vec![
-        dosage_plan(ctx, pings, units),
-        incident_window_plan(ctx, incident_frame(area, incidents)?.lazy()),
-    ])?
-    .into_iter();
-    let (Some(dosage), Some(counts)) = (frames.next(), frames.next()) else {
+    // The incident counts go with the first pass's collect; the dosage of every pass is
+    // spread into one table.
+    let mut incident_plan = Some(incident_window_plan(
+        ctx,
+        incident_frame(area, incidents)?.lazy(),
+    ));
+    let mut counts = None;
+    let mut pairs = BTreeMap::new();
+    for pass in ctx.passes(pings)? {
+        let mut plans = vec![dosage_plan(ctx, pass, units.clone())];
+        plans.extend(incident_plan.take());
+        let mut frames = collect_all(plans)?.into_iter();
+        let Some(df) = frames.next() else {
+            return Err(AnalyticsError::Invalid(
+                "collect returned too few frames".into(),
+            ));
+        };
+        add_pairs(&df, &mut pairs)?;
+        counts = counts.or(frames.next());
+    }
+    let Some(counts) = counts else {
         return Err(AnalyticsError::Invalid(
             "collect returned too few frames".into(),
         ));
     };
     let mut minutes: HashMap<(u64, Option<String>), f64> = HashMap::new();
     let mut total_min = 0.0;
-    for ((_, window, _, cell), ms) in spread(&dosage)? {
+    for ((_, window, _, cell), ms) in spread(pairs) {
         if let Some(c) = cell {
             let m = ms as f64 / 60_000.0;
             total_min += m;

@@ -82,3 +82,18 @@ pub fn collect_all(plans: Vec<LazyFrame>) -> Result<Vec<DataFrame>, AnalyticsErr
         OptFlags::default(),
     )?)
 }
+
+/// Collects one plan with the streaming engine, which holds only what its operators keep
+/// (a group-by its groups) instead of every row its scan reads.
+///
+/// # Errors
+/// A polars error.
+pub(crate) fn collect_streaming(plan: LazyFrame) -> Result<DataFrame, AnalyticsError> {
+    LazyFrame::collect_all_with_engine(
+        vec![plan.logical_plan],
+        Engine::Streaming,
+        OptFlags::default(),
+    )?
+    .pop()
+    .ok_or_else(|| AnalyticsError::Invalid("the streaming collect returned no frame".into()))
+}

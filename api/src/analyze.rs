@@ -97,7 +97,12 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<()> {
     let tz = j.timezone();
     let from = parse_time("--from", &a.from, tz)?;
     let to = parse_time("--to", &a.to, tz)?;
-    let ctx = JobContext::for_jurisdiction(&j, from, to, a.res).context("analysis parameters")?;
+    let mut ctx =
+        JobContext::for_jurisdiction(&j, from, to, a.res).context("analysis parameters")?;
+    if a.pass_fixes == 0 {
+        anyhow::bail!("--pass-fixes must be positive");
+    }
+    ctx.pass_fixes = a.pass_fixes;
     let units = load_units(&j.units_path()).context("units.csv")?;
     let units = dosage::units_table(&units)?;
     let pings =

@@ -243,6 +243,10 @@ pub struct AnalyzeArgs {
     /// gaps: how many gaps to list.
     #[arg(long, default_value_t = 25)]
     pub top: usize,
+    /// dosage, coverage, gaps: most fixes read in one pass; more are analysed in passes over
+    /// groups of units, which bounds memory (coverage needs about 300 bytes per fix).
+    #[arg(long, default_value_t = analytics::context::DEFAULT_PASS_FIXES)]
+    pub pass_fixes: u64,
     /// response: a new station at LAT,LON (repeatable; named NEW1, NEW2, ...).
     #[arg(long, value_name = "LAT,LON")]
     pub add_station: Vec<String>,

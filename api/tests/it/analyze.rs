@@ -23,8 +23,14 @@ fn generate(store: &Path) {
 }
 
 fn analyze(job: &str, store: &Path, out: &Path, from: &str, to: &str) -> Output {
+    analyze_with(job, store, out, (from, to), &[])
+}
+
+fn analyze_with(job: &str, store: &Path, out: &Path, span: (&str, &str), extra: &[&str]) -> Output {
     patrol()
-        .args(["analyze", job, "--from", from, "--to", to, "--fixtures"])
+        .args(["analyze", job, "--from", span.0, "--to", span.1])
+        .args(extra)
+        .arg("--fixtures")
         .arg(fixtures())
         .arg("--store")
         .arg(store)
@@ -193,6 +199,62 @@ fn patrol_jobs_run_on_a_generated_store() {
         })
         .count();
     assert_eq!(rows.len(), received);
+}
+
+/// Two tables of one job as the same rows, numbers equal to 1e-9 relative (sums of floats
+/// may round differently when added up in other groups).
+fn assert_same_table(one: &Path, many: &Path) {
+    let ((h1, r1), (h2, r2)) = (csv(one), csv(many));
+    assert_eq!(h1, h2);
+    assert_eq!(r1.len(), r2.len(), "{}", many.display());
+    for (a, b) in r1.iter().zip(&r2) {
+        for (x, y) in a.iter().zip(b) {
+            match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(x), Ok(y)) => assert!(
+                    (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+                    "{} row {a:?} against {b:?}",
+                    many.display()
+                ),
+                _ => assert_eq!(x, y, "{} row {a:?} against {b:?}", many.display()),
+            }
+        }
+    }
+}
+
+#[test]
+fn dosage_coverage_and_gaps_in_passes_equal_one_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    generate(&store);
+    let span = ("2026-11-02", "2026-11-03");
+    for job in ["dosage", "coverage", "gaps"] {
+        let one = dir.path().join(format!("{job}-one.csv"));
+        let run = analyze_with(job, &store, &one, span, &[]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        // A budget of one fix: a pass per unit, three in all.
+        let many = dir.path().join(format!("{job}-many.csv"));
+        let run = analyze_with(job, &store, &many, span, &["--pass-fixes", "1"]);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert!(csv(&one).1.len() > 1, "{job}: too few rows to compare");
+        assert_same_table(&one, &many);
+    }
+    let run = analyze_with(
+        "dosage",
+        &store,
+        &dir.path().join("x.csv"),
+        span,
+        &["--pass-fixes", "0"],
+    );
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--pass-fixes must be positive"));
 }
 
 #[test]
