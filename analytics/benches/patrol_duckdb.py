@@ -2,7 +2,7 @@
 
 Runs the same aggregations as the polars plans of `patrol analyze dosage`, `coverage` and `gaps`
 over the same Parquet store, and prints the wall time of each job's query set. The H3 grid-path
-split, the fence polyfill and the ranking that the Rust jobs do after their single collect are not
+split, the fence polyfill and the ranking that the Rust jobs do after their collects are not
 repeated here (DuckDB has no H3 without an extension); the polars side's figures include them.
 Like the Rust jobs, only on-duty time counts: intervals whose first fix lies in one of the unit's
 shifts from `roster.csv` (merged where they overlap; a clone `<id>-<n>` works the shifts of `<id>`),
