@@ -191,8 +191,26 @@ pub(crate) fn dosage_frame(rows: &BTreeMap<DosageKey, i64>) -> Result<DataFrame,
     ])?)
 }
 
-/// Runs the dosage job: per pass of [`JobContext::passes`], [`dosage_plan`] and one collect;
-/// then the grid-path split of them all.
+/// The dosage of `pings` spread along the grid paths: per pass of [`JobContext::passes`],
+/// [`dosage_plan`] and one collect, the rows of all passes summed by [`add_pairs`], then
+/// [`spread`].
+///
+/// # Errors
+/// A polars error from the scan or the plan.
+pub(crate) fn spread_dosage(
+    ctx: &JobContext,
+    pings: LazyFrame,
+    units: &LazyFrame,
+) -> Result<BTreeMap<DosageKey, i64>, AnalyticsError> {
+    let mut pairs = BTreeMap::new();
+    for pass in ctx.passes(pings)? {
+        let df = dosage_plan(ctx, pass, units.clone()).collect()?;
+        add_pairs(&df, &mut pairs)?;
+    }
+    Ok(spread(pairs))
+}
+
+/// Runs the dosage job: [`spread_dosage`] as a table.
 ///
 /// # Errors
 /// A polars error from the scan or the plan.
@@ -201,12 +219,7 @@ pub fn dosage(
     pings: LazyFrame,
     units: LazyFrame,
 ) -> Result<DataFrame, AnalyticsError> {
-    let mut pairs = BTreeMap::new();
-    for pass in ctx.passes(pings)? {
-        let df = dosage_plan(ctx, pass, units.clone()).collect()?;
-        add_pairs(&df, &mut pairs)?;
-    }
-    dosage_frame(&spread(pairs))
+    dosage_frame(&spread_dosage(ctx, pings, &units)?)
 }
 
 #[cfg(test)]

@@ -20,17 +20,17 @@
 //!   still saying what the shares alone would ask for. Window hours per week are the lengths
 //!   of the window's instances starting in the span, × 7 days / span length.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use h3o::{CellIndex, LatLng};
 use polars::prelude::*;
 
+use crate::AnalyticsError;
 use crate::clock::{DAY_MS, window_expr, window_instances};
 use crate::context::JobContext;
 use crate::coverage::FenceCells;
-use crate::dosage::{add_pairs, dosage_plan, spread};
+use crate::dosage::spread_dosage;
 use crate::hotspots::{IncidentPoint, StudyArea, incident_frame};
-use crate::{AnalyticsError, collect_all};
 
 /// Longest recommended visit, minutes.
 pub const VISIT_MAX_MIN: f64 = 15.0;
@@ -93,34 +93,10 @@ pub fn gaps(
     beats: &[FenceCells],
     top: usize,
 ) -> Result<DataFrame, AnalyticsError> {
-    // The incident counts go with the first pass's collect; the dosage of every pass is
-    // spread into one table.
-    let mut incident_plan = Some(incident_window_plan(
-        ctx,
-        incident_frame(area, incidents)?.lazy(),
-    ));
-    let mut counts = None;
-    let mut pairs = BTreeMap::new();
-    for pass in ctx.passes(pings)? {
-        let mut plans = vec![dosage_plan(ctx, pass, units.clone())];
-        plans.extend(incident_plan.take());
-        let mut frames = collect_all(plans)?.into_iter();
-        let Some(df) = frames.next() else {
-            return Err(AnalyticsError::Invalid(
-                "collect returned too few frames".into(),
-            ));
-        };
-        add_pairs(&df, &mut pairs)?;
-        counts = counts.or(frames.next());
-    }
-    let Some(counts) = counts else {
-        return Err(AnalyticsError::Invalid(
-            "collect returned too few frames".into(),
-        ));
-    };
+    let counts = incident_window_plan(ctx, incident_frame(area, incidents)?.lazy()).collect()?;
     let mut minutes: HashMap<(u64, Option<String>), f64> = HashMap::new();
     let mut total_min = 0.0;
-    for ((_, window, _, cell), ms) in spread(pairs) {
+    for ((_, window, _, cell), ms) in spread_dosage(ctx, pings, &units)? {
         if let Some(c) = cell {
             let m = ms as f64 / 60_000.0;
             total_min += m;

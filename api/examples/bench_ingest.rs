@@ -39,8 +39,10 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-#[path = "../../ingest/examples/raw_mqtt/mod.rs"]
-mod raw_mqtt;
+#[path = "../../ingest/examples/bench_support/mod.rs"]
+mod bench_support;
+
+use bench_support::{cpu_seconds, now_us, percentile_ms, raw_mqtt};
 
 struct Args {
     broker: Option<SocketAddr>,
@@ -88,12 +90,6 @@ fn args() -> anyhow::Result<Args> {
     Ok(a)
 }
 
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
 /// The value of `"sent_us":` in a payload. The publishers put it last, so the search runs
 /// from the end (the tap sees every message; a scan from the start showed in profiles).
 fn sent_us(payload: &[u8]) -> Option<i64> {
@@ -107,24 +103,6 @@ fn sent_us(payload: &[u8]) -> Option<i64> {
     digits[..end].iter().try_fold(0i64, |n, d| {
         n.checked_mul(10)?.checked_add(i64::from(d - b'0'))
     })
-}
-
-/// User plus system CPU seconds of a process (`self` or a pid), from `/proc/PID/stat`.
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The fields after the command name (which may hold spaces) start after its ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // USER_HZ is 100 on Linux.
-    Some(ticks / 100.0)
-}
-
-fn percentile(sorted: &[i64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1000.0
 }
 
 #[tokio::main]
@@ -285,7 +263,7 @@ async fn main() -> anyhow::Result<()> {
                 let (topic, payload) = message(k);
                 publisher.publish(&topic, payload).await?;
                 if let Some(r) = rate {
-                    tokio::time::sleep_until(raw_mqtt::due(t0, k + 1, r).into()).await;
+                    tokio::time::sleep_until(bench_support::due(t0, k + 1, r).into()).await;
                 }
             }
             publisher.disconnect().await?;
@@ -324,9 +302,9 @@ async fn main() -> anyhow::Result<()> {
         },
         a.rate.map_or("max".to_owned(), |r| format!("{r:.0}/s")),
         lat.len() as f64 / elapsed.as_secs_f64(),
-        percentile(&lat, 0.50),
-        percentile(&lat, 0.99),
-        percentile(&lat, 1.0),
+        percentile_ms(&lat, 0.50),
+        percentile_ms(&lat, 0.99),
+        percentile_ms(&lat, 1.0),
         stats.rejected_total(),
     );
     if lat.len() != a.pings {

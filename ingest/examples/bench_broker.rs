@@ -23,16 +23,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ingest::source::mqtt::{self, Delivery, MqttSourceConfig, Publisher, PublisherConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-mod raw_mqtt;
+mod bench_support;
 
-use raw_mqtt::Error;
+use bench_support::raw_mqtt::{self, Error};
+use bench_support::{cpu_seconds, now_us, percentile_ms};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Client {
@@ -104,12 +105,6 @@ fn args() -> Result<Args, Error> {
     Ok(a)
 }
 
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
 /// An OwnTracks-sized payload that starts with its publish time.
 fn payload(i: usize) -> Vec<u8> {
     format!(
@@ -127,16 +122,6 @@ fn sent_us(payload: &[u8]) -> Option<i64> {
     let rest = payload.strip_prefix(b"{\"sent_us\":")?;
     let end = rest.iter().position(|b| !b.is_ascii_digit())?;
     std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
-}
-
-/// User plus system CPU seconds of a process, from `/proc/PID/stat`.
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) end with ')'.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // USER_HZ is 100 on Linux.
-    Some(ticks / 100.0)
 }
 
 /// A raw publisher: keeps up to 1000 QoS 1 publishes unacknowledged and writes as many as the
@@ -292,21 +277,13 @@ async fn source_publish(
     for k in 0..count {
         publisher.publish(&topic, payload(k)).await?;
         if let Some(r) = rate {
-            tokio::time::sleep_until(raw_mqtt::due(t0, k + 1, r).into()).await;
+            tokio::time::sleep_until(bench_support::due(t0, k + 1, r).into()).await;
         }
     }
     publisher.disconnect().await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     task.abort();
     Ok(())
-}
-
-fn percentile_ms(sorted: &[i64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1000.0
 }
 
 #[tokio::main]

@@ -1,11 +1,13 @@
 //! A minimal MQTT 5 client for the benchmarks: only CONNECT, PUBLISH (QoS 1), PUBACK, SUBSCRIBE
 //! and DISCONNECT, over plain TCP. It writes as many packets per `write` as it has ready, which
 //! is what a gateway relaying many devices' pings does and what rumqttc (one `write` per packet)
-//! does not. Shared by `bench_broker` and the workspace's `bench_ingest` (through `#[path]`).
+//! does not.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use super::due;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -147,11 +149,6 @@ pub(crate) async fn connect(
         return Err(format!("broker refused {client_id}").into());
     }
     Ok((frames, write))
-}
-
-/// When message `k` of a publisher sending at `rate` per second is due.
-pub(crate) fn due(t0: Instant, k: usize, rate: f64) -> Instant {
-    t0 + Duration::from_secs_f64(k as f64 / rate)
 }
 
 /// What a raw publisher sends: `count` QoS 1 messages, at most `window` of them
