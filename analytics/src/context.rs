@@ -109,9 +109,9 @@ impl Duty {
     }
 }
 
-/// Default of [`JobContext::pass_fixes`]. Over a week of 100M pings the coverage job, the
-/// largest, peaked at 2.8 GB with passes of 4M fixes and 5.2 GB with 8M (BENCHMARKS.md).
-pub const DEFAULT_PASS_FIXES: u64 = 5_000_000;
+/// Default of [`JobContext::pass_fixes`]. Over a week of 100M pings `patrol analyze presence`,
+/// the largest, peaked at 3.0 GB with passes of 4M fixes and 4.0 GB with 5M (BENCHMARKS.md).
+pub const DEFAULT_PASS_FIXES: u64 = 4_000_000;
 
 /// One pass of [`JobContext::passes`].
 #[derive(Clone)]

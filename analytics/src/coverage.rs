@@ -31,7 +31,7 @@ use polars::prelude::*;
 
 use crate::clock::window_instances;
 use crate::context::JobContext;
-use crate::dosage::{add_pairs, dosage_of, spread};
+use crate::dosage::{DosageKey, PairKey, add_pairs, dosage_of, spread};
 use crate::jurisdiction::Fence;
 use crate::store::{BEAT, LAT, LON, ZONE};
 use crate::{AnalyticsError, collect_all};
@@ -106,13 +106,30 @@ pub(crate) fn distance_m(lat1: Expr, lon1: Expr, lat2: Expr, lon2: Expr) -> Expr
     (dx.clone() * dx + dy.clone() * dy).sqrt() * lit(EARTH_RADIUS_M)
 }
 
-/// The tracked intervals inside a window, with their length `distance_m` (see
-/// [`distance_m`]): what [`fence_stats_plan`] aggregates, computed once for beats and zones.
-/// `intervals` come from [`JobContext::duty_intervals`].
+/// The columns of [`JobContext::duty_intervals`] that [`presence`] aggregates, with each
+/// interval's length `distance_m` (see [`distance_m`]) in place of its two positions: what a
+/// pass holds in memory.
+pub fn interval_columns(intervals: LazyFrame) -> LazyFrame {
+    intervals.select([
+        col("code"),
+        col("kind"),
+        col("t"),
+        col("ms"),
+        col("cell_a"),
+        col("cell_b"),
+        col(BEAT),
+        col(ZONE),
+        col("window"),
+        col("day"),
+        col("tracked"),
+        distance_m_expr().alias("distance_m"),
+    ])
+}
+
+/// The tracked intervals inside a window: what [`fence_stats_plan`] aggregates, computed once
+/// for beats and zones. `intervals` come from [`interval_columns`].
 pub fn patrol_plan(intervals: LazyFrame) -> LazyFrame {
-    intervals
-        .filter(col("tracked").and(col("window").is_not_null()))
-        .with_column(distance_m_expr().alias("distance_m"))
+    intervals.filter(col("tracked").and(col("window").is_not_null()))
 }
 
 /// Per fence (the stored `beat` or `zone` column), window instance: tracked ms, distance and
@@ -130,42 +147,45 @@ pub fn fence_stats_plan(patrol: LazyFrame, fence_column: &str) -> LazyFrame {
 }
 
 /// The visible minutes of each fence and window instance over `patrol`, one row each:
-/// `fence`, `day`, `window`, `minute` (UTC epoch minute). Rows, not counts, so that the
-/// passes of [`JobContext::passes`] can be merged.
+/// `fence`, `day`, `window`, `minutes` (the distinct UTC epoch minutes, a list). The minutes,
+/// not their count, so that the passes of [`JobContext::passes`] can be merged.
 pub fn visible_minutes_plan(patrol: LazyFrame, fence_column: &str) -> LazyFrame {
     patrol
         .filter(col(fence_column).is_not_null())
-        .select([
-            col(fence_column).alias("fence"),
-            col("day"),
-            col("window"),
-            (col("t") / lit(60_000i64)).alias("minute"),
-        ])
-        .unique(None, UniqueKeepStrategy::Any)
+        .group_by([col(fence_column).alias("fence"), col("day"), col("window")])
+        .agg([(col("t") / lit(60_000i64)).unique().alias("minutes")])
 }
 
-/// Runs the coverage job over `beats` and `zones` (their cells from [`fence_cells`]).
-/// Columns: `fence_kind`, `fence`, `date`, `window`, `window_minutes`, `cells`,
-/// `cells_visited`, `coverage`, `patrol_minutes`, `distance_km`, `units`, `visible_minutes`,
-/// `visibility`.
+/// What one read of the pings gives the coverage job, per pass of [`JobContext::passes`] summed:
+/// the dosage rows by end-cell pair ([`add_pairs`]), the beat and zone statistics and their
+/// visible minutes. Dosage and gaps need only the pairs, so one [`presence`] serves all three.
+pub(crate) struct Presence {
+    /// Dosage by end-cell pair, before the grid-path split ([`spread`]).
+    pub(crate) pairs: BTreeMap<PairKey, i64>,
+    stats: HashMap<StatsKey, FenceStats>,
+    visible: HashMap<StatsKey, HashSet<i64>>,
+}
+
+/// Reads the on-duty intervals of `pings` once per pass and aggregates them as [`Presence`].
 ///
 /// # Errors
 /// A polars error from the scan or the plans.
-pub fn coverage(
+pub(crate) fn presence(
     ctx: &JobContext,
     pings: LazyFrame,
-    units: LazyFrame,
-    fences: &[FenceCells],
-) -> Result<DataFrame, AnalyticsError> {
+    units: &LazyFrame,
+) -> Result<Presence, AnalyticsError> {
     let mut pairs = BTreeMap::new();
-    let mut stats: HashMap<StatsKey<'_>, FenceStats> = HashMap::new();
-    let mut visible: HashMap<StatsKey<'_>, HashSet<i64>> = HashMap::new();
+    let mut stats: HashMap<StatsKey, FenceStats> = HashMap::new();
+    let mut visible: HashMap<StatsKey, HashSet<i64>> = HashMap::new();
     for pass in ctx.passes(pings)? {
         // The pass's intervals are collected once, and its five aggregations run over them in
         // memory. (Handing the five plans to one collect with the intervals cached made polars
         // 0.55 read the scan without its filter: every ping of the store in memory on each
         // pass. Without the cache, it read the scan once per aggregation.)
-        let intervals = ctx.duty_intervals(pass, units.clone()).collect()?.lazy();
+        let intervals = interval_columns(ctx.duty_intervals(pass, units.clone()))
+            .collect()?
+            .lazy();
         let patrol = patrol_plan(intervals.clone()).collect()?.lazy();
         let frames = collect_all(vec![
             dosage_of(intervals),
@@ -206,24 +226,64 @@ pub fn coverage(
             let fence = df.column("fence")?.str()?;
             let day = df.column("day")?.i64()?;
             let window = df.column("window")?.str()?;
-            let minute = df.column("minute")?.i64()?;
+            let minutes = df.column("minutes")?.list()?;
             for i in 0..df.height() {
-                if let (Some(f), Some(d), Some(w), Some(m)) =
-                    (fence.get(i), day.get(i), window.get(i), minute.get(i))
-                {
+                if let (Some(f), Some(d), Some(w), Some(m)) = (
+                    fence.get(i),
+                    day.get(i),
+                    window.get(i),
+                    minutes.get_as_series(i),
+                ) {
                     visible
                         .entry((kind, f.to_owned(), d, w.to_owned()))
                         .or_default()
-                        .insert(m);
+                        .extend(m.i64()?.into_no_null_iter());
                 }
             }
         }
     }
+    Ok(Presence {
+        pairs,
+        stats,
+        visible,
+    })
+}
+
+/// Runs the coverage job over `beats` and `zones` (their cells from [`fence_cells`]).
+/// Columns: `fence_kind`, `fence`, `date`, `window`, `window_minutes`, `cells`,
+/// `cells_visited`, `coverage`, `patrol_minutes`, `distance_km`, `units`, `visible_minutes`,
+/// `visibility`.
+///
+/// # Errors
+/// A polars error from the scan or the plans.
+pub fn coverage(
+    ctx: &JobContext,
+    pings: LazyFrame,
+    units: LazyFrame,
+    fences: &[FenceCells],
+) -> Result<DataFrame, AnalyticsError> {
+    let p = presence(ctx, pings, &units)?;
+    let dosage = spread(p.pairs.clone());
+    coverage_table(ctx, &p, &dosage, fences)
+}
+
+/// The coverage table of `fences` from a [`presence`] and its dosage spread along the grid
+/// paths (see [`coverage`]).
+///
+/// # Errors
+/// A polars error building the table.
+pub(crate) fn coverage_table(
+    ctx: &JobContext,
+    presence: &Presence,
+    dosage: &BTreeMap<DosageKey, i64>,
+    fences: &[FenceCells],
+) -> Result<DataFrame, AnalyticsError> {
+    let (stats, visible) = (&presence.stats, &presence.visible);
     // Dosage per (day, window, cell), all kinds together.
     let mut per_cell: HashMap<(i64, String, u64), i64> = HashMap::new();
-    for ((day, window, _, cell), ms) in spread(pairs) {
+    for ((day, window, _, cell), ms) in dosage {
         if let (Some(w), Some(c)) = (window, cell) {
-            *per_cell.entry((day, w, c)).or_default() += ms;
+            *per_cell.entry((*day, w.clone(), *c)).or_default() += ms;
         }
     }
     let instances = window_instances(ctx.clock.tz(), &ctx.windows, ctx.from_ms, ctx.to_ms);
@@ -267,7 +327,7 @@ pub fn coverage(
 }
 
 /// Fence kind, fence id, local day, window.
-type StatsKey<'a> = (&'a str, String, i64, String);
+type StatsKey = (&'static str, String, i64, String);
 /// Tracked ms, distance m, units.
 type FenceStats = (i64, f64, u32);
 

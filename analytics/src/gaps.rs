@@ -20,7 +20,7 @@
 //!   still saying what the shares alone would ask for. Window hours per week are the lengths
 //!   of the window's instances starting in the span, × 7 days / span length.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use h3o::{CellIndex, LatLng};
 use polars::prelude::*;
@@ -29,7 +29,7 @@ use crate::AnalyticsError;
 use crate::clock::{DAY_MS, window_expr, window_instances};
 use crate::context::JobContext;
 use crate::coverage::FenceCells;
-use crate::dosage::spread_dosage;
+use crate::dosage::{DosageKey, spread_dosage};
 use crate::hotspots::{IncidentPoint, StudyArea, incident_frame};
 
 /// Longest recommended visit, minutes.
@@ -93,14 +93,30 @@ pub fn gaps(
     beats: &[FenceCells],
     top: usize,
 ) -> Result<DataFrame, AnalyticsError> {
+    let dosage = spread_dosage(ctx, pings, &units)?;
+    gaps_table(ctx, &dosage, area, incidents, beats, top)
+}
+
+/// The gaps table of [`gaps`] from the dosage spread along the grid paths.
+///
+/// # Errors
+/// A polars error.
+pub(crate) fn gaps_table(
+    ctx: &JobContext,
+    dosage: &BTreeMap<DosageKey, i64>,
+    area: &StudyArea,
+    incidents: &[IncidentPoint],
+    beats: &[FenceCells],
+    top: usize,
+) -> Result<DataFrame, AnalyticsError> {
     let counts = incident_window_plan(ctx, incident_frame(area, incidents)?.lazy()).collect()?;
     let mut minutes: HashMap<(u64, Option<String>), f64> = HashMap::new();
     let mut total_min = 0.0;
-    for ((_, window, _, cell), ms) in spread_dosage(ctx, pings, &units)? {
+    for ((_, window, _, cell), ms) in dosage {
         if let Some(c) = cell {
-            let m = ms as f64 / 60_000.0;
+            let m = *ms as f64 / 60_000.0;
             total_min += m;
-            *minutes.entry((c, window)).or_default() += m;
+            *minutes.entry((*c, window.clone())).or_default() += m;
         }
     }
     let cells = counts.column("cell")?.u64()?;

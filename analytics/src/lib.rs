@@ -10,6 +10,7 @@
 //! - [`context`]: [`JobContext`], the parameters of a run and the interval plan over pings.
 //! - [`dosage`], [`coverage`], [`hotspots`], [`gaps`], [`koper`], [`compliance`],
 //!   [`incidents`]: the weekly meeting's jobs (issue 5).
+//! - [`presence`]: dosage, coverage and gaps from one read of the pings.
 //! - [`output`]: writing a job's table as Parquet, CSV or JSON.
 //! - [`roads`]: road network loading (OSM XML and PBF, GeoJSON) and routing.
 //! - [`response`]: the 30 km / 30 minute response rule on the road network (issue 6).
@@ -25,6 +26,7 @@ pub mod incidents;
 pub mod jurisdiction;
 pub mod koper;
 pub mod output;
+pub mod presence;
 pub mod response;
 pub mod roads;
 pub mod store;

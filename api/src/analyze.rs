@@ -1,6 +1,7 @@
-//! `patrol analyze dosage | coverage | hotspots | gaps | koper | compliance | incidents`: the jurisdiction and the
-//! store in, one table out (Parquet, CSV or JSON by extension; `compliance` also writes
-//! `<out>-force` and `<out>-checkpoints` beside it). Progress goes to stderr.
+//! `patrol analyze dosage | coverage | hotspots | gaps | koper | compliance | incidents |
+//! presence`: the jurisdiction and the store in, one table out (Parquet, CSV or JSON by
+//! extension; `compliance` also writes `<out>-force` and `<out>-checkpoints` beside it,
+//! `presence` `<out>-coverage` and `<out>-gaps`). Progress goes to stderr.
 
 use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -13,6 +14,7 @@ use analytics::jurisdiction::{
     Jurisdiction, load_checkpoints, load_county, load_fences, load_incidents, load_roster,
     load_units,
 };
+use analytics::presence::{GapInputs, patrol_tables};
 use analytics::{JobContext, dosage, output, store};
 use anyhow::Context;
 
@@ -126,6 +128,28 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<()> {
                 let mut all = fences(&j, "beat", &j.beats_path(), &ctx)?;
                 all.extend(fences(&j, "zone", &j.zones_path(), &ctx)?);
                 analytics::coverage::coverage(&ctx, pings()?, units, &all)?
+            }
+            "presence" => {
+                let mut all = fences(&j, "beat", &j.beats_path(), &ctx)?;
+                all.extend(fences(&j, "zone", &j.zones_path(), &ctx)?);
+                let area = area()?;
+                let points = incidents(a, &j)?;
+                let gaps = GapInputs {
+                    area: &area,
+                    incidents: &points,
+                    top: a.top,
+                };
+                let mut t = patrol_tables(&ctx, pings()?, &units, &all, &gaps)?;
+                for (suffix, table) in [("coverage", &mut t.coverage), ("gaps", &mut t.gaps)] {
+                    let path = sibling(&a.out, suffix);
+                    output::write_table(table, &path)?;
+                    eprintln!(
+                        "analyze presence: wrote {} rows to {}",
+                        table.height(),
+                        path.display()
+                    );
+                }
+                t.dosage
             }
             "hotspots" => {
                 let area = area()?;

@@ -217,7 +217,9 @@ pub struct FixturesArgs {
 #[derive(Debug, Args)]
 pub struct AnalyzeArgs {
     /// Job: dosage, coverage, hotspots, gaps, koper, compliance (also writes `<out>-force` and
-    /// `<out>-checkpoints`), incidents (response per incident, straight line), response.
+    /// `<out>-checkpoints`), incidents (response per incident, straight line), response,
+    /// presence (dosage, coverage and gaps from one read of the pings: dosage in `<out>`,
+    /// the others in `<out>-coverage` and `<out>-gaps`).
     pub job: String,
     /// Store directory.
     #[arg(long)]
@@ -240,11 +242,11 @@ pub struct AnalyzeArgs {
     /// Incidents file in the columns of the jurisdiction's incidents.csv (default: that file).
     #[arg(long)]
     pub incidents: Option<PathBuf>,
-    /// gaps: how many gaps to list.
+    /// gaps, presence: how many gaps to list.
     #[arg(long, default_value_t = 25)]
     pub top: usize,
-    /// dosage, coverage, gaps: most fixes read in one pass; more are analysed in passes over
-    /// groups of units, which bounds memory (coverage needs about 300 bytes per fix).
+    /// dosage, coverage, gaps, presence: most fixes read in one pass; more are analysed in passes over
+    /// groups of units, which bounds memory (presence and coverage peak at about 750 bytes per fix of a pass).
     #[arg(long, default_value_t = analytics::context::DEFAULT_PASS_FIXES)]
     pub pass_fixes: u64,
     /// response: a new station at LAT,LON (repeatable; named NEW1, NEW2, ...).

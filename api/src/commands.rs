@@ -61,12 +61,11 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Analyze(a) => match a.job.as_str() {
-            "dosage" | "coverage" | "hotspots" | "gaps" | "koper" | "compliance" | "incidents" => {
-                crate::analyze::run(&a)
-            }
+            "dosage" | "coverage" | "hotspots" | "gaps" | "koper" | "compliance" | "incidents"
+            | "presence" => crate::analyze::run(&a),
             "response" => analyze_response(&a),
             other => anyhow::bail!(
-                "patrol analyze {other}: unknown job (dosage, coverage, hotspots, gaps, koper, compliance, incidents, response)"
+                "patrol analyze {other}: unknown job (dosage, coverage, hotspots, gaps, koper, compliance, incidents, response, presence)"
             ),
         },
         Command::Report(a) => crate::report::run(&a),
@@ -335,6 +334,13 @@ fn generate(a: &GenerateArgs) -> anyhow::Result<()> {
         report.seconds,
         report.pings as f64 / report.seconds.max(1e-9),
         report.rejected
+    );
+    // What a live store's compaction does as a day fills: one file per day, sorted by unit.
+    let started = std::time::Instant::now();
+    let merged = store.compact_all().context("merging the generated files")?;
+    println!(
+        "merged {merged} files into one per day in {:.1} s",
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -222,7 +222,7 @@ fn assert_same_table(one: &Path, many: &Path) {
 }
 
 #[test]
-fn dosage_coverage_and_gaps_in_passes_equal_one_pass() {
+fn dosage_coverage_and_gaps_in_passes_and_in_one_read_equal_one_pass() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     generate(&store);
@@ -245,6 +245,21 @@ fn dosage_coverage_and_gaps_in_passes_equal_one_pass() {
         );
         assert!(csv(&one).1.len() > 1, "{job}: too few rows to compare");
         assert_same_table(&one, &many);
+    }
+    // The three tables from one read of the pings, in passes too, are the jobs' own.
+    let all = dir.path().join("presence.csv");
+    let run = analyze_with("presence", &store, &all, span, &["--pass-fixes", "1"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_same_table(&dir.path().join("dosage-one.csv"), &all);
+    for job in ["coverage", "gaps"] {
+        assert_same_table(
+            &dir.path().join(format!("{job}-one.csv")),
+            &dir.path().join(format!("presence-{job}.csv")),
+        );
     }
     let run = analyze_with(
         "dosage",

@@ -171,6 +171,56 @@ fn flushes_by_size_compacts_and_purges() {
 }
 
 #[test]
+fn merged_files_are_sorted_by_unit_in_row_groups_that_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(cfg(dir.path())).unwrap();
+    // Two parts whose units interleave, each more than half a row group; the same unit and
+    // time twice in a part would be one ping, so every row has a time of its own.
+    let n = files::COMPACT_ROW_GROUP_ROWS * 3 / 4;
+    for part in 0..2 {
+        let recs: Vec<Record> = (0..n)
+            .map(|i| {
+                let unit = format!("U{}", (i * 7 + part) % 10);
+                ping(&unit, T0 + (part * n + i) as i64)
+            })
+            .collect();
+        s.write_bulk(&recs).unwrap();
+    }
+    assert_eq!(s.compact_all().unwrap(), 2);
+    let p = partition_dir(dir.path(), PINGS, files::day_of(T0));
+    let merged = files::data_files(&p).unwrap();
+    assert_eq!(merged.len(), 1);
+    let file = fs::File::open(&merged[0].0).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let meta = reader.metadata().clone();
+    assert_eq!(meta.num_row_groups(), 2);
+    assert_eq!(
+        meta.row_group(0).num_rows(),
+        files::COMPACT_ROW_GROUP_ROWS as i64
+    );
+    let mut rows: Vec<(String, i64)> = Vec::new();
+    files::ping_keys(&p, |u, t| rows.push((u.to_owned(), t))).unwrap();
+    assert_eq!(rows.len(), 2 * n);
+    assert!(
+        rows.windows(2).all(|w| w[0] <= w[1]),
+        "merged rows are in unit, fix time order"
+    );
+    // The row groups' `unit` statistics (column 0) then cover disjoint ranges, give or take
+    // the unit they meet at, which is what lets a reader of a range of units skip the others.
+    let range = |g: usize| match meta.row_group(g).column(0).statistics() {
+        Some(parquet::file::statistics::Statistics::ByteArray(st)) => (
+            st.min_opt().unwrap().as_utf8().unwrap().to_owned(),
+            st.max_opt().unwrap().as_utf8().unwrap().to_owned(),
+        ),
+        other => panic!("no unit statistics: {other:?}"),
+    };
+    let ((min0, max0), (min1, max1)) = (range(0), range(1));
+    assert_eq!((min0.as_str(), max1.as_str()), ("U0", "U9"));
+    assert!(max0 <= min1, "{max0} > {min1}");
+}
+
+#[test]
 fn covered_parts_are_removed_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Store::open(cfg(dir.path())).unwrap();
