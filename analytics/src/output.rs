@@ -4,6 +4,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+/// The table every job returns, for callers that do not depend on polars themselves.
+pub use polars::prelude::DataFrame;
 use polars::prelude::*;
 
 use crate::AnalyticsError;

@@ -140,15 +140,11 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<()> {
                     top: a.top,
                 };
                 let mut t = patrol_tables(&ctx, pings()?, &units, &all, &gaps)?;
-                for (suffix, table) in [("coverage", &mut t.coverage), ("gaps", &mut t.gaps)] {
-                    let path = sibling(&a.out, suffix);
-                    output::write_table(table, &path)?;
-                    eprintln!(
-                        "analyze presence: wrote {} rows to {}",
-                        table.height(),
-                        path.display()
-                    );
-                }
+                write_siblings(
+                    "presence",
+                    &a.out,
+                    [("coverage", &mut t.coverage), ("gaps", &mut t.gaps)],
+                )?;
                 t.dosage
             }
             "hotspots" => {
@@ -207,17 +203,11 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<()> {
                     levels: j.settings().levels,
                 };
                 let mut c = analytics::compliance::compliance(&ctx, pings()?, inputs)?;
-                for (suffix, table) in
-                    [("force", &mut c.force), ("checkpoints", &mut c.checkpoints)]
-                {
-                    let path = sibling(&a.out, suffix);
-                    output::write_table(table, &path)?;
-                    eprintln!(
-                        "analyze compliance: wrote {} rows to {}",
-                        table.height(),
-                        path.display()
-                    );
-                }
+                write_siblings(
+                    "compliance",
+                    &a.out,
+                    [("force", &mut c.force), ("checkpoints", &mut c.checkpoints)],
+                )?;
                 c.patrols
             }
             other => anyhow::bail!("patrol analyze {other}: not a patrol job"),
@@ -262,6 +252,24 @@ pub(crate) fn run_into(
 }
 
 /// `out` with `-<suffix>` before its extension: `week.csv` → `week-force.csv`.
+/// Writes the tables a job gives besides its main one, each to `<out>-<suffix>`.
+fn write_siblings(
+    job: &str,
+    out: &Path,
+    tables: [(&str, &mut output::DataFrame); 2],
+) -> anyhow::Result<()> {
+    for (suffix, table) in tables {
+        let path = sibling(out, suffix);
+        output::write_table(table, &path)?;
+        eprintln!(
+            "analyze {job}: wrote {} rows to {}",
+            table.height(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 fn sibling(out: &Path, suffix: &str) -> std::path::PathBuf {
     let stem = out
         .file_stem()
