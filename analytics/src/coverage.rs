@@ -262,8 +262,8 @@ pub fn coverage(
     units: LazyFrame,
     fences: &[FenceCells],
 ) -> Result<DataFrame, AnalyticsError> {
-    let p = presence(ctx, pings, &units)?;
-    let dosage = spread(p.pairs.clone());
+    let mut p = presence(ctx, pings, &units)?;
+    let dosage = spread(std::mem::take(&mut p.pairs));
     coverage_table(ctx, &p, &dosage, fences)
 }
 

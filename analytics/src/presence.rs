@@ -45,8 +45,8 @@ pub fn patrol_tables(
     fences: &[FenceCells],
     gaps: &GapInputs<'_>,
 ) -> Result<PatrolTables, AnalyticsError> {
-    let p = presence(ctx, pings, units)?;
-    let dosage = spread(p.pairs.clone());
+    let mut p = presence(ctx, pings, units)?;
+    let dosage = spread(std::mem::take(&mut p.pairs));
     let beats: Vec<FenceCells> = fences
         .iter()
         .filter(|f| f.kind == "beat")

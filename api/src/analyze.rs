@@ -113,6 +113,11 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<()> {
         let county = load_county(&j.county_path()).context("county.geojson")?;
         StudyArea::from_polygons(&county, ctx.res).context("county cells")
     };
+    let beats_and_zones = || -> anyhow::Result<Vec<FenceCells>> {
+        let mut all = fences(&j, "beat", &j.beats_path(), &ctx)?;
+        all.extend(fences(&j, "zone", &j.zones_path(), &ctx)?);
+        Ok(all)
+    };
     eprintln!(
         "analyze {}: {} .. {} at H3 resolution {}",
         a.job,
@@ -125,13 +130,10 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<()> {
         match a.job.as_str() {
             "dosage" => dosage::dosage(&ctx, pings()?, units)?,
             "coverage" => {
-                let mut all = fences(&j, "beat", &j.beats_path(), &ctx)?;
-                all.extend(fences(&j, "zone", &j.zones_path(), &ctx)?);
-                analytics::coverage::coverage(&ctx, pings()?, units, &all)?
+                analytics::coverage::coverage(&ctx, pings()?, units, &beats_and_zones()?)?
             }
             "presence" => {
-                let mut all = fences(&j, "beat", &j.beats_path(), &ctx)?;
-                all.extend(fences(&j, "zone", &j.zones_path(), &ctx)?);
+                let all = beats_and_zones()?;
                 let area = area()?;
                 let points = incidents(a, &j)?;
                 let gaps = GapInputs {
@@ -251,7 +253,6 @@ pub(crate) fn run_into(
     crate::commands::run(cli.command)
 }
 
-/// `out` with `-<suffix>` before its extension: `week.csv` → `week-force.csv`.
 /// Writes the tables a job gives besides its main one, each to `<out>-<suffix>`.
 fn write_siblings(
     job: &str,
@@ -270,6 +271,7 @@ fn write_siblings(
     Ok(())
 }
 
+/// `out` with `-<suffix>` before its extension: `week.csv` → `week-force.csv`.
 fn sibling(out: &Path, suffix: &str) -> std::path::PathBuf {
     let stem = out
         .file_stem()

@@ -396,23 +396,11 @@ fn merged_order(
         .into_iter()
         .find(|c| has(c))
         .unwrap_or("recv_time");
-    let corrupt = |c: &str| StoreError::Corrupt {
-        path: dir.to_owned(),
-        detail: format!("merging: column {c} missing or of the wrong type"),
-    };
     let mut keys: Vec<(&str, i64, usize, usize)> = Vec::new();
     for (b, batch) in batches.iter().enumerate() {
-        let times = batch
-            .column_by_name(time)
-            .and_then(|c| c.as_any().downcast_ref::<TimestampMillisecondArray>())
-            .ok_or_else(|| corrupt(time))?;
+        let times = column::<TimestampMillisecondArray>(batch, time, dir)?;
         let units = if has("unit") {
-            Some(
-                batch
-                    .column_by_name("unit")
-                    .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-                    .ok_or_else(|| corrupt("unit"))?,
-            )
+            Some(column::<StringArray>(batch, "unit", dir)?)
         } else {
             None
         };
