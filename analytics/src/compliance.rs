@@ -26,7 +26,7 @@ use polars::prelude::*;
 
 use crate::clock::{day_to_date, window_instances};
 use crate::context::JobContext;
-use crate::coverage::distance_m;
+use crate::coverage::distance_m_expr;
 use crate::jurisdiction::{Checkpoint, Fence, Levels, RosterEntry, Unit};
 use crate::store::{LAT, LON, UNIT, ZONE};
 use crate::{AnalyticsError, collect_all};
@@ -68,7 +68,7 @@ pub struct ComplianceInputs<'a> {
 fn checkpoint_expr(checkpoints: &[Checkpoint], lat: &str, lon: &str) -> Expr {
     let mut out = lit(NULL).cast(DataType::UInt32);
     for (i, c) in checkpoints.iter().enumerate().rev() {
-        let d = distance_m(col(lat), col(lon), lit(c.lat), lit(c.lon));
+        let d = distance_m_expr(col(lat), col(lon), lit(c.lat), lit(c.lon));
         out = when(d.lt_eq(lit(c.radius_m)))
             .then(lit(i as u32))
             .otherwise(out);

@@ -1,5 +1,5 @@
 //! What every patrol job shares: the analysed span, the grid, the gap cap, the windows, the
-//! local clock and the roster, and the interval plans built from the pings.
+//! local clock and the roster, the interval plan built from the pings, and the passes.
 //!
 //! # Intervals
 //! A unit's *interval* runs from one of its fixes to its next fix in the span, both trusted:
@@ -12,7 +12,7 @@
 //!
 //! # On duty
 //! The patrol jobs (dosage, coverage, gaps) count only time a unit is on duty per
-//! `roster.csv` ([`JobContext::duty_intervals`]):
+//! `roster.csv` (the walk of [`crate::duty`]):
 //! - a unit's *shifts* are its roster entries as UTC spans `[start, end)`
 //!   ([`RosterEntry::utc_ms`]), merged where they overlap or touch; a unit `<id>-<n>` with no
 //!   entry of its own (the clones `patrol generate --units` adds) has the shifts of `<id>`;
@@ -32,7 +32,7 @@ use h3o::Resolution;
 use polars::prelude::*;
 
 use crate::clock::{LocalClock, window_at, window_day_expr, window_expr};
-use crate::dosage::UNKNOWN_KIND;
+use crate::duty::{NO_WINDOW, Shift, base_unit};
 use crate::jurisdiction::{Jurisdiction, RosterEntry, Window, load_roster};
 use crate::store::{
     BEAT, CELL, FIX_TIME, FLAG_JUMP, FLAG_LOW_ACCURACY, FLAGS, LAT, LON, UNIT, ZONE,
@@ -56,57 +56,25 @@ pub struct JobContext {
     pub windows: Vec<Window>,
     /// Local clock over the span.
     pub clock: LocalClock,
-    /// The roster as the on-duty plans join it; nobody is on duty until
+    /// The roster and the span's minutes as the on-duty walk reads them; nobody is on duty until
     /// [`JobContext::with_roster`].
     duty: Duty,
     /// Most fixes one pass of dosage, coverage or gaps reads (see [`JobContext::passes`]).
     pub pass_fixes: u64,
 }
 
-/// The roster tables [`JobContext::duty_intervals`] joins, built for the context's span.
-#[derive(Debug, Clone)]
+/// The roster and the clock as the on-duty walk ([`crate::duty`]) reads them.
+#[derive(Debug, Clone, Default)]
 struct Duty {
-    /// One row per hour of the span (counted from its start) that a shift or its grace
-    /// touches: `duty_unit`, `hour`, `s` and
-    /// `e` (the shift), `g` (end of the grace: `e` plus the gap cap, but not past the unit's
-    /// next shift, so one unit's rows never overlap). A fix in the grace starts no interval;
-    /// it is kept only to end the shift's last interval.
-    hours: DataFrame,
-    /// The roster's unit ids: `rostered`, and `own` (true).
-    rostered: DataFrame,
-    /// One row per UTC minute of the span (`minute` = epoch ms / 60 000): the `window` and
-    /// `day` [`window_expr`] and [`window_day_expr`] give for it, joined instead of evaluating
-    /// those expressions on every interval (the windows and the zone's offsets are whole
-    /// minutes, so every instant of a minute has the same window and day).
-    minutes: DataFrame,
-}
-
-impl Duty {
-    fn empty() -> Self {
-        let schema = |fields: &[(&str, DataType)]| {
-            DataFrame::empty_with_schema(&Schema::from_iter(
-                fields
-                    .iter()
-                    .map(|(n, d)| (PlSmallStr::from(*n), d.clone())),
-            ))
-        };
-        let i = DataType::Int64;
-        Self {
-            hours: schema(&[
-                ("duty_unit", DataType::String),
-                ("hour", i.clone()),
-                ("s", i.clone()),
-                ("e", i.clone()),
-                ("g", i),
-            ]),
-            rostered: schema(&[("rostered", DataType::String), ("own", DataType::Boolean)]),
-            minutes: schema(&[
-                ("minute", DataType::Int64),
-                ("window", DataType::String),
-                ("day", DataType::Int64),
-            ]),
-        }
-    }
+    /// Each rostered unit's shifts (see [`duty_spans`]), sorted, with `g` the end of the
+    /// grace: `e` plus the gap cap, but not past the unit's next shift, so one unit's shifts
+    /// and graces never overlap. A fix in the grace starts no interval; it only ends the
+    /// shift's last one.
+    shifts: BTreeMap<String, Vec<Shift>>,
+    /// Per UTC minute of the span from its first (epoch ms / 60 000): the window index
+    /// ([`NO_WINDOW`] outside windows) and day [`window_at`] gives for it (the windows and
+    /// the zone's offsets are whole minutes, so every instant of a minute has the same).
+    minutes: Vec<(u8, i64)>,
 }
 
 /// Default of [`JobContext::pass_fixes`]. Over a week of 100M pings `patrol analyze presence`,
@@ -122,15 +90,9 @@ pub struct Pass {
     pub units: DataFrame,
 }
 
-/// Milliseconds per hour: the on-duty join matches fixes to shifts by hour of the span.
-const HOUR_MS: i64 = 3_600_000;
-/// The on-duty plan packs a unit's number and a time into one Int64 key, so that its join and
-/// its sort each run on a single integer column: `unit << TIME_BITS | ms since the span start`
-/// to sort, `unit << HOUR_BITS | hours since the span start` to join. A span is at most
-/// 2^40 ms (34 years, hence fewer than 2^20 hours), which leaves 23 bits for the unit.
-const TIME_BITS: u32 = 40;
-/// See [`TIME_BITS`].
-const HOUR_BITS: u32 = 20;
+/// Longest span a context accepts: its minute table ([`Duty::minutes`]) holds 16 bytes a
+/// minute, 84 MB for ten years.
+const MAX_SPAN_MS: i64 = 10 * 366 * 86_400_000;
 
 /// Each unit's roster entries as UTC ms `[start, end)`, sorted, with overlapping or touching
 /// shifts merged into one.
@@ -176,9 +138,9 @@ impl JobContext {
             Resolution::try_from(r)
                 .map_err(|_| AnalyticsError::Invalid(format!("H3 resolution {r} is not 0..=15")))
         };
-        if to_ms - from_ms >= 1 << TIME_BITS {
+        if to_ms - from_ms > MAX_SPAN_MS {
             return Err(AnalyticsError::Invalid(
-                "the span from --from to --to must be shorter than 34 years".into(),
+                "the span from --from to --to must be at most ten years".into(),
             ));
         }
         if res > store_res {
@@ -194,7 +156,7 @@ impl JobContext {
             gap_cap_ms: i64::from(gap_cap_s) * 1000,
             windows,
             clock: LocalClock::new(tz, from_ms, to_ms),
-            duty: Duty::empty(),
+            duty: Duty::default(),
             pass_fixes: DEFAULT_PASS_FIXES,
         })
     }
@@ -217,51 +179,38 @@ impl JobContext {
                 "the zone's UTC offset is not a whole number of minutes over the span".into(),
             ));
         }
-        let (mut minute, mut window, mut day) = (Vec::new(), Vec::new(), Vec::new());
-        for m in self.from_ms.div_euclid(60_000)..=(self.to_ms - 1).div_euclid(60_000) {
-            let (w, d) = window_at(&self.windows, self.clock.local_ms(m * 60_000));
-            minute.push(m);
-            window.push(w.map(str::to_owned));
-            day.push(d);
+        if self.windows.len() >= usize::from(NO_WINDOW) {
+            return Err(AnalyticsError::Invalid(format!(
+                "at most {} patrol windows",
+                NO_WINDOW - 1
+            )));
         }
-        let spans = duty_spans(roster, self.clock.tz());
-        let (mut unit, mut hour, mut s, mut e, mut g) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (id, shifts) in &spans {
-            for (k, &(start, end)) in shifts.iter().enumerate() {
-                let next = shifts.get(k + 1).map_or(i64::MAX, |n| n.0);
-                let grace = end.saturating_add(self.gap_cap_ms).min(next);
-                if start >= self.to_ms || grace <= self.from_ms {
-                    continue;
-                }
-                let hour_of = |t: i64| (t - self.from_ms).div_euclid(HOUR_MS);
-                for h in hour_of(start).max(0)..=hour_of(grace - 1) {
-                    unit.push(id.clone());
-                    hour.push(h);
-                    s.push(start);
-                    e.push(end);
-                    g.push(grace);
-                }
-            }
-        }
-        self.duty = Duty {
-            hours: DataFrame::new_infer_height(vec![
-                Column::new("duty_unit".into(), unit),
-                Column::new("hour".into(), hour),
-                Column::new("s".into(), s),
-                Column::new("e".into(), e),
-                Column::new("g".into(), g),
-            ])?,
-            rostered: DataFrame::new_infer_height(vec![
-                Column::new("rostered".into(), spans.keys().cloned().collect::<Vec<_>>()),
-                Column::new("own".into(), vec![true; spans.len()]),
-            ])?,
-            minutes: DataFrame::new_infer_height(vec![
-                Column::new("minute".into(), minute),
-                Column::new("window".into(), window),
-                Column::new("day".into(), day),
-            ])?,
-        };
+        let minutes = (self.from_ms.div_euclid(60_000)..=(self.to_ms - 1).div_euclid(60_000))
+            .map(|m| {
+                let (w, d) = window_at(&self.windows, self.clock.local_ms(m * 60_000));
+                let index = w
+                    .and_then(|w| self.windows.iter().position(|x| x.name == w))
+                    .and_then(|i| u8::try_from(i).ok())
+                    .unwrap_or(NO_WINDOW);
+                (index, d)
+            })
+            .collect();
+        let shifts = duty_spans(roster, self.clock.tz())
+            .into_iter()
+            .map(|(id, spans)| {
+                let shifts = spans
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &(s, e))| {
+                        let next = spans.get(k + 1).map_or(i64::MAX, |n| n.0);
+                        let g = e.saturating_add(self.gap_cap_ms).min(next);
+                        Shift { s, e, g }
+                    })
+                    .collect();
+                (id, shifts)
+            })
+            .collect();
+        self.duty = Duty { shifts, minutes };
         Ok(self)
     }
 
@@ -298,8 +247,54 @@ impl JobContext {
         cell.or(lit((1u64 << low) - 1)) - lit(drop)
     }
 
+    /// [`JobContext::parent_expr`] of one cell; 0 (no cell) stays 0.
+    pub(crate) fn parent(&self, cell: u64) -> u64 {
+        if cell == 0 {
+            return 0;
+        }
+        let low = 3 * (15 - u32::from(u8::from(self.res)));
+        let drop = u64::from(u8::from(self.store_res) - u8::from(self.res)) << 52;
+        (cell | ((1u64 << low) - 1)) - drop
+    }
+
+    /// The shifts of `unit` (see [`Duty::shifts`]): its own, or for a clone `<id>-<n>` without
+    /// entries of its own, those of `<id>`; none for a unit not on the roster.
+    pub(crate) fn shifts_of(&self, unit: &str) -> &[Shift] {
+        self.duty
+            .shifts
+            .get(unit)
+            .or_else(|| base_unit(unit).and_then(|b| self.duty.shifts.get(b)))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The name of window `index` ([`NO_WINDOW`]: None).
+    pub(crate) fn window_name(&self, index: u8) -> Option<&str> {
+        self.windows
+            .get(usize::from(index))
+            .map(|w| w.name.as_str())
+    }
+
+    /// The window index ([`NO_WINDOW`] outside windows) and local day of the window instance
+    /// at `utc_ms`, an instant of the span.
+    pub(crate) fn window_and_day(&self, utc_ms: i64) -> (u8, i64) {
+        let minute = utc_ms.div_euclid(60_000) - self.from_ms.div_euclid(60_000);
+        usize::try_from(minute)
+            .ok()
+            .and_then(|m| self.duty.minutes.get(m).copied())
+            .unwrap_or_else(|| {
+                let (w, d) = window_at(&self.windows, self.clock.local_ms(utc_ms));
+                let index = w.and_then(|w| self.windows.iter().position(|x| x.name == w));
+                (
+                    index
+                        .and_then(|i| u8::try_from(i).ok())
+                        .unwrap_or(NO_WINDOW),
+                    d,
+                )
+            })
+    }
+
     /// The interval plan over `pings` (store columns), on duty or not (the roster is not
-    /// consulted; see [`JobContext::duty_intervals`]): one row per interval with `unit`, `t`
+    /// consulted; see [`crate::duty`]): one row per interval with `unit`, `t`
     /// and `dt` (ms), `cell_a`/`cell_b` (both ends at `res`), `lat`, `lon`, `lat_b`, `lon_b`,
     /// `beat`, `zone`, `window` (null outside windows), `day` (local day of the window
     /// instance), `tracked` (bool).
@@ -329,7 +324,7 @@ impl JobContext {
     /// `pings` cut into passes by unit, so that a long span or a large fleet is analysed in
     /// bounded memory: each pass keeps the units of one contiguous range of unit ids (in byte
     /// order), with at most [`JobContext::pass_fixes`] fixes in the span between them (a unit
-    /// with more has a pass of its own). Every interval, shift and on-duty plan belongs to one
+    /// with more has a pass of its own). Every interval, shift and on-duty interval belongs to one
     /// unit, so the passes' sums, and their counts of distinct units, add up to those of one
     /// pass over all the pings; a job that counts other distinct things (coverage's visible
     /// minutes) merges their sets. Counting the fixes per unit is one scan of the `unit` and
@@ -395,7 +390,7 @@ impl JobContext {
     }
 
     /// The trusted fixes in the span: `unit`, `t` (epoch ms) and the store columns the jobs read.
-    fn trusted_fixes(&self, pings: LazyFrame) -> LazyFrame {
+    pub(crate) fn trusted_fixes(&self, pings: LazyFrame) -> LazyFrame {
         let t = col(FIX_TIME).cast(DataType::Int64);
         // Bits 0 (low accuracy) and 1 (jump) both clear: flags mod 4 is 0.
         let trusted = (col(FLAGS) % lit(FLAG_LOW_ACCURACY + FLAG_JUMP + 1)).eq(lit(0));
@@ -415,130 +410,6 @@ impl JobContext {
                 col(BEAT),
                 col(ZONE),
             ])
-    }
-
-    /// The units of `seen` (a column `unit`), one row each: `unit`, `code` (a row number the plans sort
-    /// and compare by instead of the string), `kind` (from `units`, a table of `unit` and
-    /// `kind`; a clone `<id>-<n>` not listed takes the kind of `<id>`, any other unlisted unit
-    /// is [`UNKNOWN_KIND`]) and `duty_unit` (the roster id whose shifts apply: the unit's own,
-    /// or for a clone without entries of its own, that of `<id>`).
-    fn unit_table(&self, seen: LazyFrame, units: LazyFrame) -> LazyFrame {
-        let base_units = units
-            .clone()
-            .select([col(UNIT).alias("unit_base"), col("kind").alias("kind_base")]);
-        seen.select([col(UNIT)])
-            .unique(None, UniqueKeepStrategy::Any)
-            // Sorted, so that every use of the table numbers the units alike.
-            .sort([UNIT], SortMultipleOptions::default())
-            .with_row_index("code", None)
-            .with_column(col("code").cast(DataType::Int64))
-            .with_column(
-                col(UNIT)
-                    .str()
-                    .extract(lit(r"^(.+)-[0-9]+$"), 1)
-                    .alias("unit_base"),
-            )
-            .left_join(units, col(UNIT), col(UNIT))
-            .left_join(base_units, col("unit_base"), col("unit_base"))
-            .left_join(
-                self.duty.rostered.clone().lazy(),
-                col(UNIT),
-                col("rostered"),
-            )
-            .select([
-                col(UNIT),
-                col("code"),
-                col("kind")
-                    .fill_null(col("kind_base"))
-                    .fill_null(lit(UNKNOWN_KIND)),
-                when(col("own").is_not_null())
-                    .then(col(UNIT))
-                    .otherwise(col("unit_base"))
-                    .alias("duty_unit"),
-            ])
-    }
-
-    /// The on-duty interval plan over the pings of `pass` (store columns; see the module doc), one row per
-    /// interval: `unit`, `code` (a number per unit), `kind` (from `units`, see below), `t`, `dt` (ms to the next fix, null when none follows in the span), `ms` (the
-    /// on-duty length: to the next fix, the shift's end or the span's end, whichever is first),
-    /// `cell_a`/`cell_b` (both ends at `res`), `lat`, `lon`, `lat_b`, `lon_b`, `beat`, `zone`,
-    /// `window` (null outside windows), `day` (local day of the window instance), `tracked`.
-    /// `units` has columns `unit` and `kind`; a clone `<id>-<n>` not listed there has the kind
-    /// of `<id>`, any other unlisted unit is of kind [`UNKNOWN_KIND`].
-    pub fn duty_intervals(&self, pass: Pass, units: LazyFrame) -> LazyFrame {
-        let fixes = self.trusted_fixes(pass.pings);
-        // The units come from the pass, not from the pings: a second branch over the scan
-        // read the whole store without its filter (seen with POLARS_VERBOSE in polars 0.55).
-        let units = self.unit_table(pass.units.lazy(), units).cache();
-        let shifts = units
-            .clone()
-            .inner_join(
-                self.duty.hours.clone().lazy(),
-                col("duty_unit"),
-                col("duty_unit"),
-            )
-            .select([
-                (col("code") * lit(1i64 << HOUR_BITS) + col("hour")).alias("key"),
-                col("s"),
-                col("e"),
-                col("g"),
-            ]);
-        let next = |c: &str, alias: &str| col(c).shift(lit(-1)).alias(alias);
-        // The on-duty part ends at the shift's end or the span's end, whichever is first.
-        let stop = when(col("e").lt(lit(self.to_ms)))
-            .then(col("e"))
-            .otherwise(lit(self.to_ms));
-        let since_start = col("t") - lit(self.from_ms);
-        fixes
-            .inner_join(
-                units.select([col(UNIT), col("code"), col("kind")]),
-                col(UNIT),
-                col(UNIT),
-            )
-            .with_column(
-                (col("code") * lit(1i64 << HOUR_BITS) + since_start.clone() / lit(HOUR_MS))
-                    .alias("key"),
-            )
-            .inner_join(shifts, col("key"), col("key"))
-            .filter(col("t").gt_eq(col("s")).and(col("t").lt(col("g"))))
-            .with_column((col("code") * lit(1i64 << TIME_BITS) + since_start).alias("order"))
-            .sort(["order"], SortMultipleOptions::default())
-            .with_columns([
-                next("order", "order_b"),
-                next(CELL, "cell_b"),
-                next(LAT, "lat_b"),
-                next(LON, "lon_b"),
-            ])
-            .filter(col("t").lt(col("e")))
-            .with_column(
-                // The next fix's time, when it is the same unit's.
-                when((col("order_b") / lit(1i64 << TIME_BITS)).eq(col("code")))
-                    .then(col("order_b") % lit(1i64 << TIME_BITS) + lit(self.from_ms))
-                    .otherwise(lit(NULL).cast(DataType::Int64))
-                    .alias("t_b"),
-            )
-            .with_column((col("t") / lit(60_000i64)).alias("minute"))
-            .left_join(
-                self.duty.minutes.clone().lazy(),
-                col("minute"),
-                col("minute"),
-            )
-            .with_columns([
-                (col("t_b") - col("t")).alias("dt"),
-                (when(col("t_b").lt(stop.clone()))
-                    .then(col("t_b"))
-                    .otherwise(stop)
-                    - col("t"))
-                .alias("ms"),
-                self.parent_expr(col(CELL)).alias("cell_a"),
-                self.parent_expr(col("cell_b")).alias("cell_b"),
-            ])
-            .with_column(
-                col("dt")
-                    .lt_eq(lit(self.gap_cap_ms))
-                    .fill_null(lit(false))
-                    .alias("tracked"),
-            )
     }
 }
 

@@ -29,12 +29,12 @@ use h3o::geom::{ContainmentMode, TilerBuilder};
 use h3o::{LatLng, Resolution};
 use polars::prelude::*;
 
+use crate::AnalyticsError;
 use crate::clock::window_instances;
 use crate::context::JobContext;
-use crate::dosage::{DosageKey, PairKey, add_pairs, dosage_of, spread};
+use crate::dosage::{DosageKey, PairKey, PairSums, spread};
+use crate::duty::{NO_FENCE, NO_WINDOW, Tally, Walk};
 use crate::jurisdiction::Fence;
-use crate::store::{BEAT, LAT, LON, ZONE};
-use crate::{AnalyticsError, collect_all};
 
 /// Mean earth radius, m.
 const EARTH_RADIUS_M: f64 = 6_371_008.8;
@@ -85,165 +85,120 @@ pub fn fence_cells(
     Ok(out)
 }
 
-/// Length (m) of the interval from (`lat`, `lon`) to (`lat_b`, `lon_b`), see [`distance_m`].
-pub(crate) fn distance_m_expr() -> Expr {
-    distance_m(col(LAT), col(LON), col("lat_b"), col("lon_b"))
-}
-
-/// Distance (m) between two WGS-84 positions given as expressions in degrees: equirectangular
-/// at the mean latitude, with the cosine as its Taylor series to the x¹⁰ term (error below
-/// 2e-6 up to 70° of latitude).
-pub(crate) fn distance_m(lat1: Expr, lon1: Expr, lat2: Expr, lon2: Expr) -> Expr {
+/// Distance (m) between two WGS-84 positions in degrees, as expressions (`num` makes a
+/// constant) or as numbers: equirectangular at the mean latitude, with the cosine as its Taylor
+/// series to the x¹⁰ term (error below 2e-6 up to 70° of latitude).
+fn equirectangular_m<T>(lat1: T, lon1: T, lat2: T, lon2: T, num: impl Fn(f64) -> T) -> T
+where
+    T: Clone + std::ops::Add<Output = T> + std::ops::Sub<Output = T> + std::ops::Mul<Output = T>,
+{
     let rad = PI / 180.0;
-    let x = (lat1.clone() + lat2.clone()) * lit(0.5 * rad);
+    let x = (lat1.clone() + lat2.clone()) * num(0.5 * rad);
     let x2 = x.clone() * x;
-    let mut cos = lit(1.0) - x2.clone() * lit(1.0 / 90.0);
+    let mut cos = num(1.0) - x2.clone() * num(1.0 / 90.0);
     for k in [56.0, 30.0, 12.0, 2.0] {
-        cos = lit(1.0) - x2.clone() * lit(1.0 / k) * cos;
+        cos = num(1.0) - x2.clone() * num(1.0 / k) * cos;
     }
-    let dy = (lat2 - lat1) * lit(rad);
-    let dx = (lon2 - lon1) * lit(rad) * cos;
-    (dx.clone() * dx + dy.clone() * dy).sqrt() * lit(EARTH_RADIUS_M)
+    let dy = (lat2 - lat1) * num(rad);
+    let dx = (lon2 - lon1) * num(rad) * cos;
+    dx.clone() * dx + dy.clone() * dy
 }
 
-/// The columns of [`JobContext::duty_intervals`] that [`presence`] aggregates, with each
-/// interval's length `distance_m` (see [`distance_m`]) in place of its two positions: what a
-/// pass holds in memory.
-pub fn interval_columns(intervals: LazyFrame) -> LazyFrame {
-    intervals.select([
-        col("code"),
-        col("kind"),
-        col("t"),
-        col("ms"),
-        col("cell_a"),
-        col("cell_b"),
-        col(BEAT),
-        col(ZONE),
-        col("window"),
-        col("day"),
-        col("tracked"),
-        distance_m_expr().alias("distance_m"),
-    ])
+/// [`distance_m`] as a polars expression over four columns or constants.
+pub(crate) fn distance_m_expr(lat1: Expr, lon1: Expr, lat2: Expr, lon2: Expr) -> Expr {
+    equirectangular_m(lat1, lon1, lat2, lon2, lit).sqrt() * lit(EARTH_RADIUS_M)
 }
 
-/// The tracked intervals inside a window: what [`fence_stats_plan`] aggregates, computed once
-/// for beats and zones. `intervals` come from [`interval_columns`].
-pub fn patrol_plan(intervals: LazyFrame) -> LazyFrame {
-    intervals.filter(col("tracked").and(col("window").is_not_null()))
+/// Distance (m) between two WGS-84 positions in degrees: equirectangular at the mean latitude
+/// (within 0.01 % of the great-circle length for segments under 10 km).
+pub(crate) fn distance_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    equirectangular_m(lat1, lon1, lat2, lon2, |x| x).sqrt() * EARTH_RADIUS_M
 }
 
-/// Per fence (the stored `beat` or `zone` column), window instance: tracked ms, distance and
-/// units over `patrol` (from [`patrol_plan`]). Columns `fence`, `day`, `window`, `ms`,
-/// `distance_m`, `units`.
-pub fn fence_stats_plan(patrol: LazyFrame, fence_column: &str) -> LazyFrame {
-    patrol
-        .filter(col(fence_column).is_not_null())
-        .group_by([col(fence_column).alias("fence"), col("day"), col("window")])
-        .agg([
-            col("ms").sum(),
-            col("distance_m").sum(),
-            col("code").n_unique().alias("units"),
-        ])
+/// A fence (its index in the walk's names), day, window index.
+type FenceCode = (u32, i64, u8);
+
+/// The fence kinds, in the order [`presence`] keeps their sums.
+const FENCE_KINDS: [&str; 2] = ["beat", "zone"];
+
+/// Minutes of a day: the minutes of one window instance (shorter than a day, or a whole day)
+/// are distinct modulo this.
+const DAY_MINUTES: usize = 1440;
+
+/// A fence's sums over one window instance as the walk adds them up.
+#[derive(Default)]
+struct FenceSums {
+    ms: i64,
+    distance_m: f64,
+    units: u32,
+    /// The last unit counted, one more than its number (0: none yet); the walk hands over one
+    /// unit's intervals after another.
+    last_unit: u32,
+    /// The visible minutes, by UTC minute modulo [`DAY_MINUTES`].
+    minutes: [u64; DAY_MINUTES.div_ceil(64)],
 }
 
-/// The visible minutes of each fence and window instance over `patrol`, one row each:
-/// `fence`, `day`, `window`, `minutes` (the distinct UTC epoch minutes, a list). The minutes,
-/// not their count, so that the passes of [`JobContext::passes`] can be merged.
-pub fn visible_minutes_plan(patrol: LazyFrame, fence_column: &str) -> LazyFrame {
-    patrol
-        .filter(col(fence_column).is_not_null())
-        .group_by([col(fence_column).alias("fence"), col("day"), col("window")])
-        .agg([(col("t") / lit(60_000i64)).unique().alias("minutes")])
-}
-
-/// What one read of the pings gives the coverage job, per pass of [`JobContext::passes`] summed:
-/// the dosage rows by end-cell pair ([`add_pairs`]), the beat and zone statistics and their
-/// visible minutes. Dosage and gaps need only the pairs, so one [`presence`] serves all three.
+/// What one read of the pings gives the coverage job: the dosage by end-cell pair
+/// ([`PairSums`]), the beat and zone statistics and their visible minutes. Dosage and gaps need
+/// only the pairs, so one [`presence`] serves all three.
 pub(crate) struct Presence {
     /// Dosage by end-cell pair, before the grid-path split ([`spread`]).
     pub(crate) pairs: BTreeMap<PairKey, i64>,
     stats: HashMap<StatsKey, FenceStats>,
-    visible: HashMap<StatsKey, HashSet<i64>>,
+    /// Visible minutes per fence and window instance.
+    visible: HashMap<StatsKey, u32>,
 }
 
-/// Reads the on-duty intervals of `pings` once per pass and aggregates them as [`Presence`].
+/// Walks the on-duty intervals of `pings` once per pass and aggregates them as [`Presence`].
 ///
 /// # Errors
-/// A polars error from the scan or the plans.
+/// A polars error from the scan.
 pub(crate) fn presence(
     ctx: &JobContext,
     pings: LazyFrame,
     units: &LazyFrame,
 ) -> Result<Presence, AnalyticsError> {
-    let mut pairs = BTreeMap::new();
-    let mut stats: HashMap<StatsKey, FenceStats> = HashMap::new();
-    let mut visible: HashMap<StatsKey, HashSet<i64>> = HashMap::new();
-    for pass in ctx.passes(pings)? {
-        // The pass's intervals are collected once, and its five aggregations run over them in
-        // memory. (Handing the five plans to one collect with the intervals cached made polars
-        // 0.55 read the scan without its filter: every ping of the store in memory on each
-        // pass. Without the cache, it read the scan once per aggregation.)
-        let intervals = interval_columns(ctx.duty_intervals(pass, units.clone()))
-            .collect()?
-            .lazy();
-        let patrol = patrol_plan(intervals.clone()).collect()?.lazy();
-        let frames = collect_all(vec![
-            dosage_of(intervals),
-            fence_stats_plan(patrol.clone(), BEAT),
-            fence_stats_plan(patrol.clone(), ZONE),
-            visible_minutes_plan(patrol.clone(), BEAT),
-            visible_minutes_plan(patrol, ZONE),
-        ])?;
-        let Ok([dosage, beats, zones, beat_minutes, zone_minutes]) =
-            <[DataFrame; 5]>::try_from(frames)
-        else {
-            return Err(AnalyticsError::Invalid(
-                "collect returned too few frames".into(),
-            ));
-        };
-        add_pairs(&dosage, &mut pairs)?;
-        for (kind, df) in [("beat", &beats), ("zone", &zones)] {
-            let fence = df.column("fence")?.str()?;
-            let day = df.column("day")?.i64()?;
-            let window = df.column("window")?.str()?;
-            let ms = df.column("ms")?.i64()?;
-            let dist = df.column("distance_m")?.f64()?;
-            let n_units = df.column("units")?.cast(&DataType::UInt32)?;
-            let n_units = n_units.u32()?;
-            for i in 0..df.height() {
-                if let (Some(f), Some(d), Some(w)) = (fence.get(i), day.get(i), window.get(i)) {
-                    // The passes hold disjoint units, so their unit counts add up.
-                    let s = stats
-                        .entry((kind, f.to_owned(), d, w.to_owned()))
-                        .or_default();
-                    s.0 += ms.get(i).unwrap_or(0);
-                    s.1 += dist.get(i).unwrap_or(0.0);
-                    s.2 += n_units.get(i).unwrap_or(0);
-                }
-            }
+    let mut walk = Walk::new(ctx, units)?;
+    let mut pairs = PairSums::default();
+    let mut sums: [Tally<FenceCode, FenceSums>; 2] = Default::default();
+    walk.passes(ctx.passes(pings)?, |i| {
+        pairs.add(i);
+        if !i.tracked || i.window == NO_WINDOW {
+            return;
         }
-        for (kind, df) in [("beat", &beat_minutes), ("zone", &zone_minutes)] {
-            let fence = df.column("fence")?.str()?;
-            let day = df.column("day")?.i64()?;
-            let window = df.column("window")?.str()?;
-            let minutes = df.column("minutes")?.list()?;
-            for i in 0..df.height() {
-                if let (Some(f), Some(d), Some(w), Some(m)) = (
-                    fence.get(i),
-                    day.get(i),
-                    window.get(i),
-                    minutes.get_as_series(i),
-                ) {
-                    visible
-                        .entry((kind, f.to_owned(), d, w.to_owned()))
-                        .or_default()
-                        .extend(m.i64()?.into_no_null_iter());
-                }
+        let minute = i.t.div_euclid(60_000).rem_euclid(DAY_MINUTES as i64) as usize;
+        let mut distance = None;
+        for (sums, fence) in sums.iter_mut().zip([i.beat, i.zone]) {
+            if fence == NO_FENCE {
+                continue;
             }
+            let s = sums.get((fence, i.day, i.window));
+            s.ms += i.ms;
+            s.distance_m += *distance.get_or_insert_with(|| i.distance_m());
+            if s.last_unit != i.unit + 1 {
+                s.units += 1;
+                s.last_unit = i.unit + 1;
+            }
+            s.minutes[minute / 64] |= 1 << (minute % 64);
+        }
+    })?;
+    let names = [&walk.beats.names, &walk.zones.names];
+    let (mut stats, mut visible) = (HashMap::new(), HashMap::new());
+    for (k, sums) in sums.into_iter().enumerate() {
+        for ((fence, day, window), s) in sums.into_iter() {
+            let key = (
+                FENCE_KINDS[k],
+                names[k][fence as usize].clone(),
+                day,
+                ctx.window_name(window).unwrap_or_default().to_owned(),
+            );
+            let minutes = s.minutes.iter().map(|w| w.count_ones()).sum();
+            visible.insert(key.clone(), minutes);
+            stats.insert(key, (s.ms, s.distance_m, s.units));
         }
     }
     Ok(Presence {
-        pairs,
+        pairs: pairs.finish(ctx, &walk),
         stats,
         visible,
     })
@@ -301,7 +256,7 @@ pub(crate) fn coverage_table(
                 .count();
             let key = (f.kind, f.id.clone(), inst.day, inst.window.clone());
             let (ms, dist, n_units) = stats.get(&key).copied().unwrap_or_default();
-            let visible = visible.get(&key).map_or(0, |m| m.len() as u32);
+            let visible = visible.get(&key).copied().unwrap_or(0);
             let window_minutes = (inst.end_ms - inst.start_ms) as f64 / 60_000.0;
             rows.fence_kind.push(f.kind);
             rows.fence.push(f.id.clone());

@@ -29,41 +29,14 @@ use h3o::CellIndex;
 use polars::prelude::*;
 
 use crate::AnalyticsError;
-use crate::context::{JobContext, Pass};
+use crate::context::JobContext;
+use crate::duty::{Interval, Tally, Walk};
 use crate::store::UNIT;
 
 /// Kind given to units missing from `units.csv`.
 pub const UNKNOWN_KIND: &str = "unknown";
 
-/// The polars part of the dosage job over one pass (see [`JobContext::passes`]): tracked
-/// on-duty time per pair of end cells, and no-data time (null cells), per local day, window
-/// and unit kind. `units` has columns `unit` and `kind` (see [`units_table`]).
-/// Columns: `day`, `window`, `kind`, `cell_a`, `cell_b`, `ms`.
-pub fn dosage_plan(ctx: &JobContext, pass: Pass, units: LazyFrame) -> LazyFrame {
-    dosage_of(ctx.duty_intervals(pass, units))
-}
-
-/// [`dosage_plan`] over the on-duty intervals of [`JobContext::duty_intervals`].
-pub(crate) fn dosage_of(intervals: LazyFrame) -> LazyFrame {
-    let null_cell = || lit(NULL).cast(DataType::UInt64);
-    intervals
-        .group_by([
-            col("day"),
-            col("window"),
-            col("kind"),
-            when(col("tracked"))
-                .then(col("cell_a"))
-                .otherwise(null_cell())
-                .alias("cell_a"),
-            when(col("tracked"))
-                .then(col("cell_b"))
-                .otherwise(null_cell())
-                .alias("cell_b"),
-        ])
-        .agg([col("ms").sum()])
-}
-
-/// The `unit`, `kind` table [`dosage_plan`] joins.
+/// The `unit`, `kind` table the jobs take their units' kinds from.
 ///
 /// # Errors
 /// A polars error.
@@ -105,42 +78,50 @@ pub(crate) fn split_ms(ms: i64, n: usize) -> impl Iterator<Item = i64> {
     (0..n).map(move |i| q + i64::from(i < r))
 }
 
-/// Key of a [`dosage_plan`] row: local day, window, kind, the two end cells.
+/// Key of the dosage by end-cell pair: local day, window, kind, the two end cells (None, None for
+/// no data).
 pub(crate) type PairKey = (i64, Option<String>, String, Option<u64>, Option<u64>);
 
-/// Adds the rows of [`dosage_plan`] to `out`, so that the passes of [`JobContext::passes`] sum
-/// to the rows one pass would give before they are spread (and split alike).
-///
-/// # Errors
-/// A polars error when `df` lacks a column of [`dosage_plan`].
-pub(crate) fn add_pairs(
-    df: &DataFrame,
-    out: &mut BTreeMap<PairKey, i64>,
-) -> Result<(), AnalyticsError> {
-    let day = df.column("day")?.i64()?;
-    let window = df.column("window")?.str()?;
-    let kind = df.column("kind")?.str()?;
-    let a = df.column("cell_a")?.u64()?;
-    let b = df.column("cell_b")?.u64()?;
-    let ms = df.column("ms")?.i64()?;
-    for i in 0..df.height() {
-        let (Some(day), Some(ms)) = (day.get(i), ms.get(i)) else {
-            continue;
+/// Dosage by end-cell pair as the walk sums it: day, window index, kind index, the two end
+/// cells (0, 0 for no data).
+type PairCode = (i64, u8, u16, u64, u64);
+
+/// The on-duty intervals' ms summed by end-cell pair ([`PairKey`]), before the grid-path
+/// split ([`spread`]).
+#[derive(Default)]
+pub(crate) struct PairSums(Tally<PairCode, i64>);
+
+impl PairSums {
+    /// Adds one interval.
+    pub(crate) fn add(&mut self, i: &Interval) {
+        let (a, b) = if i.tracked {
+            (i.cell_a, i.cell_b)
+        } else {
+            (0, 0)
         };
-        let kind = kind.get(i).unwrap_or(UNKNOWN_KIND).to_owned();
-        let key = (
-            day,
-            window.get(i).map(str::to_owned),
-            kind,
-            a.get(i),
-            b.get(i),
-        );
-        *out.entry(key).or_default() += ms;
+        *self.0.get((i.day, i.window, i.kind, a, b)) += i.ms;
     }
-    Ok(())
+
+    /// The sums by [`PairKey`], names from `walk` and `ctx`.
+    pub(crate) fn finish(self, ctx: &JobContext, walk: &Walk<'_>) -> BTreeMap<PairKey, i64> {
+        let cell = |c: u64| (c != 0).then_some(c);
+        self.0
+            .into_iter()
+            .map(|((day, w, kind, a, b), ms)| {
+                let key = (
+                    day,
+                    ctx.window_name(w).map(str::to_owned),
+                    walk.kinds.names[usize::from(kind)].clone(),
+                    cell(a),
+                    cell(b),
+                );
+                (key, ms)
+            })
+            .collect()
+    }
 }
 
-/// Spreads the rows of [`dosage_plan`] (summed by [`add_pairs`]) along their grid paths.
+/// Spreads the dosage by end-cell pair ([`PairSums`]) along the grid paths.
 pub(crate) fn spread(pairs: BTreeMap<PairKey, i64>) -> BTreeMap<DosageKey, i64> {
     let mut out: BTreeMap<DosageKey, i64> = BTreeMap::new();
     for ((day, window, kind, a, b), ms) in pairs {
@@ -191,23 +172,20 @@ pub(crate) fn dosage_frame(rows: &BTreeMap<DosageKey, i64>) -> Result<DataFrame,
     ])?)
 }
 
-/// The dosage of `pings` spread along the grid paths: per pass of [`JobContext::passes`],
-/// [`dosage_plan`] and one collect, the rows of all passes summed by [`add_pairs`], then
-/// [`spread`].
+/// The dosage of `pings` spread along the grid paths: the on-duty intervals of every pass of
+/// [`JobContext::passes`] summed by [`PairSums`], then [`spread`].
 ///
 /// # Errors
-/// A polars error from the scan or the plan.
+/// A polars error from the scan.
 pub(crate) fn spread_dosage(
     ctx: &JobContext,
     pings: LazyFrame,
     units: &LazyFrame,
 ) -> Result<BTreeMap<DosageKey, i64>, AnalyticsError> {
-    let mut pairs = BTreeMap::new();
-    for pass in ctx.passes(pings)? {
-        let df = dosage_plan(ctx, pass, units.clone()).collect()?;
-        add_pairs(&df, &mut pairs)?;
-    }
-    Ok(spread(pairs))
+    let mut walk = Walk::new(ctx, units)?;
+    let mut pairs = PairSums::default();
+    walk.passes(ctx.passes(pings)?, |i| pairs.add(i))?;
+    Ok(spread(pairs.finish(ctx, &walk)))
 }
 
 /// Runs the dosage job: [`spread_dosage`] as a table.

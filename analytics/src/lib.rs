@@ -7,7 +7,9 @@
 //! - [`jurisdiction`]: the jurisdiction's settings, stations, outline and incidents.
 //! - [`store`]: the pings table's columns as analytics reads them (mirror of ingest's schema).
 //! - [`clock`]: local time, days and patrol windows as polars expressions.
-//! - [`context`]: [`JobContext`], the parameters of a run and the interval plan over pings.
+//! - [`context`]: [`JobContext`], the parameters of a run, the interval plan over pings and the
+//!   passes.
+//! - `duty`: the on-duty walk of dosage, coverage and gaps.
 //! - [`dosage`], [`coverage`], [`hotspots`], [`gaps`], [`koper`], [`compliance`],
 //!   [`incidents`]: the weekly meeting's jobs (issue 5).
 //! - [`presence`]: dosage, coverage and gaps from one read of the pings.
@@ -20,6 +22,7 @@ pub mod compliance;
 pub mod context;
 pub mod coverage;
 pub mod dosage;
+mod duty;
 pub mod gaps;
 pub mod hotspots;
 pub mod incidents;

@@ -1,0 +1,420 @@
+//! The on-duty walk: the on-duty intervals of [`crate::context`] (its module doc defines them),
+//! computed in one pass over each unit's fixes instead of as a polars plan.
+//!
+//! Polars reads a pass's trusted fixes (one plan: the scan, the span and trust filters, seven
+//! columns, one collect); the walk then numbers the pass's units, orders each unit's fixes by
+//! time (a stable counting sort by unit keeps the order the store holds them in, which is
+//! already by time in merged files, so the per-unit sort usually only checks), finds the shift
+//! each fix lies in by walking the unit's shifts alongside, and hands every on-duty interval to
+//! the caller. The plan it replaced joined the fixes to the shifts by hour, sorted the pass by
+//! unit and time, joined a table of minutes for the window and day, and grouped on string keys:
+//! 27.8 s for `patrol analyze presence` over 100M pings, most of it in those steps
+//! (BENCHMARKS.md, "Analytics").
+
+use std::collections::HashMap;
+
+use polars::prelude::*;
+use rustc_hash::FxHashMap;
+
+use crate::AnalyticsError;
+use crate::context::{JobContext, Pass};
+use crate::dosage::UNKNOWN_KIND;
+use crate::store::{BEAT, CELL, LAT, LON, UNIT, ZONE};
+
+/// [`Interval::window`] of time outside every patrol window.
+pub(crate) const NO_WINDOW: u8 = u8::MAX;
+/// [`Interval::beat`] or [`Interval::zone`] of a fix stored outside every fence.
+pub(crate) const NO_FENCE: u32 = u32::MAX;
+
+/// A unit's shift as the walk uses it: `[s, e)` on duty, and up to `g` (the end of the grace,
+/// see [`JobContext::with_roster`]) a fix still ends the shift's last interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shift {
+    pub(crate) s: i64,
+    pub(crate) e: i64,
+    pub(crate) g: i64,
+}
+
+/// One on-duty interval.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Interval {
+    /// The unit, numbered in the order the walk meets units (passes in order, units in byte
+    /// order within a pass), so that no two units of one walk share a number.
+    pub(crate) unit: u32,
+    /// Index in [`Walk::kinds`].
+    pub(crate) kind: u16,
+    /// First fix, UTC epoch ms.
+    pub(crate) t: i64,
+    /// On-duty length, ms.
+    pub(crate) ms: i64,
+    /// The next fix came within the gap cap.
+    pub(crate) tracked: bool,
+    /// Cell of the first fix at the run's resolution (0 when the fix has none).
+    pub(crate) cell_a: u64,
+    /// Cell of the next fix at the run's resolution; meaningful when `tracked`.
+    pub(crate) cell_b: u64,
+    /// Local day of the window instance (of the local date outside windows).
+    pub(crate) day: i64,
+    /// Index in [`JobContext::windows`], or [`NO_WINDOW`].
+    pub(crate) window: u8,
+    /// Index in [`Walk::beats`] of the first fix's stored beat, or [`NO_FENCE`].
+    pub(crate) beat: u32,
+    /// Index in [`Walk::zones`], or [`NO_FENCE`].
+    pub(crate) zone: u32,
+    /// Latitude and longitude of the first fix.
+    pub(crate) at: (f64, f64),
+    /// Latitude and longitude of the next fix; meaningful when `tracked`.
+    pub(crate) to: (f64, f64),
+}
+
+impl Interval {
+    /// Length of the segment to the next fix, m ([`crate::coverage::distance_m`]).
+    pub(crate) fn distance_m(&self) -> f64 {
+        crate::coverage::distance_m(self.at.0, self.at.1, self.to.0, self.to.1)
+    }
+}
+
+/// Values by key, in order of first sight, with the key last asked for kept at hand: the walk
+/// asks for one key many times in a row (a unit's consecutive intervals mostly share their
+/// cells, window and fence), and then hashes it once.
+pub(crate) struct Tally<K, V> {
+    index: FxHashMap<K, usize>,
+    values: Vec<(K, V)>,
+    last: Option<(K, usize)>,
+}
+
+impl<K, V> Default for Tally<K, V> {
+    fn default() -> Self {
+        Self {
+            index: FxHashMap::default(),
+            values: Vec::new(),
+            last: None,
+        }
+    }
+}
+
+impl<K: Copy + Eq + std::hash::Hash, V: Default> Tally<K, V> {
+    /// The value of `key`, the default at first.
+    pub(crate) fn get(&mut self, key: K) -> &mut V {
+        let slot = match self.last {
+            Some((k, slot)) if k == key => slot,
+            _ => {
+                let values = &mut self.values;
+                let slot = *self.index.entry(key).or_insert_with(|| {
+                    values.push((key, V::default()));
+                    values.len() - 1
+                });
+                self.last = Some((key, slot));
+                slot
+            }
+        };
+        &mut self.values[slot].1
+    }
+
+    /// The keys and values, in order of first sight.
+    pub(crate) fn into_iter(self) -> impl Iterator<Item = (K, V)> {
+        self.values.into_iter()
+    }
+}
+
+/// Strings numbered in order of first sight.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    pub(crate) names: Vec<String>,
+    index: FxHashMap<String, u32>,
+}
+
+impl Names {
+    fn code(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len()).unwrap_or(NO_FENCE - 1);
+        self.names.push(name.to_owned());
+        self.index.insert(name.to_owned(), i);
+        i
+    }
+}
+
+/// The walk over the passes of one job run: the kinds and fence names it has met so far.
+pub(crate) struct Walk<'a> {
+    ctx: &'a JobContext,
+    /// `units.csv`: unit -> kind.
+    kind_of: HashMap<String, String>,
+    /// The unit kinds [`Interval::kind`] indexes.
+    pub(crate) kinds: Names,
+    /// The beat ids [`Interval::beat`] indexes.
+    pub(crate) beats: Names,
+    /// The zone ids [`Interval::zone`] indexes.
+    pub(crate) zones: Names,
+    /// Number of the first unit of the next pass.
+    next_unit: u32,
+}
+
+/// `<id>` of a unit `<id>-<n>` (n all digits), else None.
+pub(crate) fn base_unit(unit: &str) -> Option<&str> {
+    let (base, n) = unit.rsplit_once('-')?;
+    (!base.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(base)
+}
+
+/// The values of a numeric column of one chunk, nulls as the type's default.
+fn values<T>(column: &ChunkedArray<T>) -> Vec<T::Native>
+where
+    T: PolarsNumericType,
+{
+    if column.null_count() > 0 {
+        return column.iter().map(Option::unwrap_or_default).collect();
+    }
+    let mut out = Vec::with_capacity(column.len());
+    for chunk in column.downcast_iter() {
+        out.extend_from_slice(chunk.values().as_slice());
+    }
+    out
+}
+
+/// Codes of a string column: each value through `code`, nulls as [`NO_FENCE`]. A run of equal
+/// values is looked up once, and told apart by its arrow view (length, prefix and place, or
+/// the whole value when short), so most rows cost a 16-byte comparison.
+fn codes(column: &StringChunked, mut code: impl FnMut(&str) -> u32) -> Vec<u32> {
+    let mut out = Vec::with_capacity(column.len());
+    let mut last: Option<(u128, &str, u32)> = None;
+    for chunk in column.downcast_iter() {
+        for (v, view) in chunk.iter().zip(chunk.views().iter()) {
+            let c = match (v, last) {
+                (None, _) => NO_FENCE,
+                (Some(_), Some((l, _, c))) if l == view.as_u128() => c,
+                (Some(v), Some((_, s, c))) if s == v => {
+                    last = Some((view.as_u128(), s, c));
+                    c
+                }
+                (Some(v), _) => {
+                    let c = code(v);
+                    last = Some((view.as_u128(), v, c));
+                    c
+                }
+            };
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl<'a> Walk<'a> {
+    /// A walk for `ctx`; `units` has columns `unit` and `kind` ([`crate::dosage::units_table`]).
+    ///
+    /// # Errors
+    /// A polars error collecting `units`.
+    pub(crate) fn new(ctx: &'a JobContext, units: &LazyFrame) -> Result<Self, AnalyticsError> {
+        let df = units.clone().collect()?;
+        let (unit, kind) = (df.column(UNIT)?.str()?, df.column("kind")?.str()?);
+        let kind_of = unit
+            .iter()
+            .zip(kind.iter())
+            .filter_map(|(u, k)| Some((u?.to_owned(), k?.to_owned())))
+            .collect();
+        Ok(Self {
+            ctx,
+            kind_of,
+            kinds: Names::default(),
+            beats: Names::default(),
+            zones: Names::default(),
+            next_unit: 0,
+        })
+    }
+
+    /// The kind of `unit`: its own, else that of `<id>` for a clone `<id>-<n>`, else
+    /// [`UNKNOWN_KIND`].
+    fn kind(&mut self, unit: &str) -> u16 {
+        let kind = self
+            .kind_of
+            .get(unit)
+            .or_else(|| base_unit(unit).and_then(|b| self.kind_of.get(b)))
+            .map_or(UNKNOWN_KIND, String::as_str);
+        u16::try_from(self.kinds.code(kind)).unwrap_or(u16::MAX)
+    }
+
+    /// Hands every on-duty interval of `passes` to `visit`, pass by pass, unit by unit (in the
+    /// order of [`Pass::units`]) and by time within a unit. The next pass is read while one is
+    /// walked: polars reads on its threads, the walk runs on this one.
+    ///
+    /// # Errors
+    /// A polars error from the scan.
+    pub(crate) fn passes(
+        &mut self,
+        passes: Vec<Pass>,
+        mut visit: impl FnMut(&Interval),
+    ) -> Result<(), AnalyticsError> {
+        let ctx = self.ctx;
+        let read = move |pass: Pass| {
+            let fixes = ctx.trusted_fixes(pass.pings).collect();
+            (pass.units, fixes)
+        };
+        std::thread::scope(|scope| {
+            let mut passes = passes.into_iter();
+            let mut reading = passes.next().map(|p| scope.spawn(move || read(p)));
+            while let Some(handle) = reading.take() {
+                let (units, fixes) = handle
+                    .join()
+                    .map_err(|_| AnalyticsError::Invalid("reading a pass panicked".into()))?;
+                reading = passes.next().map(|p| scope.spawn(move || read(p)));
+                self.walk(&units, &fixes?, &mut visit)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Hands the on-duty intervals of one pass (its `units`, [`Pass::units`], and its trusted
+    /// fixes, [`JobContext::trusted_fixes`]) to `visit`.
+    fn walk(
+        &mut self,
+        units: &DataFrame,
+        df: &DataFrame,
+        visit: &mut impl FnMut(&Interval),
+    ) -> Result<(), AnalyticsError> {
+        let ctx = self.ctx;
+        let listed = units.column(UNIT)?.str()?;
+        let mut number: HashMap<&str, u32> = HashMap::with_capacity(listed.len());
+        let mut kinds = Vec::with_capacity(listed.len());
+        let mut shifts: Vec<&[Shift]> = Vec::with_capacity(listed.len());
+        for (i, u) in listed.iter().enumerate() {
+            let u = u.unwrap_or_default();
+            number.insert(u, u32::try_from(i).unwrap_or(u32::MAX));
+            kinds.push(self.kind(u));
+            shifts.push(ctx.shifts_of(u));
+        }
+        let unit = codes(df.column(UNIT)?.str()?, |u| {
+            number.get(u).copied().unwrap_or(NO_FENCE)
+        });
+        let beat = codes(df.column(BEAT)?.str()?, |b| self.beats.code(b));
+        let zone = codes(df.column(ZONE)?.str()?, |z| self.zones.code(z));
+        let t = values(df.column("t")?.i64()?);
+        let cell = values(df.column(CELL)?.u64()?);
+        let lat = values(df.column(LAT)?.f64()?);
+        let lon = values(df.column(LON)?.f64()?);
+        let order = by_unit_and_time(&unit, &t, listed.len());
+        let first = self.next_unit;
+        self.next_unit = first.saturating_add(u32::try_from(listed.len()).unwrap_or(u32::MAX));
+        let stop_at = |shift: &Shift| shift.e.min(ctx.to_ms);
+        for (u, rows) in order.units() {
+            let (shifts, kind) = (shifts[u as usize], kinds[u as usize]);
+            // The unit's fixes inside a shift or its grace, each with its shift.
+            let mut k = 0;
+            let mut kept = rows.iter().filter_map(|&r| {
+                let at = t[r as usize];
+                while k < shifts.len() && shifts[k].g <= at {
+                    k += 1;
+                }
+                shifts
+                    .get(k)
+                    .filter(|s| at >= s.s)
+                    .map(|s| (r as usize, *s))
+            });
+            let mut here = kept.next();
+            while let Some((r, shift)) = here {
+                let next = kept.next();
+                let at = t[r];
+                if at < shift.e {
+                    let (window, day) = ctx.window_and_day(at);
+                    let stop = stop_at(&shift);
+                    let (end, tracked, cell_b, to) = match next {
+                        Some((n, _)) => (
+                            t[n].min(stop),
+                            t[n] - at <= ctx.gap_cap_ms,
+                            ctx.parent(cell[n]),
+                            (lat[n], lon[n]),
+                        ),
+                        None => (stop, false, 0, (lat[r], lon[r])),
+                    };
+                    visit(&Interval {
+                        unit: first + u,
+                        kind,
+                        t: at,
+                        ms: end - at,
+                        tracked,
+                        cell_a: ctx.parent(cell[r]),
+                        cell_b,
+                        day,
+                        window,
+                        beat: beat[r],
+                        zone: zone[r],
+                        at: (lat[r], lon[r]),
+                        to,
+                    });
+                }
+                here = next;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Row numbers grouped by unit (in unit order), by time within each unit.
+struct Order {
+    rows: Vec<u32>,
+    /// Where each unit's rows start in `rows`; one more entry than units.
+    starts: Vec<usize>,
+}
+
+impl Order {
+    fn units(&self) -> impl Iterator<Item = (u32, &[u32])> {
+        self.starts.windows(2).enumerate().filter_map(|(u, w)| {
+            let rows = &self.rows[w[0]..w[1]];
+            (!rows.is_empty()).then(|| (u32::try_from(u).unwrap_or(u32::MAX), rows))
+        })
+    }
+}
+
+/// Counting sort of the rows by unit (rows of an unknown unit, [`NO_FENCE`], are left out),
+/// stable, then each unit's rows sorted by time where they are not already.
+fn by_unit_and_time(unit: &[u32], t: &[i64], units: usize) -> Order {
+    let mut starts = vec![0usize; units + 1];
+    for &u in unit {
+        if let Some(n) = starts.get_mut(u as usize + 1) {
+            *n += 1;
+        }
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut fill = starts.clone();
+    let mut rows = vec![0u32; starts[units]];
+    for (r, &u) in unit.iter().enumerate() {
+        if let Some(at) = fill.get_mut(u as usize)
+            && (u as usize) < units
+        {
+            rows[*at] = u32::try_from(r).unwrap_or(u32::MAX);
+            *at += 1;
+        }
+    }
+    for w in starts.windows(2) {
+        let slice = &mut rows[w[0]..w[1]];
+        if !slice.is_sorted_by_key(|&r| t[r as usize]) {
+            slice.sort_by_key(|&r| t[r as usize]);
+        }
+    }
+    Order { rows, starts }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clones_name_their_base_unit() {
+        assert_eq!(base_unit("B01-0002"), Some("B01"));
+        assert_eq!(base_unit("a-1-2"), Some("a-1"));
+        for plain in ["B01", "B01-", "-7", "B01-x2"] {
+            assert_eq!(base_unit(plain), None, "{plain}");
+        }
+    }
+
+    #[test]
+    fn rows_are_grouped_by_unit_then_ordered_by_time() {
+        // Units 1, 0, 1, 0, unknown, 1 at times 5, 9, 3, 2, 1, 4.
+        let unit = [1, 0, 1, 0, NO_FENCE, 1];
+        let t = [5, 9, 3, 2, 1, 4];
+        let order = by_unit_and_time(&unit, &t, 3);
+        let got: Vec<(u32, Vec<u32>)> = order.units().map(|(u, r)| (u, r.to_vec())).collect();
+        assert_eq!(got, [(0, vec![3, 1]), (1, vec![2, 5, 0])]);
+    }
+}
