@@ -1,9 +1,10 @@
 """DuckDB side of the analytics benchmark (BENCHMARKS.md, "Analytics").
 
-Runs the same aggregations as the polars plans of `patrol analyze dosage`, `coverage` and `gaps`
-over the same Parquet store, and prints the wall time of each job's query set. The H3 grid-path
-split, the fence polyfill and the ranking that the Rust jobs do after their collects are not
-repeated here (DuckDB has no H3 without an extension); the polars side's figures include them.
+Runs the same aggregations as `patrol analyze dosage`, `coverage` and `gaps` (a polars read of
+each pass, then the on-duty walk of `analytics/src/duty.rs`) over the same Parquet store, and
+prints the wall time of each job's query set. The H3 grid-path
+split, the fence polyfill and the ranking that the Rust jobs do after their walk are not
+repeated here (DuckDB has no H3 without an extension); the Rust side's figures include them.
 Like the Rust jobs, only on-duty time counts: intervals whose first fix lies in one of the unit's
 shifts from `roster.csv` (merged where they overlap; a clone `<id>-<n>` works the shifts of `<id>`),
 ending at the next fix, the shift's end or the span's end, whichever comes first (here an ASOF
@@ -136,8 +137,8 @@ SELECT count(*) FROM read_csv('{fixtures}/incidents.csv', header = true)
 WHERE epoch_ms(received) >= {from_ms} AND epoch_ms(received) < {to_ms}
 """
 
-# Coverage computes the intervals once into a temporary table, as the polars job shares one
-# cached interval plan among its three aggregations.
+# Coverage computes the intervals once into a temporary table, as the Rust job walks them once for
+# its three aggregations.
 inline = f"({intervals})"
 jobs = {
     "dosage": [dosage(inline)],
@@ -153,6 +154,6 @@ for name, queries in jobs.items():
     print(f"duckdb {name}: {took:.2f} s, rows {rows}", flush=True)
 con.execute("DROP TABLE iv")
 print(f"duckdb total: {total:.2f} s", flush=True)
-# Cross-check with the polars job's output: all minutes, and those with a cell.
+# Cross-check with the Rust job's output: all minutes, and those with a cell.
 all_ms, tracked_ms = con.execute(f"SELECT sum(ms), sum(ms) FILTER (WHERE ca IS NOT NULL) FROM ({dosage(inline)})").fetchone()
 print(f"duckdb dosage ms: all {all_ms}, tracked {tracked_ms}", flush=True)

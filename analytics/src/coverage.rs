@@ -167,14 +167,13 @@ pub(crate) fn presence(
             return;
         }
         let minute = i.t.div_euclid(60_000).rem_euclid(DAY_MINUTES as i64) as usize;
-        let mut distance = None;
         for (sums, fence) in sums.iter_mut().zip([i.beat, i.zone]) {
             if fence == NO_FENCE {
                 continue;
             }
             let s = sums.get((fence, i.day, i.window));
             s.ms += i.ms;
-            s.distance_m += *distance.get_or_insert_with(|| i.distance_m());
+            s.distance_m += i.distance_m;
             if s.last_unit != i.unit + 1 {
                 s.units += 1;
                 s.last_unit = i.unit + 1;

@@ -11,8 +11,6 @@
 //! 27.8 s for `patrol analyze presence` over 100M pings, most of it in those steps
 //! (BENCHMARKS.md, "Analytics").
 
-use std::collections::HashMap;
-
 use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
@@ -61,17 +59,9 @@ pub(crate) struct Interval {
     pub(crate) beat: u32,
     /// Index in [`Walk::zones`], or [`NO_FENCE`].
     pub(crate) zone: u32,
-    /// Latitude and longitude of the first fix.
-    pub(crate) at: (f64, f64),
-    /// Latitude and longitude of the next fix; meaningful when `tracked`.
-    pub(crate) to: (f64, f64),
-}
-
-impl Interval {
-    /// Length of the segment to the next fix, m ([`crate::coverage::distance_m`]).
-    pub(crate) fn distance_m(&self) -> f64 {
-        crate::coverage::distance_m(self.at.0, self.at.1, self.to.0, self.to.1)
-    }
+    /// Length of the segment to the next fix, m ([`crate::coverage::distance_m`]); 0 when
+    /// not `tracked`.
+    pub(crate) distance_m: f64,
 }
 
 /// Values by key, in order of first sight, with the key last asked for kept at hand: the walk
@@ -140,7 +130,7 @@ impl Names {
 pub(crate) struct Walk<'a> {
     ctx: &'a JobContext,
     /// `units.csv`: unit -> kind.
-    kind_of: HashMap<String, String>,
+    kind_of: FxHashMap<String, String>,
     /// The unit kinds [`Interval::kind`] indexes.
     pub(crate) kinds: Names,
     /// The beat ids [`Interval::beat`] indexes.
@@ -234,8 +224,8 @@ impl<'a> Walk<'a> {
     }
 
     /// Hands every on-duty interval of `passes` to `visit`, pass by pass, unit by unit (in the
-    /// order of [`Pass::units`]) and by time within a unit. The next pass is read while one is
-    /// walked: polars reads on its threads, the walk runs on this one.
+    /// order of [`Pass::units`]) and by time within a unit. The next pass is read and prepared
+    /// ([`Prepared`]) on another thread while one is walked.
     ///
     /// # Errors
     /// A polars error from the scan.
@@ -246,105 +236,182 @@ impl<'a> Walk<'a> {
     ) -> Result<(), AnalyticsError> {
         let ctx = self.ctx;
         let read = move |pass: Pass| {
-            let fixes = ctx.trusted_fixes(pass.pings).collect();
-            (pass.units, fixes)
+            // The streaming engine hands over the row groups' chunks as they are; the in-memory
+            // one concatenated them, strings included (a third of the read's time).
+            let fixes = crate::collect_streaming(ctx.trusted_fixes(pass.pings))?;
+            Prepared::new(ctx, &pass.units, &fixes)
         };
         std::thread::scope(|scope| {
             let mut passes = passes.into_iter();
             let mut reading = passes.next().map(|p| scope.spawn(move || read(p)));
             while let Some(handle) = reading.take() {
-                let (units, fixes) = handle
+                let pass = handle
                     .join()
-                    .map_err(|_| AnalyticsError::Invalid("reading a pass panicked".into()))?;
+                    .map_err(|_| AnalyticsError::Invalid("reading a pass panicked".into()))??;
                 reading = passes.next().map(|p| scope.spawn(move || read(p)));
-                self.walk(&units, &fixes?, &mut visit)?;
+                self.walk(&pass, &mut visit);
             }
             Ok(())
         })
     }
 
-    /// Hands the on-duty intervals of one pass (its `units`, [`Pass::units`], and its trusted
-    /// fixes, [`JobContext::trusted_fixes`]) to `visit`.
-    fn walk(
-        &mut self,
-        units: &DataFrame,
-        df: &DataFrame,
-        visit: &mut impl FnMut(&Interval),
-    ) -> Result<(), AnalyticsError> {
+    /// Hands the on-duty intervals of one prepared pass to `visit`.
+    fn walk(&mut self, pass: &Prepared, visit: &mut impl FnMut(&Interval)) {
         let ctx = self.ctx;
-        let listed = units.column(UNIT)?.str()?;
-        let mut number: HashMap<&str, u32> = HashMap::with_capacity(listed.len());
-        let mut kinds = Vec::with_capacity(listed.len());
-        let mut shifts: Vec<&[Shift]> = Vec::with_capacity(listed.len());
-        for (i, u) in listed.iter().enumerate() {
-            let u = u.unwrap_or_default();
-            number.insert(u, u32::try_from(i).unwrap_or(u32::MAX));
-            kinds.push(self.kind(u));
-            shifts.push(ctx.shifts_of(u));
-        }
-        let unit = codes(df.column(UNIT)?.str()?, |u| {
-            number.get(u).copied().unwrap_or(NO_FENCE)
-        });
-        let beat = codes(df.column(BEAT)?.str()?, |b| self.beats.code(b));
-        let zone = codes(df.column(ZONE)?.str()?, |z| self.zones.code(z));
-        let t = values(df.column("t")?.i64()?);
-        let cell = values(df.column(CELL)?.u64()?);
-        let lat = values(df.column(LAT)?.f64()?);
-        let lon = values(df.column(LON)?.f64()?);
-        let order = by_unit_and_time(&unit, &t, listed.len());
+        let kinds: Vec<u16> = pass.units.iter().map(|u| self.kind(u)).collect();
+        let beats: Vec<u32> = pass.beats.iter().map(|b| self.beats.code(b)).collect();
+        let zones: Vec<u32> = pass.zones.iter().map(|z| self.zones.code(z)).collect();
+        let fence =
+            |names: &[u32], local: u32| names.get(local as usize).copied().unwrap_or(NO_FENCE);
         let first = self.next_unit;
-        self.next_unit = first.saturating_add(u32::try_from(listed.len()).unwrap_or(u32::MAX));
-        let stop_at = |shift: &Shift| shift.e.min(ctx.to_ms);
-        for (u, rows) in order.units() {
-            let (shifts, kind) = (shifts[u as usize], kinds[u as usize]);
-            // The unit's fixes inside a shift or its grace, each with its shift.
+        self.next_unit = first.saturating_add(u32::try_from(kinds.len()).unwrap_or(u32::MAX));
+        let t = &pass.t;
+        for (u, w) in pass.starts.windows(2).enumerate() {
+            let shifts = ctx.shifts_of(&pass.units[u]);
+            let unit = first + u32::try_from(u).unwrap_or(u32::MAX);
+            // The unit's fixes (positions in the pass's order) inside a shift or its grace,
+            // each with its shift.
             let mut k = 0;
-            let mut kept = rows.iter().filter_map(|&r| {
-                let at = t[r as usize];
-                while k < shifts.len() && shifts[k].g <= at {
+            let mut kept = (w[0]..w[1]).filter_map(|p| {
+                while k < shifts.len() && shifts[k].g <= t[p] {
                     k += 1;
                 }
-                shifts
-                    .get(k)
-                    .filter(|s| at >= s.s)
-                    .map(|s| (r as usize, *s))
+                shifts.get(k).filter(|s| t[p] >= s.s).map(|s| (p, *s))
             });
             let mut here = kept.next();
-            while let Some((r, shift)) = here {
+            while let Some((p, shift)) = here {
                 let next = kept.next();
-                let at = t[r];
+                let at = t[p];
                 if at < shift.e {
                     let (window, day) = ctx.window_and_day(at);
-                    let stop = stop_at(&shift);
-                    let (end, tracked, cell_b, to) = match next {
-                        Some((n, _)) => (
-                            t[n].min(stop),
-                            t[n] - at <= ctx.gap_cap_ms,
-                            ctx.parent(cell[n]),
-                            (lat[n], lon[n]),
-                        ),
-                        None => (stop, false, 0, (lat[r], lon[r])),
+                    let stop = shift.e.min(ctx.to_ms);
+                    let (end, tracked, cell_b, distance_m) = match next {
+                        Some((n, _)) => {
+                            let tracked = t[n] - at <= ctx.gap_cap_ms;
+                            let d = match (tracked, n == p + 1) {
+                                (false, _) => 0.0,
+                                (true, true) => pass.step_m[p],
+                                (true, false) => crate::coverage::distance_m(
+                                    pass.lat[p],
+                                    pass.lon[p],
+                                    pass.lat[n],
+                                    pass.lon[n],
+                                ),
+                            };
+                            (t[n].min(stop), tracked, pass.cell[n], d)
+                        }
+                        None => (stop, false, 0, 0.0),
                     };
                     visit(&Interval {
-                        unit: first + u,
-                        kind,
+                        unit,
+                        kind: kinds[u],
                         t: at,
                         ms: end - at,
                         tracked,
-                        cell_a: ctx.parent(cell[r]),
+                        cell_a: pass.cell[p],
                         cell_b,
                         day,
                         window,
-                        beat: beat[r],
-                        zone: zone[r],
-                        at: (lat[r], lon[r]),
-                        to,
+                        beat: fence(&beats, pass.beat[p]),
+                        zone: fence(&zones, pass.zone[p]),
+                        distance_m,
                     });
                 }
                 here = next;
             }
         }
-        Ok(())
+    }
+}
+
+/// A pass's trusted fixes ready to walk: ordered by unit (in the order of [`Pass::units`]) and
+/// by time within a unit, one column per field.
+struct Prepared {
+    /// The pass's units.
+    units: Vec<String>,
+    /// Where each unit's fixes start; one more entry than units.
+    starts: Vec<usize>,
+    /// Fix time, UTC epoch ms.
+    t: Vec<i64>,
+    /// Cell at the run's resolution (0: none).
+    cell: Vec<u64>,
+    lat: Vec<f64>,
+    lon: Vec<f64>,
+    /// Length of the segment from each fix to the next one in this order, m.
+    step_m: Vec<f64>,
+    /// Stored beat, as an index in `beats` ([`NO_FENCE`] for none).
+    beat: Vec<u32>,
+    beats: Vec<String>,
+    /// Stored zone, as an index in `zones`.
+    zone: Vec<u32>,
+    zones: Vec<String>,
+}
+
+impl Prepared {
+    /// Orders `fixes` (columns of [`JobContext::trusted_fixes`]) of the units listed in `units`
+    /// ([`Pass::units`]).
+    fn new(ctx: &JobContext, units: &DataFrame, fixes: &DataFrame) -> Result<Self, AnalyticsError> {
+        let listed: Vec<String> = units
+            .column(UNIT)?
+            .str()?
+            .iter()
+            .map(|u| u.unwrap_or_default().to_owned())
+            .collect();
+        let number: FxHashMap<&str, u32> = listed
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.as_str(), u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        let unit = codes(fixes.column(UNIT)?.str()?, |u| {
+            number.get(u).copied().unwrap_or(NO_FENCE)
+        });
+        let (mut beats, mut zones) = (Names::default(), Names::default());
+        let beat = codes(fixes.column(BEAT)?.str()?, |b| beats.code(b));
+        let zone = codes(fixes.column(ZONE)?.str()?, |z| zones.code(z));
+        let t = values(fixes.column("t")?.i64()?);
+        let order = by_unit_and_time(&unit, &t, listed.len());
+        let gather = |v: &[u32]| {
+            order
+                .rows
+                .iter()
+                .map(|&r| v[r as usize])
+                .collect::<Vec<_>>()
+        };
+        let (beat, zone) = (gather(&beat), gather(&zone));
+        let gather = |v: Vec<f64>| {
+            order
+                .rows
+                .iter()
+                .map(|&r| v[r as usize])
+                .collect::<Vec<_>>()
+        };
+        let lat = gather(values(fixes.column(LAT)?.f64()?));
+        let lon = gather(values(fixes.column(LON)?.f64()?));
+        let cells = values(fixes.column(CELL)?.u64()?);
+        let cell = order
+            .rows
+            .iter()
+            .map(|&r| ctx.parent(cells[r as usize]))
+            .collect();
+        let t = order.rows.iter().map(|&r| t[r as usize]).collect();
+        let step_m = (0..lat.len())
+            .map(|p| match (lat.get(p + 1), lon.get(p + 1)) {
+                (Some(&la), Some(&lo)) => crate::coverage::distance_m(lat[p], lon[p], la, lo),
+                _ => 0.0,
+            })
+            .collect();
+        Ok(Self {
+            units: listed,
+            starts: order.starts,
+            t,
+            cell,
+            lat,
+            lon,
+            step_m,
+            beat,
+            beats: beats.names,
+            zone,
+            zones: zones.names,
+        })
     }
 }
 
@@ -353,15 +420,6 @@ struct Order {
     rows: Vec<u32>,
     /// Where each unit's rows start in `rows`; one more entry than units.
     starts: Vec<usize>,
-}
-
-impl Order {
-    fn units(&self) -> impl Iterator<Item = (u32, &[u32])> {
-        self.starts.windows(2).enumerate().filter_map(|(u, w)| {
-            let rows = &self.rows[w[0]..w[1]];
-            (!rows.is_empty()).then(|| (u32::try_from(u).unwrap_or(u32::MAX), rows))
-        })
-    }
 }
 
 /// Counting sort of the rows by unit (rows of an unknown unit, [`NO_FENCE`], are left out),
@@ -414,7 +472,7 @@ mod tests {
         let unit = [1, 0, 1, 0, NO_FENCE, 1];
         let t = [5, 9, 3, 2, 1, 4];
         let order = by_unit_and_time(&unit, &t, 3);
-        let got: Vec<(u32, Vec<u32>)> = order.units().map(|(u, r)| (u, r.to_vec())).collect();
-        assert_eq!(got, [(0, vec![3, 1]), (1, vec![2, 5, 0])]);
+        assert_eq!(order.rows, [3, 1, 2, 5, 0]);
+        assert_eq!(order.starts, [0, 2, 5, 5]);
     }
 }
