@@ -224,8 +224,9 @@ impl<'a> Walk<'a> {
     }
 
     /// Hands every on-duty interval of `passes` to `visit`, pass by pass, unit by unit (in the
-    /// order of [`Pass::units`]) and by time within a unit. The next pass is read and prepared
-    /// ([`Prepared`]) on another thread while one is walked.
+    /// order of [`Pass::units`]) and by time within a unit. Three threads work on three passes
+    /// at once: one reads a pass, one prepares ([`Prepared`]) the pass read before, and this one
+    /// walks the pass prepared before that.
     ///
     /// # Errors
     /// A polars error from the scan.
@@ -235,21 +236,32 @@ impl<'a> Walk<'a> {
         mut visit: impl FnMut(&Interval),
     ) -> Result<(), AnalyticsError> {
         let ctx = self.ctx;
-        let read = move |pass: Pass| {
-            // The streaming engine hands over the row groups' chunks as they are; the in-memory
-            // one concatenated them, strings included (a third of the read's time).
-            let fixes = crate::collect_streaming(ctx.trusted_fixes(pass.pings))?;
-            Prepared::new(ctx, &pass.units, &fixes)
-        };
         std::thread::scope(|scope| {
-            let mut passes = passes.into_iter();
-            let mut reading = passes.next().map(|p| scope.spawn(move || read(p)));
-            while let Some(handle) = reading.take() {
-                let pass = handle
-                    .join()
-                    .map_err(|_| AnalyticsError::Invalid("reading a pass panicked".into()))??;
-                reading = passes.next().map(|p| scope.spawn(move || read(p)));
-                self.walk(&pass, &mut visit);
+            // Handing over waits for the receiver: at most one pass waits between two threads.
+            let (read_tx, read_rx) = std::sync::mpsc::sync_channel(0);
+            let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(0);
+            scope.spawn(move || {
+                for pass in passes {
+                    // The streaming engine hands over the row groups' chunks as they are; the
+                    // in-memory one concatenated them, strings included (a third of its time).
+                    let fixes = crate::collect_streaming(ctx.trusted_fixes(pass.pings));
+                    let failed = fixes.is_err();
+                    if read_tx.send(fixes.map(|f| (pass.units, f))).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            scope.spawn(move || {
+                for read in read_rx {
+                    let ready = read.and_then(|(units, fixes)| Prepared::new(ctx, &units, &fixes));
+                    let failed = ready.is_err();
+                    if ready_tx.send(ready).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            for ready in ready_rx {
+                self.walk(&ready?, &mut visit);
             }
             Ok(())
         })
@@ -287,17 +299,11 @@ impl<'a> Walk<'a> {
                     let stop = shift.e.min(ctx.to_ms);
                     let (end, tracked, cell_b, distance_m) = match next {
                         Some((n, _)) => {
+                            // A tracked interval joins neighbours in this order: any fix
+                            // between the two lies before `e` plus the gap cap, so in the
+                            // shift's grace or in the next shift, and would have been kept.
                             let tracked = t[n] - at <= ctx.gap_cap_ms;
-                            let d = match (tracked, n == p + 1) {
-                                (false, _) => 0.0,
-                                (true, true) => pass.step_m[p],
-                                (true, false) => crate::coverage::distance_m(
-                                    pass.lat[p],
-                                    pass.lon[p],
-                                    pass.lat[n],
-                                    pass.lon[n],
-                                ),
-                            };
+                            let d = if tracked { pass.step_m[p] } else { 0.0 };
                             (t[n].min(stop), tracked, pass.cell[n], d)
                         }
                         None => (stop, false, 0, 0.0),
@@ -334,8 +340,6 @@ struct Prepared {
     t: Vec<i64>,
     /// Cell at the run's resolution (0: none).
     cell: Vec<u64>,
-    lat: Vec<f64>,
-    lon: Vec<f64>,
     /// Length of the segment from each fix to the next one in this order, m.
     step_m: Vec<f64>,
     /// Stored beat, as an index in `beats` ([`NO_FENCE`] for none).
@@ -404,8 +408,6 @@ impl Prepared {
             starts: order.starts,
             t,
             cell,
-            lat,
-            lon,
             step_m,
             beat,
             beats: beats.names,
@@ -454,6 +456,7 @@ fn by_unit_and_time(unit: &[u32], t: &[i64], units: usize) -> Order {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 
@@ -464,6 +467,38 @@ mod tests {
         for plain in ["B01", "B01-", "-7", "B01-x2"] {
             assert_eq!(base_unit(plain), None, "{plain}");
         }
+    }
+
+    #[test]
+    fn tallies_sum_interleaved_keys() {
+        let mut tally: Tally<u8, i64> = Tally::default();
+        for (k, v) in [(1, 10), (1, 5), (2, 7), (1, 1), (3, 2), (2, 3)] {
+            *tally.get(k) += v;
+        }
+        assert_eq!(
+            tally.into_iter().collect::<Vec<_>>(),
+            [(1, 16), (2, 10), (3, 2)]
+        );
+    }
+
+    #[test]
+    fn string_codes_follow_values_across_chunks() {
+        // Values longer than 12 bytes live outside the view; equal ones from two chunks
+        // (two buffers) must get one code, and a different value of the same length another.
+        let long = "beat-0001-north-side";
+        let other = "beat-0002-north-side";
+        let mut column = StringChunked::new("b".into(), [Some(long), Some(long), None, Some("B1")]);
+        column
+            .append(&StringChunked::new(
+                "b".into(),
+                [Some(long), Some(other), Some("B1")],
+            ))
+            .unwrap();
+        assert!(column.chunks().len() > 1);
+        let mut names = Names::default();
+        let got = codes(&column, |v| names.code(v));
+        assert_eq!(got, [0, 0, NO_FENCE, 1, 0, 2, 1]);
+        assert_eq!(names.names, [long, "B1", other]);
     }
 
     #[test]
