@@ -1,15 +1,17 @@
 //! The on-duty walk: the on-duty intervals of [`crate::context`] (its module doc defines them),
 //! computed in one pass over each unit's fixes instead of as a polars plan.
 //!
-//! Polars reads a pass's trusted fixes (one plan: the scan, the span and trust filters, seven
-//! columns, one collect); the walk then numbers the pass's units, orders each unit's fixes by
-//! time (a stable counting sort by unit keeps the order the store holds them in, which is
-//! already by time in merged files, so the per-unit sort usually only checks), finds the shift
-//! each fix lies in by walking the unit's shifts alongside, and hands every on-duty interval to
-//! the caller. The plan it replaced joined the fixes to the shifts by hour, sorted the pass by
-//! unit and time, joined a table of minutes for the window and day, and grouped on string keys:
-//! 27.8 s for `patrol analyze presence` over 100M pings, most of it in those steps
-//! (BENCHMARKS.md, "Analytics").
+//! Per pass of [`JobContext::passes`]: polars reads the pass's trusted fixes (one plan: the scan,
+//! the span and trust filters, seven columns, one collect on the streaming engine); the pass is
+//! then prepared ([`Prepared`]): its units, beats and zones numbered, its fixes ordered by unit
+//! with a stable counting sort and by time within a unit (merged files already hold them by
+//! time, so that sort usually only checks), the cells lifted to the run's resolution and each
+//! segment's length computed; finally the walk follows each unit's shifts alongside its fixes
+//! and hands every on-duty interval to the job's aggregation. Reading, preparing and walking
+//! run on three threads, each on its own pass. The plan this replaced joined the fixes to the
+//! shifts by hour, sorted the pass by unit and time, joined a table of minutes for the window
+//! and day and grouped on string keys: 27.8 s for `patrol analyze presence` over 100M pings,
+//! most of it in those steps (BENCHMARKS.md, "Analytics").
 
 use polars::prelude::*;
 use rustc_hash::FxHashMap;
@@ -164,11 +166,12 @@ where
 
 /// Codes of a string column: each value through `code`, nulls as [`NO_FENCE`]. A run of equal
 /// values is looked up once, and told apart by its arrow view (length, prefix and place, or
-/// the whole value when short), so most rows cost a 16-byte comparison.
+/// the whole value when short), so most rows cost a 16-byte comparison. Views are compared only
+/// within a chunk: those of two chunks may point at the same place in different buffers.
 fn codes(column: &StringChunked, mut code: impl FnMut(&str) -> u32) -> Vec<u32> {
     let mut out = Vec::with_capacity(column.len());
-    let mut last: Option<(u128, &str, u32)> = None;
     for chunk in column.downcast_iter() {
+        let mut last: Option<(u128, &str, u32)> = None;
         for (v, view) in chunk.iter().zip(chunk.views().iter()) {
             let c = match (v, last) {
                 (None, _) => NO_FENCE,
@@ -483,22 +486,21 @@ mod tests {
 
     #[test]
     fn string_codes_follow_values_across_chunks() {
-        // Values longer than 12 bytes live outside the view; equal ones from two chunks
-        // (two buffers) must get one code, and a different value of the same length another.
+        // Values longer than 12 bytes live in the chunk's buffers: the first value of each
+        // chunk below has the same length, prefix, buffer and offset, hence the same view,
+        // but they differ. Equal values in two chunks get one code.
         let long = "beat-0001-north-side";
         let other = "beat-0002-north-side";
-        let mut column = StringChunked::new("b".into(), [Some(long), Some(long), None, Some("B1")]);
+        let mut column = StringChunked::new("b".into(), [Some(long)]);
+        let second = [Some(other), None, Some(long), Some("B1"), Some("B1")];
         column
-            .append(&StringChunked::new(
-                "b".into(),
-                [Some(long), Some(other), Some("B1")],
-            ))
+            .append(&StringChunked::new("b".into(), second))
             .unwrap();
-        assert!(column.chunks().len() > 1);
+        assert_eq!(column.chunks().len(), 2);
         let mut names = Names::default();
         let got = codes(&column, |v| names.code(v));
-        assert_eq!(got, [0, 0, NO_FENCE, 1, 0, 2, 1]);
-        assert_eq!(names.names, [long, "B1", other]);
+        assert_eq!(got, [0, 1, NO_FENCE, 0, 2, 2]);
+        assert_eq!(names.names, [long, other, "B1"]);
     }
 
     #[test]
