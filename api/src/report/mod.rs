@@ -154,10 +154,12 @@ impl WeekData {
     fn compute(a: &ReportArgs, j: &Jurisdiction, week: IsoWeek) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("temporary folder for the jobs' answers")?;
         let d = dir.path();
-        let dosage = read_rows(&analyze(a, week, "dosage", &[], d)?)?;
+        // Dosage and gaps from one read of the pings; every positive gap, for the maps (the
+        // table shows the first TOP_GAPS).
+        let presence = analyze(a, week, "presence", &["--top", "1000000"], d)?;
+        let dosage = read_rows(&presence)?;
+        let gaps = read_rows(&d.join("presence-gaps.json"))?;
         let hotspots = read_rows(&analyze(a, week, "hotspots", &[], d)?)?;
-        // Every positive gap, for the maps; the table shows the first TOP_GAPS.
-        let gaps = read_rows(&analyze(a, week, "gaps", &["--top", "1000000"], d)?)?;
         let compliance = analyze(a, week, "compliance", &[], d)?;
         let patrols = read_rows(&compliance)?;
         let force = read_rows(&d.join("compliance-force.json"))?;
