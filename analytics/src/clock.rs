@@ -154,8 +154,15 @@ pub fn window_day_expr(windows: &[Window], local_ms: Expr) -> Expr {
 /// (None outside every window) and the local day of its instance.
 #[must_use]
 pub fn window_at(windows: &[Window], local_ms: i64) -> (Option<&str>, i64) {
+    let (index, day) = window_index_at(windows, local_ms);
+    (index.map(|i| windows[i].name.as_str()), day)
+}
+
+/// [`window_at`] with the window's index in `windows` instead of its name.
+#[must_use]
+pub fn window_index_at(windows: &[Window], local_ms: i64) -> (Option<usize>, i64) {
     let (day, tod) = (local_ms.div_euclid(DAY_MS), local_ms.rem_euclid(DAY_MS));
-    for w in windows {
+    for (i, w) in windows.iter().enumerate() {
         let (start, end) = bounds_ms(w);
         let inside = if end <= start {
             tod >= start || tod < end
@@ -164,7 +171,7 @@ pub fn window_at(windows: &[Window], local_ms: i64) -> (Option<&str>, i64) {
         };
         if inside {
             let shifted = end <= start && tod < end;
-            return (Some(w.name.as_str()), day - i64::from(shifted));
+            return (Some(i), day - i64::from(shifted));
         }
     }
     (None, day)

@@ -31,7 +31,7 @@ use chrono_tz::Tz;
 use h3o::Resolution;
 use polars::prelude::*;
 
-use crate::clock::{LocalClock, window_at, window_day_expr, window_expr};
+use crate::clock::{LocalClock, window_day_expr, window_expr, window_index_at};
 use crate::duty::{NO_WINDOW, Shift, base_unit};
 use crate::jurisdiction::{Jurisdiction, RosterEntry, Window, load_roster};
 use crate::store::{
@@ -77,8 +77,9 @@ struct Duty {
     minutes: Vec<(u8, i64)>,
 }
 
-/// Default of [`JobContext::pass_fixes`]. Over a week of 100M pings `patrol analyze presence`,
-/// the largest, peaked at 3.0 GB with passes of 4M fixes and 4.0 GB with 5M (BENCHMARKS.md).
+/// Default of [`JobContext::pass_fixes`]. Over a week of 100M pings `patrol analyze presence`
+/// peaked at 1.55 to 1.70 GB with passes of 4M fixes, 2.24 GB with 6M and 2.73 GB with 8M, and
+/// was no faster with either (BENCHMARKS.md).
 pub const DEFAULT_PASS_FIXES: u64 = 4_000_000;
 
 /// One pass of [`JobContext::passes`].
@@ -186,14 +187,7 @@ impl JobContext {
             )));
         }
         let minutes = (self.from_ms.div_euclid(60_000)..=(self.to_ms - 1).div_euclid(60_000))
-            .map(|m| {
-                let (w, d) = window_at(&self.windows, self.clock.local_ms(m * 60_000));
-                let index = w
-                    .and_then(|w| self.windows.iter().position(|x| x.name == w))
-                    .and_then(|i| u8::try_from(i).ok())
-                    .unwrap_or(NO_WINDOW);
-                (index, d)
-            })
+            .map(|m| self.window_code(m * 60_000))
             .collect();
         let shifts = duty_spans(roster, self.clock.tz())
             .into_iter()
@@ -238,13 +232,19 @@ impl JobContext {
         .with_roster(&roster)
     }
 
-    /// `cell` (UInt64 at `store_res`) as its parent at `res`, by arithmetic on the H3 bits:
-    /// the digits finer than `res` are set to 7 (a bitwise or) and the resolution field is
-    /// lowered.
-    pub fn parent_expr(&self, cell: Expr) -> Expr {
+    /// What lifts a cell at `store_res` to its parent at `res`, by arithmetic on the H3 bits:
+    /// the digits finer than `res` are set to 7 (a bitwise or with the first value) and the
+    /// resolution field is lowered (less the second).
+    fn parent_bits(&self) -> (u64, u64) {
         let low = 3 * (15 - u32::from(u8::from(self.res)));
         let drop = u64::from(u8::from(self.store_res) - u8::from(self.res)) << 52;
-        cell.or(lit((1u64 << low) - 1)) - lit(drop)
+        ((1u64 << low) - 1, drop)
+    }
+
+    /// `cell` (UInt64 at `store_res`) as its parent at `res` ([`JobContext::parent_bits`]).
+    pub fn parent_expr(&self, cell: Expr) -> Expr {
+        let (digits, drop) = self.parent_bits();
+        cell.or(lit(digits)) - lit(drop)
     }
 
     /// [`JobContext::parent_expr`] of one cell; 0 (no cell) stays 0.
@@ -252,9 +252,8 @@ impl JobContext {
         if cell == 0 {
             return 0;
         }
-        let low = 3 * (15 - u32::from(u8::from(self.res)));
-        let drop = u64::from(u8::from(self.store_res) - u8::from(self.res)) << 52;
-        (cell | ((1u64 << low) - 1)) - drop
+        let (digits, drop) = self.parent_bits();
+        (cell | digits) - drop
     }
 
     /// The shifts of `unit` (see [`Duty::shifts`]): its own, or for a clone `<id>-<n>` without
@@ -275,22 +274,20 @@ impl JobContext {
     }
 
     /// The window index ([`NO_WINDOW`] outside windows) and local day of the window instance
-    /// at `utc_ms`, an instant of the span.
+    /// at `utc_ms`, an instant of the span, from the table of the span's minutes.
     pub(crate) fn window_and_day(&self, utc_ms: i64) -> (u8, i64) {
         let minute = utc_ms.div_euclid(60_000) - self.from_ms.div_euclid(60_000);
         usize::try_from(minute)
             .ok()
             .and_then(|m| self.duty.minutes.get(m).copied())
-            .unwrap_or_else(|| {
-                let (w, d) = window_at(&self.windows, self.clock.local_ms(utc_ms));
-                let index = w.and_then(|w| self.windows.iter().position(|x| x.name == w));
-                (
-                    index
-                        .and_then(|i| u8::try_from(i).ok())
-                        .unwrap_or(NO_WINDOW),
-                    d,
-                )
-            })
+            .unwrap_or_else(|| self.window_code(utc_ms))
+    }
+
+    /// [`window_index_at`] of `utc_ms` as [`JobContext::window_and_day`] gives it.
+    fn window_code(&self, utc_ms: i64) -> (u8, i64) {
+        let (index, day) = window_index_at(&self.windows, self.clock.local_ms(utc_ms));
+        let index = index.and_then(|i| u8::try_from(i).ok());
+        (index.unwrap_or(NO_WINDOW), day)
     }
 
     /// The interval plan over `pings` (store columns), on duty or not (the roster is not

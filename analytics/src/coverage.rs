@@ -139,14 +139,12 @@ struct FenceSums {
 }
 
 /// What one read of the pings gives the coverage job: the dosage by end-cell pair
-/// ([`PairSums`]), the beat and zone statistics and their visible minutes. Dosage and gaps need
+/// ([`PairSums`]), the beat and zone statistics with their visible minutes. Dosage and gaps need
 /// only the pairs, so one [`presence`] serves all three.
 pub(crate) struct Presence {
     /// Dosage by end-cell pair, before the grid-path split ([`spread`]).
     pub(crate) pairs: BTreeMap<PairKey, i64>,
     stats: HashMap<StatsKey, FenceStats>,
-    /// Visible minutes per fence and window instance.
-    visible: HashMap<StatsKey, u32>,
 }
 
 /// Walks the on-duty intervals of `pings` once per pass and aggregates them as [`Presence`].
@@ -182,7 +180,7 @@ pub(crate) fn presence(
         }
     })?;
     let names = [&walk.beats.names, &walk.zones.names];
-    let (mut stats, mut visible) = (HashMap::new(), HashMap::new());
+    let mut stats = HashMap::new();
     for (k, sums) in sums.into_iter().enumerate() {
         for ((fence, day, window), s) in sums.into_iter() {
             let key = (
@@ -192,14 +190,12 @@ pub(crate) fn presence(
                 ctx.window_name(window).unwrap_or_default().to_owned(),
             );
             let minutes = s.minutes.iter().map(|w| w.count_ones()).sum();
-            visible.insert(key.clone(), minutes);
-            stats.insert(key, (s.ms, s.distance_m, s.units));
+            stats.insert(key, (s.ms, s.distance_m, s.units, minutes));
         }
     }
     Ok(Presence {
         pairs: pairs.finish(ctx, &walk),
         stats,
-        visible,
     })
 }
 
@@ -232,7 +228,7 @@ pub(crate) fn coverage_table(
     dosage: &BTreeMap<DosageKey, i64>,
     fences: &[FenceCells],
 ) -> Result<DataFrame, AnalyticsError> {
-    let (stats, visible) = (&presence.stats, &presence.visible);
+    let stats = &presence.stats;
     // Dosage per (day, window, cell), all kinds together.
     let mut per_cell: HashMap<(i64, String, u64), i64> = HashMap::new();
     for ((day, window, _, cell), ms) in dosage {
@@ -254,8 +250,7 @@ pub(crate) fn coverage_table(
                 })
                 .count();
             let key = (f.kind, f.id.clone(), inst.day, inst.window.clone());
-            let (ms, dist, n_units) = stats.get(&key).copied().unwrap_or_default();
-            let visible = visible.get(&key).copied().unwrap_or(0);
+            let (ms, dist, n_units, visible) = stats.get(&key).copied().unwrap_or_default();
             let window_minutes = (inst.end_ms - inst.start_ms) as f64 / 60_000.0;
             rows.fence_kind.push(f.kind);
             rows.fence.push(f.id.clone());
@@ -282,8 +277,8 @@ pub(crate) fn coverage_table(
 
 /// Fence kind, fence id, local day, window.
 type StatsKey = (&'static str, String, i64, String);
-/// Tracked ms, distance m, units.
-type FenceStats = (i64, f64, u32);
+/// Tracked ms, distance m, units, visible minutes.
+type FenceStats = (i64, f64, u32, u32);
 
 #[derive(Default)]
 struct CoverageRows {

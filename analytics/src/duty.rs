@@ -376,30 +376,14 @@ impl Prepared {
         let zone = codes(fixes.column(ZONE)?.str()?, |z| zones.code(z));
         let t = values(fixes.column("t")?.i64()?);
         let order = by_unit_and_time(&unit, &t, listed.len());
-        let gather = |v: &[u32]| {
-            order
-                .rows
-                .iter()
-                .map(|&r| v[r as usize])
-                .collect::<Vec<_>>()
-        };
-        let (beat, zone) = (gather(&beat), gather(&zone));
-        let gather = |v: Vec<f64>| {
-            order
-                .rows
-                .iter()
-                .map(|&r| v[r as usize])
-                .collect::<Vec<_>>()
-        };
-        let lat = gather(values(fixes.column(LAT)?.f64()?));
-        let lon = gather(values(fixes.column(LON)?.f64()?));
-        let cells = values(fixes.column(CELL)?.u64()?);
-        let cell = order
-            .rows
-            .iter()
-            .map(|&r| ctx.parent(cells[r as usize]))
-            .collect();
-        let t = order.rows.iter().map(|&r| t[r as usize]).collect();
+        let (beat, zone) = (order.gather(&beat), order.gather(&zone));
+        let lat = order.gather(&values(fixes.column(LAT)?.f64()?));
+        let lon = order.gather(&values(fixes.column(LON)?.f64()?));
+        let mut cell = order.gather(&values(fixes.column(CELL)?.u64()?));
+        for c in &mut cell {
+            *c = ctx.parent(*c);
+        }
+        let t = order.gather(&t);
         let step_m = (0..lat.len())
             .map(|p| match (lat.get(p + 1), lon.get(p + 1)) {
                 (Some(&la), Some(&lo)) => crate::coverage::distance_m(lat[p], lon[p], la, lo),
@@ -425,6 +409,13 @@ struct Order {
     rows: Vec<u32>,
     /// Where each unit's rows start in `rows`; one more entry than units.
     starts: Vec<usize>,
+}
+
+impl Order {
+    /// `column`'s values in this order.
+    fn gather<T: Copy>(&self, column: &[T]) -> Vec<T> {
+        self.rows.iter().map(|&r| column[r as usize]).collect()
+    }
 }
 
 /// Counting sort of the rows by unit (rows of an unknown unit, [`NO_FENCE`], are left out),

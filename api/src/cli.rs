@@ -246,8 +246,8 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value_t = 25)]
     pub top: usize,
     /// dosage, coverage, gaps, presence: most fixes read in one pass; more are analysed in
-    /// passes over groups of units, which bounds memory (presence and coverage peak at about
-    /// 750 bytes per fix of a pass).
+    /// passes over groups of units, which bounds memory (three passes are in memory at once;
+    /// presence peaked at about 430 bytes per fix of a pass).
     #[arg(long, default_value_t = analytics::context::DEFAULT_PASS_FIXES)]
     pub pass_fixes: u64,
     /// response: a new station at LAT,LON (repeatable; named NEW1, NEW2, ...).
