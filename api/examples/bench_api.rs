@@ -171,6 +171,7 @@ async fn main() {
             mqtt: MqttSourceConfig::new("127.0.0.1", mqtt, "bench-api"),
             flush_interval: Duration::from_secs(5),
             retention: None,
+            node: None,
         },
         &tracker,
         &token,

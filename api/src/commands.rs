@@ -104,6 +104,7 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
             mqtt: mqtt::MqttSourceConfig::new("127.0.0.1", a.mqtt_port, "patrol-demo-ingest"),
             flush_interval: Duration::from_secs(5),
             retention: None,
+            node: None,
         },
         &tracker,
         &token,
@@ -158,6 +159,7 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
     sim_token.cancel();
     let report = sim_task.await.context("simulator task")??;
     wiring::stop(&tracker, &token).await?;
+    running.check()?;
     let st = &running.ingest.stats;
     println!(
         "patrol demo: simulator published {}; ingest stored {} pings, {} duplicates, {} rejected",
@@ -219,6 +221,13 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         anyhow::ensure!(r > 0, "config [mqtt] receive_maximum must be at least 1");
         mcfg.receive_maximum = r;
     }
+    if let Some(m) = file.mqtt.max_packet_bytes {
+        anyhow::ensure!(
+            m >= 4096,
+            "config [mqtt] max_packet_bytes must be at least 4096"
+        );
+        mcfg.max_packet_bytes = m;
+    }
     if let (Some(u), Some(p)) = (file.mqtt.username, file.mqtt.password) {
         mcfg.credentials = Some((u, p));
     }
@@ -238,6 +247,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
                 file.store_settings.flush_interval_s.unwrap_or(5).max(1),
             ),
             retention,
+            node: file.store_settings.node.clone(),
         },
         &tracker,
         &token,
@@ -260,7 +270,8 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
         () = wiring::shutdown_signal() => {}
         () = token.cancelled() => {}
     }
-    wiring::stop(&tracker, &token).await
+    wiring::stop(&tracker, &token).await?;
+    running.check()
 }
 
 async fn simulate(a: SimulateArgs) -> anyhow::Result<()> {

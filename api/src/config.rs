@@ -7,14 +7,16 @@
 //! [mqtt]
 //! url = "mqtt://127.0.0.1:1883"
 //! client_id = "patrol-ingest"
-//! topics = ["$share/ingest/owntracks/+/+"]
+//! topics = ["owntracks/#"]
 //! username = "ingest"
 //! password = "secret"
 //! receive_maximum = 1000
+//! max_packet_bytes = 1048576       # at least the broker's max_packet_size
 //! ca_file = "/etc/patrol/ca.pem"   # with an mqtts:// url; client_cert/client_key optional
 //! [store_settings]
 //! flush_interval_s = 5
 //! retention_days = 90             # purge older pings; unset keeps everything
+//! node = "ingest_a"               # names this node's data files; default: the host name
 //! [[tokens]]                      # one per API client; `patrol token new` prints these
 //! hash = "9f86d0...(64 hex digits)" # SHA-256 of the token
 //! role = "command"                # command | analyst | chief | admin
@@ -80,6 +82,9 @@ pub struct MqttConfig {
     pub password: Option<String>,
     /// MQTT 5 receive maximum.
     pub receive_maximum: Option<u16>,
+    /// Largest MQTT packet ingest accepts (MQTT 5 maximum packet size); the broker's own
+    /// limit must not be larger.
+    pub max_packet_bytes: Option<u32>,
     /// CA certificate (PEM) for `mqtts://` URLs.
     pub ca_file: Option<PathBuf>,
     /// Client certificate chain (PEM), for brokers that require one.
@@ -96,6 +101,8 @@ pub struct StoreSettings {
     pub flush_interval_s: Option<u64>,
     /// Days of pings and rejections to keep; older day partitions are purged hourly.
     pub retention_days: Option<u32>,
+    /// This node's name in the store's file names (letters, digits, `_`).
+    pub node: Option<String>,
 }
 
 impl ServeConfig {

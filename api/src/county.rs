@@ -2141,6 +2141,14 @@ impl County {
             "{} deliberately have crew 1 so the \"group of at least two\" rule can be seen failing.\n\n",
             SOLO_PATROLS.join(", ")
         );
+        s.push_str(
+            "Ingest (`patrol serve`, `patrol import`) takes positions only from these units, each on \
+             its own station's topic `<prefix>/<station>/<unit>` (`owntracks/ST4/C17` for a car of \
+             ST4): a unit not in the file is refused as `unknown_unit`, a unit on another station's \
+             topic (`owntracks/ST2/C17`) as `station_mismatch`, and both are kept in `rejects`. A \
+             topic that is not three levels of 1-64 ASCII letters, digits, `-`, `_` or `.` is refused \
+             as `bad_topic`, so ids in this file keep to those characters.\n\n",
+        );
         s.push_str("| station | car | bike | ebike | foot |\n|---|---|---|---|---|\n");
         for st in &STATIONS {
             let n = |kind: &str| {
@@ -2211,7 +2219,19 @@ impl County {
              ## Settings (`jurisdiction.toml`)\n\n\
              `name`, `timezone` (IANA), `version` (catalog version), and commented tables: `[h3]`, \
              `[response]`, `[dosage]`, `[hysteresis]`, `[validate]`, `[status]`, `[speeds_kmh]` (per \
-             OSM highway class), `[[windows]]` (`name`, `start`, `end`, local `HH:MM`) and `[levels]`.\n",
+             OSM highway class), `[[windows]]` (`name`, `start`, `end`, local `HH:MM`) and `[levels]`.\n\n\
+             `[validate]` holds `max_acc_m` (less accurate fixes are flagged), `future_tolerance_s` \
+             (fixes further ahead of their arrival are refused as `future_timestamp`), \
+             `reorder_window_s` (fixes older than this \
+             at arrival are flagged late), `live_window_s` (optional, default 0; \
+             see ARCHITECTURE.md, \"Geofence events\"), `max_payload_bytes` (larger MQTT payloads are \
+             refused as `oversize`) and `max_age_s` (optional, default 604800, a week): a live MQTT \
+             fix older than this when it arrives is refused as `too_old`, so a clock fault (a GPS \
+             week-number rollover puts fixes 19.6 years back) does not open a day partition of its \
+             own, while a device's offline queue of a few days still lands (flagged late). `patrol \
+             import` backfills history and is not held to `max_age_s`. Independently of any setting, \
+             a fix time before 2000-01-01T00:00:00Z (`tst` 0 or anything else from a broken clock, \
+             such as 1906) is refused everywhere as `bad_timestamp`.\n",
         );
         s
     }

@@ -9,12 +9,12 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::Router;
 use axum::extract::{RawQuery, Request, State};
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
@@ -24,7 +24,7 @@ use ingest::source::mqtt::SourceStats;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::analytics::{self as analytics_api, AnalyticsCache};
-use crate::http::auth::{self, Access, Caller, Guard, Tokens};
+use crate::http::auth::{self, Access, Caller, Guard, TokenId, Tokens};
 use crate::http::error::ApiError;
 use crate::http::live::LiveHub;
 use crate::http::params::ParamDoc;
@@ -74,6 +74,12 @@ pub struct RouteDoc {
     /// Whether `format` also offers the tables of [`table`](crate::http::table) (CSV,
     /// Parquet, Arrow).
     pub tables: bool,
+    /// How long the route may take to its response head; past it the work is dropped (and
+    /// stopped, see [`limits`](crate::http::limits)) and the answer is 504.
+    pub deadline: Duration,
+    /// The error statuses this route answers besides those every route of its access class
+    /// answers (see [`openapi`](crate::http::openapi)).
+    pub errors: &'static [u16],
 }
 
 impl RouteDoc {
@@ -84,7 +90,25 @@ impl RouteDoc {
             ..self
         }
     }
+
+    /// The same route, also answering the error statuses `errors`.
+    const fn with_errors(self, errors: &'static [u16]) -> RouteDoc {
+        RouteDoc { errors, ..self }
+    }
 }
+
+/// Deadline of a route's response head, unless its [`RouteDoc`] says otherwise: a store read
+/// of the longest span the parameters allow takes well under a second.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+/// Deadline of the analytics routes: a wait of up to
+/// [`QUEUE_WAIT`](crate::http::analytics::QUEUE_WAIT) for the running job, then the job.
+pub const ANALYTICS_DEADLINE: Duration = Duration::from_secs(90);
+/// Longest request target (path and query) read, bytes.
+pub const MAX_TARGET: usize = 8 * 1024;
+/// Most header fields a request may carry.
+pub const MAX_HEADERS: usize = 64;
+/// Largest header section (names and values) read, bytes.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 const fn doc(
     path: &'static str,
@@ -100,6 +124,8 @@ const fn doc(
         params,
         content,
         tables: false,
+        deadline: DEADLINE,
+        errors: &[],
     }
 }
 
@@ -149,19 +175,25 @@ const ANALYTICS: [(&str, &str, &str); 7] = [
 pub fn routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
     let mut table = fixed_routes();
     for (path, job, summary) in ANALYTICS {
+        let params = if job == "response" {
+            analytics_api::RESPONSE_PARAMS
+        } else {
+            analytics_api::PARAMS
+        };
         table.push((
-            doc(
-                path,
-                Access::Analytics,
-                summary,
-                analytics_api::PARAMS,
-                GEOJSON,
-            )
-            .with_tables(),
+            RouteDoc {
+                deadline: ANALYTICS_DEADLINE,
+                ..doc(path, Access::Analytics, summary, params, GEOJSON)
+            }
+            .with_tables()
+            // 404: nothing stored to analyse; 429: the token's job is still running; 503:
+            // another caller's job did not end in time.
+            .with_errors(&[404, 429, 503]),
             get(
                 move |State(s): State<AppState>,
                       Extension(c): Extension<Caller>,
-                      RawQuery(q): RawQuery| analytics_api::answer(job, s, c, q),
+                      Extension(t): Extension<TokenId>,
+                      RawQuery(q): RawQuery| analytics_api::answer(job, s, c, t, q),
             ),
         ));
     }
@@ -179,6 +211,18 @@ fn fixed_routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
                 "text/plain",
             ),
             get(|| async { "ok" }),
+        ),
+        (
+            doc(
+                "/ready",
+                Access::Public,
+                "Readiness: 200 while ingest is connected to the broker and the store takes writes; 503 with the reason otherwise (wrong broker credentials, broker down, disk full, store read-only).",
+                &[],
+                "application/json",
+            )
+            // 503: not ready, with the reason.
+            .with_errors(&[503]),
+            get(ready),
         ),
         (
             doc(
@@ -247,7 +291,9 @@ fn fixed_routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
                 "Server-Sent Events: `position`, `offline` and other live events (event name = `type`). Slow clients skip ahead.",
                 live::LIVE_PARAMS,
                 "text/event-stream",
-            ),
+            )
+            // 429: the token holds its most open streams.
+            .with_errors(&[429]),
             get(live::live),
         ),
         (
@@ -269,7 +315,9 @@ fn fixed_routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
                 history::TRACK_PARAMS,
                 GEOJSON,
             )
-            .with_tables(),
+            .with_tables()
+            // 404: no such unit.
+            .with_errors(&[404]),
             get(history::track),
         ),
         (
@@ -296,8 +344,9 @@ fn fixed_routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
     ]
 }
 
-/// The router: every route of [`routes`] behind its guard, JSON 404/405 answers, and the
-/// latency histogram around everything.
+/// The router: every route of [`routes`] behind its guard and (but the public ones) its
+/// deadline, JSON 404/405 answers, oversized requests refused in the error shape, the
+/// security headers on every answer, and the latency histogram around everything.
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
     for (d, handler) in routes() {
@@ -305,21 +354,93 @@ pub fn app(state: AppState) -> Router {
             tokens: state.tokens.clone(),
             access: d.access,
         };
-        router = router.route(
-            d.path,
-            handler.route_layer(middleware::from_fn_with_state(guard, auth::guard)),
-        );
+        let mut handler = handler.route_layer(middleware::from_fn_with_state(guard, auth::guard));
+        if d.access != Access::Public {
+            handler = handler.route_layer(middleware::from_fn_with_state(d.deadline, deadline));
+        }
+        router = router.route(d.path, handler);
     }
     router
         .fallback(|| async {
             ApiError::NotFound("no such endpoint (see /api/openapi.json)".into())
         })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(refuse_oversized))
+        .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(
             state.http.clone(),
             time_request,
         ))
         .with_state(state)
+}
+
+/// Middleware: the route's work gets `limit` to produce its response head, else it is
+/// dropped (which stops its store reads) and the answer is 504. A stream's body is not
+/// limited: `/api/live` ends with its client or the server.
+async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::Timeout(format!(
+            "the request did not finish within {} s and was stopped",
+            limit.as_secs()
+        ))
+        .into_response(),
+    }
+}
+
+/// Middleware: 414 for a request target over [`MAX_TARGET`], 431 for more than
+/// [`MAX_HEADERS`] header fields or [`MAX_HEADER_BYTES`] of them, in the error shape.
+///
+/// hyper refuses larger requests still (a target over 64 KiB, over 100 fields or about
+/// 400 KiB of head) itself, before any route runs, with an empty body; these limits are lower
+/// so that every request this server reads is answered in the error shape.
+async fn refuse_oversized(req: Request, next: Next) -> Response {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_TARGET {
+        return ApiError::UriTooLong(MAX_TARGET).into_response();
+    }
+    let headers = req.headers();
+    if headers.len() > MAX_HEADERS {
+        return ApiError::HeadersTooLarge(format!("{MAX_HEADERS} fields")).into_response();
+    }
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if bytes > MAX_HEADER_BYTES {
+        return ApiError::HeadersTooLarge(format!("{MAX_HEADER_BYTES} bytes")).into_response();
+    }
+    next.run(req).await
+}
+
+/// The content security policy: the map page loads its script and style sheet from this
+/// server, calls only this server, draws on a canvas, and has a `data:` icon; nothing may
+/// frame it.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// Middleware: the usual security headers on every answer, and `Cache-Control: no-store`
+/// on every answer that does not set its own (the API's answers carry officers' locations;
+/// only the map's static files set theirs).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    resp
 }
 
 /// Upper bounds of the latency histogram's buckets, seconds.
@@ -350,6 +471,26 @@ async fn time_request(State(stats): State<Arc<HttpStats>>, req: Request, next: N
     resp
 }
 
+/// `/ready`: whether this node takes in pings now. A load balancer or supervisor reads the
+/// status; the body says what is wrong, as the operator needs it.
+async fn ready(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let mut problems = Vec::new();
+    if !s.source.connected.load(Relaxed) {
+        problems.push(match s.source.error() {
+            Some(e) => format!("not connected to the MQTT broker: {e}"),
+            None => "not connected to the MQTT broker yet".to_owned(),
+        });
+    }
+    if let Some(e) = s.ingest.store_error() {
+        problems.push(format!("the store refuses writes, ingest is paused: {e}"));
+    }
+    if problems.is_empty() {
+        Ok(axum::Json(serde_json::json!({ "ready": true })))
+    } else {
+        Err(ApiError::Unavailable(problems.join("; ")))
+    }
+}
+
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, value: u64| {
@@ -372,6 +513,11 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         "patrol_mqtt_reconnects_total",
         "MQTT connection errors.",
         s.source.reconnects.load(Relaxed),
+    );
+    counter(
+        "patrol_store_pauses_total",
+        "Times the store refused a write and ingest paused until it could write again.",
+        s.ingest.store_pauses.load(Relaxed),
     );
     counter(
         "patrol_pings_stored_total",
@@ -404,6 +550,16 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
         );
     };
+    gauge(
+        "patrol_mqtt_connected",
+        "1 while ingest is connected to the broker.",
+        u64::from(s.source.connected.load(Relaxed)),
+    );
+    gauge(
+        "patrol_store_paused",
+        "1 while the store refuses writes and ingest waits (nothing is acknowledged).",
+        u64::from(s.ingest.store_paused.load(Relaxed)),
+    );
     gauge(
         "patrol_wal_pending",
         "Records durable in the WAL, not yet in Parquet.",
@@ -448,4 +604,71 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
         h.sum_us.load(Relaxed) as f64 / 1e6
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// Past its deadline a handler is dropped and the answer is a 504 in the error shape.
+    #[test]
+    fn the_deadline_answers_504_and_drops_the_work() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel::<()>();
+            let dropped_tx = Arc::new(std::sync::Mutex::new(Some(dropped_tx)));
+            /// Sends on drop: tells the test the handler's future was dropped.
+            struct OnDrop(Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>>);
+            impl Drop for OnDrop {
+                fn drop(&mut self) {
+                    if let Some(tx) = self.0.lock().unwrap().take() {
+                        let _ = tx.send(());
+                    }
+                }
+            }
+            let app = Router::new()
+                .route(
+                    "/slow",
+                    get(move || {
+                        let guard = OnDrop(dropped_tx.clone());
+                        async move {
+                            let _guard = guard;
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                            "late"
+                        }
+                    })
+                    .route_layer(middleware::from_fn_with_state(
+                        Duration::from_millis(100),
+                        deadline,
+                    )),
+                )
+                .layer(middleware::from_fn(security_headers));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut out = String::new();
+            tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(out.starts_with("HTTP/1.1 504"), "{out}");
+            assert!(out.contains("\"error\":\"timeout\""), "{out}");
+            assert!(
+                out.to_ascii_lowercase().contains("cache-control: no-store"),
+                "{out}"
+            );
+            tokio::time::timeout(Duration::from_secs(5), dropped_rx)
+                .await
+                .expect("the handler was dropped at the deadline")
+                .unwrap();
+        });
+    }
 }

@@ -1,7 +1,7 @@
 //! Wiring shared by `demo` and `serve`: jurisdiction → stages → pipeline + MQTT source,
 //! and the HTTP server.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,7 +33,8 @@ fn resolution(n: u8, key: &str) -> anyhow::Result<h3o::Resolution> {
 }
 
 /// Builds the per-message stages from a jurisdiction. With `known_units` the unit list of
-/// `units.csv` is enforced (unknown units are rejected).
+/// `units.csv` is enforced (unknown units, and units on another station's topic, are
+/// rejected).
 ///
 /// # Errors
 /// When the fences cannot be loaded or indexed.
@@ -43,7 +44,11 @@ pub fn stages(j: &Jurisdiction, known_units: bool) -> anyhow::Result<Stages> {
         .with_context(|| format!("loading fences in {}", j.dir().display()))?;
     let index = GeofenceIndex::build(&catalog, resolution(s.h3.fence_res, "[h3] fence_res")?)
         .context("indexing fences")?;
-    let units: HashSet<String> = j.units().iter().map(|u| u.id.clone()).collect();
+    let units: HashMap<String, String> = j
+        .units()
+        .iter()
+        .map(|u| (u.id.clone(), u.station.clone()))
+        .collect();
     let mut st = Stages::new(
         DecodeConfig {
             max_payload_bytes: s.validate.max_payload_bytes,
@@ -53,6 +58,8 @@ pub fn stages(j: &Jurisdiction, known_units: bool) -> anyhow::Result<Stages> {
             future_tolerance_ms: i64::from(s.validate.future_tolerance_s) * 1000,
             reorder_window_ms: i64::from(s.validate.reorder_window_s) * 1000,
             known_units: known_units.then_some(units),
+            // None: `patrol import` backfills history through these same stages.
+            max_age_ms: None,
         },
         Arc::new(index),
         catalog.version,
@@ -79,6 +86,8 @@ pub struct IngestSettings {
     pub flush_interval: Duration,
     /// Purge data older than this; `None` keeps everything.
     pub retention: Option<Duration>,
+    /// The node's name in the store's file names; `None` is the host name.
+    pub node: Option<String>,
 }
 
 /// A running ingest.
@@ -90,6 +99,20 @@ pub struct Running {
     pub source: Arc<SourceStats>,
     /// The loaded jurisdiction.
     pub jurisdiction: Jurisdiction,
+}
+
+impl Running {
+    /// After shutdown: why ingest stopped on its own, as the process's error (so it exits
+    /// with a failure and a supervisor's `Restart=on-failure` restarts it).
+    ///
+    /// # Errors
+    /// The recorded failure, if any.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match self.ingest.stats.failure() {
+            Some(reason) => Err(anyhow::anyhow!(reason)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Starts the pipeline (with the event engine) and the MQTT source on `tracker`; they stop
@@ -105,13 +128,15 @@ pub fn start_ingest(
     let j = Jurisdiction::load(&cfg.fixtures)
         .with_context(|| format!("loading jurisdiction {}", cfg.fixtures.display()))?;
     // Live ingest also runs the event engine over the jurisdiction's checkpoints and roster.
-    let st = stages(&j, true)?
+    let mut st = stages(&j, true)?
         .with_events(
             j.checkpoints(),
             j.roster(),
             EventConfig::from_settings(j.settings(), j.timezone()),
         )
         .context("building the event engine from the roster")?;
+    // Live fixes older than this are a device's broken clock; imports keep their history.
+    st.validate.max_age_ms = Some(i64::from(j.settings().validate.max_age_s) * 1000);
     let status = &j.settings().status;
     let live = Arc::new(LiveState::new(LiveConfig::new(
         status.idle_after_s,
@@ -121,8 +146,12 @@ pub fn start_ingest(
     // Room for a whole receive window, so the source rarely has to hold messages itself.
     let (tx, rx) = mpsc::channel(window.max(16));
     let (durable_tx, durable_rx) = watch::channel(0);
+    let mut store = StoreConfig::new(&cfg.store);
+    if let Some(node) = cfg.node {
+        store.node = node;
+    }
     let pcfg = PipelineConfig {
-        store: StoreConfig::new(&cfg.store),
+        store,
         batch: 1024,
         store_queue: 8,
         flush_interval: cfg.flush_interval,
@@ -139,13 +168,15 @@ pub fn start_ingest(
     )
     .with_context(|| format!("opening store {}", cfg.store.display()))?;
     let source = Arc::new(SourceStats::default());
-    tracker.spawn(mqtt::run(
-        cfg.mqtt,
-        tx,
-        durable_rx,
-        source.clone(),
-        token.clone(),
-    ));
+    let (stats, failed) = (ingest.stats.clone(), token.clone());
+    let run = mqtt::run(cfg.mqtt, tx, durable_rx, source.clone(), token.clone());
+    tracker.spawn(async move {
+        if let Err(error) = run.await {
+            tracing::error!(%error, "MQTT source stopped");
+            stats.fail(error.to_string());
+            failed.cancel();
+        }
+    });
     // Mark units that went silent as offline.
     let sweep_token = token.clone();
     tracker.spawn(async move {

@@ -40,6 +40,7 @@ fn bench(c: &mut Criterion) {
         future_tolerance_ms: 300_000,
         reorder_window_ms: 120_000,
         known_units: None,
+        max_age_ms: None,
     };
     let recv = 1_795_000_000_000 + PINGS as i64 * 1000;
     let mut g = c.benchmark_group("decode_validate");

@@ -4,9 +4,14 @@
 //! [`DecodeError::to_rejection`].
 //!
 //! # Wire format
-//! - Topic `<prefix>/<station>/<unit>`: exactly three levels, station and unit non-empty. The
-//!   prefix (usually `owntracks`) is not checked, so other prefixes and brokers that rewrite
-//!   it keep working; the subscription filter already decides which prefixes arrive.
+//! - Topic `<prefix>/<station>/<unit>`: exactly three levels, each 1 to
+//!   [`MAX_LEVEL_BYTES`] bytes of ASCII letters, digits, `-`, `_` and `.`; anything else is a
+//!   [`DecodeError::BadTopic`]. Whatever the subscription lets through (a filter such as
+//!   `owntracks/#` also brings OwnTracks' own `<topic>/event` and `<topic>/info`, and topics
+//!   of any depth) is checked here, so a refused topic is kept as a `bad_topic` reject rather
+//!   than dropped unseen. The character set keeps wildcards, spaces, control characters and
+//!   look-alike letters out of the stored unit and station ids. The prefix's value (usually
+//!   `owntracks`) is not checked, so other prefixes and brokers that rewrite it keep working.
 //! - Payload: a JSON object with a string `_type`.
 //!   - `"location"`: `lat`, `lon` (degrees) and `tst` (unix seconds) are required; `acc` (m),
 //!     `vel` (km/h), `cog` (deg), `alt` (m), `batt` (%) and `tid` are optional. Other fields,
@@ -29,6 +34,9 @@ use crate::ping::{EpochMillis, RejectReason, Rejection};
 
 /// Largest `|tst|` accepted, in seconds, so that `tst * 1000` always fits an [`EpochMillis`].
 const MAX_ABS_TST: f64 = 9.0e15;
+
+/// Longest topic level accepted, in bytes: the unit id limit of [`Ping`](crate::ping::Ping).
+pub const MAX_LEVEL_BYTES: usize = 64;
 
 /// Settings for [`decode`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -134,6 +142,35 @@ impl fmt::Display for FieldProblem {
     }
 }
 
+/// What is wrong with a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicProblem {
+    /// The topic does not have exactly three levels.
+    Levels,
+    /// The named level is empty.
+    Empty(&'static str),
+    /// The named level is longer than [`MAX_LEVEL_BYTES`].
+    TooLong(&'static str),
+    /// The named level has a character other than ASCII letters, digits, `-`, `_` and `.`.
+    BadCharacter(&'static str),
+}
+
+impl fmt::Display for TopicProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TopicProblem::Levels => f.write_str("expected exactly 3 levels"),
+            TopicProblem::Empty(level) => write!(f, "empty {level} level"),
+            TopicProblem::TooLong(level) => {
+                write!(f, "{level} level is over {MAX_LEVEL_BYTES} bytes")
+            }
+            TopicProblem::BadCharacter(level) => write!(
+                f,
+                "{level} level has a character other than A-Z, a-z, 0-9, '-', '_' and '.'"
+            ),
+        }
+    }
+}
+
 /// Why a message could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -145,9 +182,9 @@ pub enum DecodeError {
         /// The configured limit.
         max: usize,
     },
-    /// The topic is not `<prefix>/<station>/<unit>`.
+    /// The topic is not `<prefix>/<station>/<unit>` with well-formed levels.
     #[error("topic is not <prefix>/<station>/<unit>: {0}")]
-    BadTopic(&'static str),
+    BadTopic(TopicProblem),
     /// The payload is not a JSON object; holds the parser's message.
     #[error("{0}")]
     MalformedJson(String),
@@ -260,19 +297,28 @@ pub fn decode(topic: &str, payload: &[u8], cfg: &DecodeConfig) -> Result<Message
     }
 }
 
-/// Splits `<prefix>/<station>/<unit>` into station and unit.
+/// Splits `<prefix>/<station>/<unit>` into station and unit, checking every level.
 fn split_topic(topic: &str) -> Result<(&str, &str), DecodeError> {
     let mut levels = topic.split('/');
-    let (Some(_prefix), Some(station), Some(unit), None) =
+    let (Some(prefix), Some(station), Some(unit), None) =
         (levels.next(), levels.next(), levels.next(), levels.next())
     else {
-        return Err(DecodeError::BadTopic("expected exactly 3 levels"));
+        return Err(DecodeError::BadTopic(TopicProblem::Levels));
     };
-    if station.is_empty() {
-        return Err(DecodeError::BadTopic("empty station level"));
-    }
-    if unit.is_empty() {
-        return Err(DecodeError::BadTopic("empty unit level"));
+    for (name, level) in [("prefix", prefix), ("station", station), ("unit", unit)] {
+        let problem = if level.is_empty() {
+            TopicProblem::Empty(name)
+        } else if level.len() > MAX_LEVEL_BYTES {
+            TopicProblem::TooLong(name)
+        } else if !level
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            TopicProblem::BadCharacter(name)
+        } else {
+            continue;
+        };
+        return Err(DecodeError::BadTopic(problem));
     }
     Ok((station, unit))
 }

@@ -19,6 +19,7 @@ fn render(topic: &str, payload: &[u8]) -> String {
         future_tolerance_ms: 5_000,
         reorder_window_ms: 300_000,
         known_units: None,
+        max_age_ms: None,
     };
     match decode(topic, payload, &cfg()) {
         Err(e) => format!("reject {}: {e}", e.reason()),
@@ -245,34 +246,66 @@ fn coordinates_are_checked_by_validate() {
 #[test]
 fn topics() {
     let p = r#"{"_type":"lwt","tst":1}"#;
-    check(
-        "owntracks/central",
-        p,
-        "reject bad_topic: topic is not <prefix>/<station>/<unit>: expected exactly 3 levels",
+    let bad = |topic: &str, problem: &str| {
+        check(
+            topic,
+            p,
+            &format!("reject bad_topic: topic is not <prefix>/<station>/<unit>: {problem}"),
+        );
+    };
+    let levels = "expected exactly 3 levels";
+    bad("owntracks/central", levels);
+    bad("owntracks/central/B12/extra", levels);
+    bad("owntracks/central/B12/event", levels);
+    bad("owntracks/central/B12/", levels);
+    bad("owntracks", levels);
+    bad("", levels);
+    bad("/", levels);
+    bad("owntracks/central/", "empty unit level");
+    bad("owntracks//B12", "empty station level");
+    bad("/north/B7", "empty prefix level");
+    bad("//", "empty prefix level");
+    let chars = "level has a character other than A-Z, a-z, 0-9, '-', '_' and '.'";
+    bad("owntracks/central/B 12", &format!("unit {chars}"));
+    bad("owntracks/central/+", &format!("unit {chars}"));
+    bad("owntracks/#/B12", &format!("station {chars}"));
+    bad("owntracks/cen\ttral/B12", &format!("station {chars}"));
+    bad("owntracks/central/B12\u{0}", &format!("unit {chars}"));
+    bad("owntracks/central/B\u{0130}2", &format!("unit {chars}"));
+    bad("own tracks/central/B12", &format!("prefix {chars}"));
+    bad("$SYS/central/B12", &format!("prefix {chars}"));
+    let long = "u".repeat(65);
+    bad(
+        &format!("owntracks/central/{long}"),
+        "unit level is over 64 bytes",
     );
-    check(
-        "owntracks/central/B12/extra",
-        p,
-        "reject bad_topic: topic is not <prefix>/<station>/<unit>: expected exactly 3 levels",
+    bad(
+        &format!("owntracks/{long}/B12"),
+        "station level is over 64 bytes",
     );
-    check(
-        "owntracks/central/",
-        p,
-        "reject bad_topic: topic is not <prefix>/<station>/<unit>: empty unit level",
-    );
-    check(
-        "owntracks//B12",
-        p,
-        "reject bad_topic: topic is not <prefix>/<station>/<unit>: empty station level",
-    );
-    check(
-        "",
-        p,
-        "reject bad_topic: topic is not <prefix>/<station>/<unit>: expected exactly 3 levels",
-    );
-    // The prefix is not checked.
+    // The prefix's value is not checked; ids may carry '-', '_' and '.'.
     check("fleet/north/B7", p, "offline north/B7 tst=1");
-    check("/north/B7", p, "offline north/B7 tst=1");
+    check(
+        &format!("x/ST_1.a/C01-2{}", "9".repeat(59)),
+        p,
+        &format!("offline ST_1.a/C01-2{} tst=1", "9".repeat(59)),
+    );
+}
+
+#[test]
+fn bad_topics_are_refused_for_every_message_type() {
+    for payload in [
+        r#"{"_type":"location","lat":40.1,"lon":-88.9,"tst":1793606400}"#,
+        r#"{"_type":"transition","event":"enter"}"#,
+        "not json",
+    ] {
+        let err = decode("owntracks/central/B12/event", payload.as_bytes(), &cfg()).unwrap_err();
+        let r = err.to_rejection("owntracks/central/B12/event", payload.as_bytes(), RECV);
+        assert_eq!(
+            (r.reason, r.reason.as_str(), r.payload.as_slice()),
+            (RejectReason::BadTopic, "bad_topic", payload.as_bytes())
+        );
+    }
 }
 
 #[test]

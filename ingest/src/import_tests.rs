@@ -16,6 +16,7 @@ fn backfill_cfg() -> ValidateConfig {
         future_tolerance_ms: 0,
         reorder_window_ms: i64::MAX,
         known_units: None,
+        max_age_ms: None,
     }
 }
 

@@ -164,8 +164,18 @@ pub struct ValidateSettings {
     /// ones (see `EventConfig::live_window_s`).
     #[serde(default)]
     pub live_window_s: u32,
+    /// Live fixes older than this when they arrive are rejected as `too_old` (optional,
+    /// default a week: a device's offline queue of some days still lands, flagged late, while
+    /// a clock fault such as a GPS week-number rollover, 19.6 years back, does not open a day
+    /// partition of its own). Imports of historic tracks are not held to it.
+    #[serde(default = "default_max_age_s")]
+    pub max_age_s: u32,
     /// Larger payloads are rejected.
     pub max_payload_bytes: usize,
+}
+
+const fn default_max_age_s() -> u32 {
+    7 * 24 * 3600
 }
 
 /// `[status]`: live status thresholds.
@@ -988,6 +998,11 @@ mod tests {
             (11, 9, 9)
         );
         assert_eq!(s.response.max_km, 30.0);
+        assert_eq!(
+            s.validate.max_age_s,
+            7 * 24 * 3600,
+            "the default, the key is absent"
+        );
         assert_eq!(s.speeds_kmh.get("residential"), Some(&40.0));
         assert_eq!(s.windows.len(), 4);
         assert!(j.window("night").unwrap().crosses_midnight());
@@ -1039,6 +1054,18 @@ mod tests {
         }));
         assert!(j.beats_path().ends_with("beats.geojson") && j.beats_path().exists());
         assert!(j.zones_path().exists() && j.roads_path().exists() && j.county_path().exists());
+    }
+
+    #[test]
+    fn validate_max_age_is_read() {
+        let dir = fixture_copy();
+        let path = dir.path().join("jurisdiction.toml");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("live_window_s = 0", "live_window_s = 0\nmax_age_s = 3600");
+        std::fs::write(&path, text).unwrap();
+        let j = Jurisdiction::load(dir.path()).unwrap();
+        assert_eq!(j.settings().validate.max_age_s, 3600);
     }
 
     #[test]

@@ -211,14 +211,24 @@ pub enum RejectReason {
     BadTopic,
     /// Coordinates failed [`Ping::new`].
     BadCoordinates(InvalidPing),
+    /// The fix time is before [`MIN_FIX_TIME`](crate::validate::MIN_FIX_TIME): a receiver
+    /// without time, or a clock reset to 1970 or earlier.
+    BadTimestamp,
     /// The fix time is further in the future than allowed.
     FutureTimestamp,
+    /// The fix time is further in the past than the live path's maximum age allows.
+    TooOld,
     /// The payload is larger than the size limit.
     Oversize,
     /// A unit list is configured and this unit is not on it.
     UnknownUnit,
+    /// A unit list is configured and the topic names another station than the unit's.
+    StationMismatch,
     /// Well-formed, but a message type the pipeline does not use (kept for the record).
     IgnoredType,
+    /// The store already holds a fix of this unit at this time at another position; the first
+    /// one stored stands (found by the store, not by validation).
+    ConflictingFix,
 }
 
 impl RejectReason {
@@ -232,10 +242,14 @@ impl RejectReason {
             RejectReason::BadCoordinates(InvalidPing::OutOfRange) => "out_of_range",
             RejectReason::BadCoordinates(InvalidPing::NullIsland) => "null_island",
             RejectReason::BadCoordinates(InvalidPing::BadUnit) => "bad_unit",
+            RejectReason::BadTimestamp => "bad_timestamp",
             RejectReason::FutureTimestamp => "future_timestamp",
+            RejectReason::TooOld => "too_old",
             RejectReason::Oversize => "oversize",
             RejectReason::UnknownUnit => "unknown_unit",
+            RejectReason::StationMismatch => "station_mismatch",
             RejectReason::IgnoredType => "ignored_type",
+            RejectReason::ConflictingFix => "conflicting_fix",
         }
     }
 }

@@ -28,7 +28,7 @@
 //! one) and returns; the store thread flushes and exits.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -71,6 +71,17 @@ pub struct IngestStats {
     pub purged_partitions: AtomicU64,
     /// Rejections by reason.
     pub rejected: Mutex<BTreeMap<&'static str, u64>>,
+    /// Pings refused by the store because their unit has a fix at that time elsewhere.
+    pub conflicts: AtomicU64,
+    /// True while the store refuses writes and ingest waits for it (nothing is acknowledged
+    /// meanwhile); see [`STORE_RETRY_MAX`].
+    pub store_paused: AtomicBool,
+    /// Times the store refused a write and ingest paused.
+    pub store_pauses: AtomicU64,
+    /// The store's last error while paused, for `/ready`.
+    pub store_error: Mutex<Option<String>>,
+    /// Why ingest stopped for good, if it did: the process must exit with a failure.
+    pub fatal: Mutex<Option<String>>,
 }
 
 impl IngestStats {
@@ -83,6 +94,32 @@ impl IngestStats {
     /// Total rejections.
     pub fn rejected_total(&self) -> u64 {
         self.rejected.lock().map(|m| m.values().sum()).unwrap_or(0)
+    }
+
+    /// Records why ingest stops for good (the first reason given wins).
+    pub fn fail(&self, reason: String) {
+        if let Ok(mut f) = self.fatal.lock()
+            && f.is_none()
+        {
+            *f = Some(reason);
+        }
+    }
+
+    /// Why ingest stopped for good, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.fatal.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// The store's error while ingest is paused on it.
+    pub fn store_error(&self) -> Option<String> {
+        self.store_error.lock().ok().and_then(|e| e.clone())
+    }
+
+    fn set_store_error(&self, error: Option<String>) {
+        self.store_paused.store(error.is_some(), Relaxed);
+        if let Ok(mut e) = self.store_error.lock() {
+            *e = error;
+        }
     }
 }
 
@@ -354,6 +391,14 @@ pub struct PipelineConfig {
 /// How often the retention purge runs.
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 
+/// First wait before retrying a write the store refused; it doubles up to
+/// [`STORE_RETRY_MAX`].
+const STORE_RETRY_FIRST: Duration = Duration::from_millis(200);
+
+/// Longest wait between retries of a refused write: how long ingest may stay paused after
+/// the cause (a full disk, a read-only file system) has passed.
+pub const STORE_RETRY_MAX: Duration = Duration::from_secs(2);
+
 /// How often the stage ticks the event engine with the wall clock: the resolution of offline
 /// alerts and of releasing fixes from the reorder buffer when a unit goes quiet.
 pub const TICK_EVERY: Duration = Duration::from_secs(1);
@@ -479,55 +524,112 @@ pub fn spawn(
         let mut last_purge: Option<Instant> = None;
         loop {
             let next = handle.block_on(tokio::time::timeout(flush_every, rx.recv()));
-            let result = match next {
-                Ok(Some(batch)) => store.append_entries(batch.entries).map(|out| {
-                    st.stored.fetch_add(out.pings as u64, Relaxed);
-                    st.events.fetch_add(out.events as u64, Relaxed);
-                    st.duplicates.fetch_add(out.duplicates as u64, Relaxed);
-                    st.durable_seq.store(batch.upto, Relaxed);
-                    if batch.upto > 0 {
-                        durable.send_replace(batch.upto);
+            match next {
+                Ok(Some(batch)) => {
+                    if let Err(reason) = store_batch(&mut store, batch, &st, &durable, &fatal) {
+                        tracing::error!("{reason}");
+                        st.fail(reason);
+                        fatal.cancel();
+                        return;
                     }
-                }),
+                }
                 Ok(None) => {
                     if let Err(error) = store.flush() {
                         tracing::error!(%error, "Final flush failed; the WAL keeps the data");
                     }
                     return;
                 }
-                Err(_) => Ok(()),
-            };
-            let result = result.and_then(|()| {
-                if last_flush.elapsed() >= flush_every {
-                    last_flush = Instant::now();
-                    store.start_flush()
-                } else {
-                    Ok(())
+                Err(_) => {}
+            }
+            // Failures here are retried: an append finishes an unfinished flush before it
+            // goes on, and pauses while it cannot.
+            if last_flush.elapsed() >= flush_every {
+                last_flush = Instant::now();
+                if let Err(error) = store.start_flush() {
+                    tracing::warn!(%error, "Parquet flush failed; the WAL keeps the data");
                 }
-            });
-            let result = result.and_then(|()| match retention {
-                Some(keep) if last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY) => {
-                    last_purge = Some(Instant::now());
-                    let cutoff = now_millis() - keep.as_millis() as i64;
-                    store.purge_before(cutoff).map(|removed| {
+            }
+            if let Some(keep) = retention
+                && last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY)
+            {
+                last_purge = Some(Instant::now());
+                let cutoff = now_millis() - keep.as_millis() as i64;
+                match store.purge_before(cutoff) {
+                    Ok(removed) => {
                         st.purged_partitions.fetch_add(removed as u64, Relaxed);
                         if removed > 0 {
                             tracing::info!(removed, "Retention purge removed old partitions");
                         }
-                    })
+                    }
+                    Err(error) => tracing::warn!(%error, "Retention purge failed; next hour again"),
                 }
-                _ => Ok(()),
-            });
-            st.wal_pending.store(store.pending() as u64, Relaxed);
-            if let Err(error) = result {
-                tracing::error!(%error, "Store failed; stopping ingest (the WAL recovers on restart)");
-                fatal.cancel();
-                return;
             }
+            st.wal_pending.store(store.pending() as u64, Relaxed);
         }
     });
     drop(done);
     Ok(Ingest { stats, live })
+}
+
+/// Makes one batch durable and reports it to the source for acknowledgement.
+///
+/// A write the store refuses for a passing cause (a full disk, a file system remounted
+/// read-only, an IO error) pauses ingest: the same batch is tried again, with a growing wait
+/// up to [`STORE_RETRY_MAX`], until it goes through. Meanwhile nothing is acknowledged, the
+/// stage waits on the full store queue, and the broker keeps the messages (its receive maximum
+/// stops it sending more), so nothing is lost and ingest resumes by itself when the cause is
+/// gone. Returns why ingest must stop instead: the store's WAL vanished, or shutdown came
+/// while paused (the broker and the WAL keep what was not stored; the next start takes it).
+fn store_batch(
+    store: &mut Store,
+    mut batch: Batch,
+    st: &IngestStats,
+    durable: &watch::Sender<u64>,
+    shutdown: &CancellationToken,
+) -> Result<(), String> {
+    let mut wait = STORE_RETRY_FIRST;
+    loop {
+        match store.append_entries(&mut batch.entries) {
+            Ok(out) => {
+                if st.store_paused.load(Relaxed) {
+                    tracing::info!("The store takes writes again; ingest resumes");
+                    st.set_store_error(None);
+                }
+                st.stored.fetch_add(out.pings as u64, Relaxed);
+                st.events.fetch_add(out.events as u64, Relaxed);
+                st.duplicates.fetch_add(out.duplicates as u64, Relaxed);
+                if out.conflicts > 0 {
+                    st.conflicts.fetch_add(out.conflicts as u64, Relaxed);
+                    st.reject(RejectReason::ConflictingFix);
+                }
+                st.durable_seq.store(batch.upto, Relaxed);
+                if batch.upto > 0 {
+                    durable.send_replace(batch.upto);
+                }
+                return Ok(());
+            }
+            Err(error) if error.is_permanent() => {
+                return Err(format!("Store failed; ingest stops: {error}"));
+            }
+            Err(error) => {
+                if !st.store_paused.load(Relaxed) {
+                    st.store_pauses.fetch_add(1, Relaxed);
+                    tracing::error!(
+                        %error,
+                        "The store refuses writes; ingest pauses (nothing is acknowledged, the broker keeps the messages) and retries"
+                    );
+                }
+                st.set_store_error(Some(error.to_string()));
+                if shutdown.is_cancelled() {
+                    return Err(format!(
+                        "Stopped while the store refused writes ({error}); unacknowledged messages stay with the broker"
+                    ));
+                }
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(STORE_RETRY_MAX);
+            }
+        }
+    }
 }
 
 /// Sends `events` to live state and appends them to `entries` for the store.
@@ -578,7 +680,7 @@ fn resume(stages: &mut Stages, store: &mut Store) -> Result<usize, crate::store:
             state,
         });
     }
-    Ok(store.append_entries(entries)?.events)
+    Ok(store.append_entries(&mut entries)?.events)
 }
 
 /// Wall-clock time in milliseconds since the epoch (the clock of the retention purge and of

@@ -2,19 +2,26 @@
 //!
 //! Pure: no IO, no clock. The caller passes the receive time.
 //!
-//! - [`validate`] checks one fix on its own: unit list, coordinates, future timestamps, and
-//!   sets [`Flags::LOW_ACCURACY`] and [`Flags::LATE`].
+//! - [`validate`] checks one fix on its own: unit list and the unit's station, coordinates,
+//!   the fix time (not before [`MIN_FIX_TIME`], not in the future, on the live path not older
+//!   than a maximum age), and sets [`Flags::LOW_ACCURACY`] and [`Flags::LATE`].
 //! - [`JumpDetector`] needs the previous fix of the unit, so it is a separate small state
 //!   machine that sets [`Flags::JUMP`].
 //! - [`haversine_m`] is the one great-circle distance of the workspace.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::decode::RawPing;
 use crate::ping::{EpochMillis, Extras, Flags, Ping, RejectReason, Rejection};
 
 /// Mean Earth radius in metres (IUGG).
 const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+/// 2000-01-01T00:00:00Z. No patrol tracker reports a real fix before it, while receivers
+/// without a time or with a broken clock send 0 (1970) or dates such as 1906; such a fix
+/// would be stored in a day partition of its own decades back. Fixed rather than
+/// configured, so it holds for imports and the live path alike.
+pub const MIN_FIX_TIME: EpochMillis = 946_684_800_000;
 
 /// Settings for [`validate`].
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
@@ -26,9 +33,18 @@ pub struct ValidateConfig {
     pub future_tolerance_ms: i64,
     /// Fixes older than the receive time minus this window (ms) get [`Flags::LATE`].
     pub reorder_window_ms: i64,
-    /// When set, only these unit ids are accepted.
+    /// When set, the units accepted, each with its station (`units.csv`): another unit is
+    /// refused as `unknown_unit`, and a fix whose topic names another station than the
+    /// unit's as `station_mismatch`, so a unit's pings are never filed under a station it
+    /// does not belong to.
     #[serde(default)]
-    pub known_units: Option<HashSet<String>>,
+    pub known_units: Option<HashMap<String, String>>,
+    /// When set, fixes older than the receive time minus this age (ms) are refused as
+    /// `too_old`. Meant for the live path, where the receive time is now and a fix that old
+    /// is a clock fault (a GPS week-number rollover puts fixes 19.6 years back); `None` for
+    /// imports, whose receive time is the import's and whose fixes are history on purpose.
+    #[serde(default)]
+    pub max_age_ms: Option<i64>,
 }
 
 /// Why [`validate`] refused a fix.
@@ -61,35 +77,53 @@ impl ValidateError {
 /// percentage in 0..=100 (rounded); `tid` is dropped.
 ///
 /// # Errors
-/// [`ValidateError`] with reason `UnknownUnit` (a unit list is set and lacks the unit),
-/// `BadCoordinates` (see [`Ping::new`]) or `FutureTimestamp`.
+/// [`ValidateError`] with the first reason that applies, in this order: `UnknownUnit` and
+/// `StationMismatch` (only with a unit list), `BadCoordinates` (see [`Ping::new`]),
+/// `BadTimestamp` (before [`MIN_FIX_TIME`]), `FutureTimestamp`, `TooOld` (only with a
+/// maximum age).
 ///
 /// # Example
 /// ```
 /// use ingest::decode::RawPing;
-/// use ingest::ping::Flags;
+/// use ingest::ping::{Flags, RejectReason};
 /// use ingest::validate::{validate, ValidateConfig};
-/// let cfg = ValidateConfig { max_acc_m: 50.0, future_tolerance_ms: 5_000, reorder_window_ms: 60_000, known_units: None };
+/// let cfg = ValidateConfig {
+///     max_acc_m: 50.0, future_tolerance_ms: 5_000, reorder_window_ms: 60_000,
+///     known_units: Some([("B12".to_owned(), "central".to_owned())].into()),
+///     max_age_ms: None,
+/// };
 /// let raw = RawPing {
-///     station: "central".into(), unit: "B12".into(), lat: 40.1, lon: -88.9, tst: 1_000,
+///     station: "central".into(), unit: "B12".into(), lat: 40.1, lon: -88.9, tst: 1_700_000_000,
 ///     acc: Some(80.0), vel: None, cog: None, alt: None, batt: None, tid: None,
 /// };
-/// let ping = validate(raw, 1_002_000, &cfg).unwrap();
-/// assert_eq!(ping.fix_time(), 1_000_000);
+/// let ping = validate(raw.clone(), 1_700_000_002_000, &cfg).unwrap();
+/// assert_eq!(ping.fix_time(), 1_700_000_000_000);
 /// assert!(ping.flags().contains(Flags::LOW_ACCURACY));
+/// let elsewhere = RawPing { station: "north".into(), ..raw };
+/// let err = validate(elsewhere, 1_700_000_002_000, &cfg).unwrap_err();
+/// assert_eq!(err.reason, RejectReason::StationMismatch);
 /// ```
 pub fn validate(
     raw: RawPing,
     received_at: EpochMillis,
     cfg: &ValidateConfig,
 ) -> Result<Ping, ValidateError> {
-    if let Some(known) = &cfg.known_units
-        && !known.contains(&raw.unit)
-    {
-        return Err(ValidateError {
-            reason: RejectReason::UnknownUnit,
-            detail: format!("unit {:?} is not in the unit list", raw.unit),
-        });
+    if let Some(known) = &cfg.known_units {
+        let Some(station) = known.get(&raw.unit) else {
+            return Err(ValidateError {
+                reason: RejectReason::UnknownUnit,
+                detail: format!("unit {:?} is not in the unit list", raw.unit),
+            });
+        };
+        if *station != raw.station {
+            return Err(ValidateError {
+                reason: RejectReason::StationMismatch,
+                detail: format!(
+                    "unit {:?} belongs to station {station:?}, not {:?}",
+                    raw.unit, raw.station
+                ),
+            });
+        }
     }
     let fix_time = raw.tst.saturating_mul(1000);
     let extras = Extras {
@@ -116,6 +150,12 @@ pub fn validate(
         reason: RejectReason::BadCoordinates(e),
         detail: format!("{e} (lat {}, lon {})", raw.lat, raw.lon),
     })?;
+    if fix_time < MIN_FIX_TIME {
+        return Err(ValidateError {
+            reason: RejectReason::BadTimestamp,
+            detail: format!("tst {} is before 2000-01-01T00:00:00Z", raw.tst),
+        });
+    }
     let ahead = fix_time.saturating_sub(received_at);
     if ahead > cfg.future_tolerance_ms {
         return Err(ValidateError {
@@ -126,6 +166,15 @@ pub fn validate(
             ),
         });
     }
+    let behind = received_at.saturating_sub(fix_time);
+    if let Some(max_age) = cfg.max_age_ms
+        && behind > max_age
+    {
+        return Err(ValidateError {
+            reason: RejectReason::TooOld,
+            detail: format!("fix is {behind} ms before receive time (maximum age {max_age} ms)"),
+        });
+    }
     if ping
         .extras()
         .acc
@@ -133,7 +182,7 @@ pub fn validate(
     {
         ping.flag(Flags::LOW_ACCURACY);
     }
-    if fix_time < received_at.saturating_sub(cfg.reorder_window_ms) {
+    if behind > cfg.reorder_window_ms {
         ping.flag(Flags::LATE);
     }
     Ok(ping)

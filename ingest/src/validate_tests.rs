@@ -11,8 +11,12 @@ fn cfg() -> ValidateConfig {
         future_tolerance_ms: 5_000,
         reorder_window_ms: 300_000,
         known_units: None,
+        max_age_ms: None,
     }
 }
+
+/// 1906-01-01T00:00:00Z, a date seen from a device with a broken clock.
+const TST_1906: i64 = -2_019_686_400;
 
 fn raw(unit: &str, lat: f64, lon: f64, tst: i64) -> RawPing {
     RawPing {
@@ -66,11 +70,18 @@ fn late_and_low_accuracy_boundaries() {
     );
 }
 
+/// A unit list: B12 of station `central`.
+fn with_units() -> ValidateConfig {
+    ValidateConfig {
+        known_units: Some([("B12".to_owned(), "central".to_owned())].into()),
+        ..cfg()
+    }
+}
+
 #[test]
 fn unknown_unit_only_with_a_list() {
-    let mut c = cfg();
-    assert!(validate(raw("X9", 40.1, -88.9, RECV / 1000), RECV, &c).is_ok());
-    c.known_units = Some(["B12".to_owned()].into());
+    assert!(validate(raw("X9", 40.1, -88.9, RECV / 1000), RECV, &cfg()).is_ok());
+    let c = with_units();
     assert!(validate(raw("B12", 40.1, -88.9, RECV / 1000), RECV, &c).is_ok());
     let err = validate(raw("X9", 40.1, -88.9, RECV / 1000), RECV, &c).unwrap_err();
     assert_eq!(err.reason, RejectReason::UnknownUnit);
@@ -79,6 +90,29 @@ fn unknown_unit_only_with_a_list() {
     assert_eq!(
         (r.reason, r.payload.as_slice()),
         (RejectReason::UnknownUnit, b"{}".as_slice())
+    );
+}
+
+#[test]
+fn station_must_be_the_units_own() {
+    let mut elsewhere = raw("B12", 40.1, -88.9, RECV / 1000);
+    elsewhere.station = "north".into();
+    assert!(
+        validate(elsewhere.clone(), RECV, &cfg()).is_ok(),
+        "no unit list, no station check"
+    );
+    let err = validate(elsewhere.clone(), RECV, &with_units()).unwrap_err();
+    assert_eq!(err.reason, RejectReason::StationMismatch);
+    assert_eq!(err.reason.as_str(), "station_mismatch");
+    assert_eq!(
+        err.detail,
+        "unit \"B12\" belongs to station \"central\", not \"north\""
+    );
+    // Station ids are compared exactly, as units.csv spells them.
+    elsewhere.station = "Central".into();
+    assert_eq!(
+        reason(validate(elsewhere, RECV, &with_units())),
+        Some(RejectReason::StationMismatch)
     );
 }
 
@@ -119,13 +153,110 @@ fn extras_are_carried_and_battery_checked() {
 }
 
 #[test]
+fn fix_times_before_2000_are_refused() {
+    let floor_s = MIN_FIX_TIME / 1000;
+    assert_eq!(floor_s, 946_684_800, "2000-01-01T00:00:00Z");
+    for tst in [0, 1, 86_400, TST_1906, floor_s - 1, i64::MIN] {
+        let err = validate(raw("B12", 40.1, -88.9, tst), RECV, &cfg()).unwrap_err();
+        assert_eq!(err.reason, RejectReason::BadTimestamp, "tst {tst}");
+    }
+    let err = validate(raw("B12", 40.1, -88.9, 0), RECV, &cfg()).unwrap_err();
+    assert_eq!(err.detail, "tst 0 is before 2000-01-01T00:00:00Z");
+    assert_eq!(err.reason.as_str(), "bad_timestamp");
+    // The floor itself is a time like any other: old, so late, but stored.
+    let on_floor = validate(raw("B12", 40.1, -88.9, floor_s), RECV, &cfg()).unwrap();
+    assert_eq!(
+        (on_floor.fix_time(), on_floor.flags()),
+        (MIN_FIX_TIME, Flags::LATE)
+    );
+}
+
+#[test]
+fn the_floor_holds_whatever_the_receive_time() {
+    // An import's receive time is its own; a fix of 1970 is refused there too, and so is one
+    // received "in 1970" (a receiver whose own clock was never set).
+    assert_eq!(
+        reason(validate(raw("B12", 40.1, -88.9, 0), 0, &cfg())),
+        Some(RejectReason::BadTimestamp)
+    );
+    let mut c = cfg();
+    c.reorder_window_ms = i64::MAX;
+    assert_eq!(
+        reason(validate(raw("B12", 40.1, -88.9, TST_1906), RECV, &c)),
+        Some(RejectReason::BadTimestamp)
+    );
+}
+
+#[test]
+fn max_age_refuses_only_when_set() {
+    const WEEK_MS: i64 = 7 * 24 * 3600 * 1000;
+    let live = ValidateConfig {
+        max_age_ms: Some(WEEK_MS),
+        ..cfg()
+    };
+    let edge = (RECV - WEEK_MS) / 1000;
+    let on_edge = validate(raw("B12", 40.1, -88.9, edge), RECV, &live).unwrap();
+    assert_eq!(
+        on_edge.flags(),
+        Flags::LATE,
+        "a week old: kept, flagged late"
+    );
+    let err = validate(raw("B12", 40.1, -88.9, edge - 1), RECV, &live).unwrap_err();
+    assert_eq!(err.reason, RejectReason::TooOld);
+    assert_eq!(err.reason.as_str(), "too_old");
+    assert_eq!(
+        err.detail,
+        "fix is 604801000 ms before receive time (maximum age 604800000 ms)"
+    );
+    // A GPS week-number rollover: 1024 weeks back, after the floor.
+    let rolled = RECV / 1000 - 1024 * 7 * 24 * 3600;
+    assert!(rolled * 1000 > MIN_FIX_TIME);
+    assert_eq!(
+        reason(validate(raw("B12", 40.1, -88.9, rolled), RECV, &live)),
+        Some(RejectReason::TooOld)
+    );
+    // Without a maximum age (imports), history is history.
+    let old = validate(raw("B12", 40.1, -88.9, rolled), RECV, &cfg()).unwrap();
+    assert_eq!(old.flags(), Flags::LATE);
+}
+
+#[test]
+fn first_failing_check_names_the_reason() {
+    let live = ValidateConfig {
+        max_age_ms: Some(60_000),
+        ..with_units()
+    };
+    let mut r = raw("B12", 91.0, -88.9, 0);
+    r.station = "north".into();
+    assert_eq!(
+        reason(validate(r.clone(), RECV, &live)),
+        Some(RejectReason::StationMismatch)
+    );
+    r.station = "central".into();
+    assert_eq!(
+        reason(validate(r.clone(), RECV, &live)),
+        Some(RejectReason::BadCoordinates(InvalidPing::OutOfRange))
+    );
+    r.lat = 40.1;
+    assert_eq!(
+        reason(validate(r, RECV, &live)),
+        Some(RejectReason::BadTimestamp),
+        "before the floor, not merely too old"
+    );
+}
+
+#[test]
 fn extreme_times_saturate() {
     assert_eq!(
         reason(validate(raw("B12", 40.1, -88.9, i64::MAX), RECV, &cfg())),
         Some(RejectReason::FutureTimestamp)
     );
-    let old = validate(raw("B12", 40.1, -88.9, i64::MIN), RECV, &cfg()).unwrap();
-    assert_eq!(old.flags(), Flags::LATE);
+    let live = ValidateConfig {
+        max_age_ms: Some(i64::MAX),
+        ..cfg()
+    };
+    let p = validate(raw("B12", 40.1, -88.9, RECV / 1000), i64::MAX, &live).unwrap();
+    assert_eq!(p.flags(), Flags::LATE);
 }
 
 #[test]
@@ -225,6 +356,27 @@ fn destination(lat: f64, lon: f64, bearing_deg: f64, dist_m: f64) -> (f64, f64) 
 }
 
 proptest! {
+    #[test]
+    fn accepted_fixes_keep_the_rules(
+        tst in prop_oneof![any::<i64>(), -3_000_000_000i64..3_000_000_000, (RECV / 1000 - 900_000)..(RECV / 1000 + 60)],
+        recv_s in prop_oneof![Just(RECV / 1000), any::<i64>().prop_map(|v| v / 1000)],
+        station in prop_oneof![Just("central"), Just("north")],
+        max_age_ms in proptest::option::of(0i64..1_000_000_000),
+    ) {
+        let c = ValidateConfig { max_age_ms, ..with_units() };
+        let mut r = raw("B12", 40.1, -88.9, tst);
+        r.station = station.into();
+        let recv = recv_s * 1000;
+        let Ok(p) = validate(r, recv, &c) else { return Ok(()) };
+        prop_assert!(p.fix_time() >= MIN_FIX_TIME);
+        let ahead = i128::from(p.fix_time()) - i128::from(recv);
+        prop_assert!(ahead <= i128::from(c.future_tolerance_ms));
+        prop_assert_eq!(p.station(), "central");
+        if let Some(max) = max_age_ms {
+            prop_assert!(-ahead <= i128::from(max));
+        }
+    }
+
     #[test]
     fn in_range_coordinates_validate(lat in -90.0f64..=90.0, lon in -180.0f64..=180.0) {
         prop_assume!(lat != 0.0 || lon != 0.0);

@@ -138,6 +138,12 @@ impl Caller {
     }
 }
 
+/// Which configured token a request carries (its entry's position), put in the request
+/// extensions by [`guard`] beside the [`Caller`]: limits are counted per token, and two
+/// entries may share a role, a station and even a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenId(pub usize);
+
 /// A token entry that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenConfigError {
@@ -211,14 +217,20 @@ impl Tokens {
 
     /// The caller holding `token`, if any. Compares against every entry in constant time.
     pub fn authenticate(&self, token: &str) -> Option<Caller> {
+        self.identify(token).map(|(_, caller)| caller)
+    }
+
+    /// The entry of `token` and its caller, if any; constant time like
+    /// [`Tokens::authenticate`].
+    pub fn identify(&self, token: &str) -> Option<(TokenId, Caller)> {
         let presented = sha256(token);
         let mut found = None;
-        for (hash, caller) in &self.entries {
+        for (i, (hash, caller)) in self.entries.iter().enumerate() {
             if ct_eq(hash, &presented) && found.is_none() {
-                found = Some(caller);
+                found = Some((TokenId(i), caller));
             }
         }
-        found.cloned()
+        found.map(|(id, caller)| (id, caller.clone()))
     }
 }
 
@@ -286,7 +298,7 @@ pub struct Guard {
 
 /// Middleware: 401 without a valid bearer token, 403 when the role may not use this route (or
 /// a station token calls a county-wide route); otherwise the [`Caller`] goes into the request
-/// extensions for the handler's scope checks.
+/// extensions for the handler's scope checks, with its [`TokenId`] for per-token limits.
 pub async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response {
     if g.access == Access::Public {
         return next.run(req).await;
@@ -297,7 +309,7 @@ pub async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Resp
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let Some(caller) = token.and_then(|t| g.tokens.authenticate(t)) else {
+    let Some((id, caller)) = token.and_then(|t| g.tokens.identify(t)) else {
         return ApiError::Unauthorized.into_response();
     };
     if !g.access.allows(caller.role) {
@@ -318,6 +330,7 @@ pub async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Resp
             .into_response();
     }
     req.extensions_mut().insert(caller);
+    req.extensions_mut().insert(id);
     next.run(req).await
 }
 

@@ -17,6 +17,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -28,6 +29,7 @@ use serde_json::{Value, json};
 
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::limits::{Stop, blocking};
 use crate::http::params::{Kind, ParamDoc, Params};
 use crate::http::table::{self, Format};
 use crate::server::AppState;
@@ -38,45 +40,70 @@ const MAX_TRACK_MS: i64 = 7 * DAY_MS;
 /// Most fixes in one answer.
 const MAX_FIXES: usize = 500_000;
 
+const TRACK_FORMATS: [&str; 4] = table::formats("geojson");
+
 /// Parameters of `/api/units/{id}/track`.
 pub const TRACK_PARAMS: &[ParamDoc] = &[
     ParamDoc::path("id", "Unit id."),
     ParamDoc::query(
         "from",
         Kind::Time,
-        "Start (RFC 3339 or epoch ms); default 2 h before `to`.",
+        "Start (epoch ms, RFC 3339 or YYYY-MM-DD local midnight); default 2 h before `to`.",
     ),
     ParamDoc::query(
         "to",
         Kind::Time,
-        "End (RFC 3339 or epoch ms); default now. At most 7 days after `from`.",
+        "End, same forms as `from`; default now. At most 7 days after `from`.",
     ),
     ParamDoc::query(
         "format",
-        Kind::Text,
+        Kind::OneOf(&TRACK_FORMATS),
         "`geojson` (default), or one row per fix: `csv`, `parquet` or `arrow` (Arrow IPC stream).",
     ),
 ];
 
+const AT_FORMATS: [&str; 4] = table::formats("geojson");
+
 /// Parameters of `/api/at`.
 pub const AT_PARAMS: &[ParamDoc] = &[
-    ParamDoc::required("lat", Kind::Number, "Latitude, WGS-84 degrees."),
-    ParamDoc::required("lon", Kind::Number, "Longitude, WGS-84 degrees."),
-    ParamDoc::required("t", Kind::Time, "The time (RFC 3339 or epoch ms)."),
+    ParamDoc::required(
+        "lat",
+        Kind::Number {
+            min: -90.0,
+            max: 90.0,
+        },
+        "Latitude, WGS-84 degrees.",
+    ),
+    ParamDoc::required(
+        "lon",
+        Kind::Number {
+            min: -180.0,
+            max: 180.0,
+        },
+        "Longitude, WGS-84 degrees.",
+    ),
+    ParamDoc::required(
+        "t",
+        Kind::Time,
+        "The time (epoch ms, RFC 3339 or YYYY-MM-DD local midnight).",
+    ),
     ParamDoc::query(
         "radius",
-        Kind::Number,
-        "Metres around the place (default 250, at most 10000).",
+        Kind::Number {
+            min: 1.0,
+            max: 10_000.0,
+        },
+        "Metres around the place (default 250).",
     ),
     ParamDoc::query(
         "window",
-        Kind::Integer,
-        "Seconds either side of `t` (default 300, at most 3600).",
+        Kind::Integer { min: 0, max: 3600 },
+        "Seconds either side of `t` (default 300).",
     ),
     ParamDoc::query("station", Kind::Text, "Only this station's units."),
     ParamDoc::query(
         "format",
-        Kind::Text,
+        Kind::OneOf(&AT_FORMATS),
         "`geojson` (default), or one row per unit with `lat` and `lon`: `csv`, `parquet` or `arrow` (Arrow IPC stream).",
     ),
 ];
@@ -90,10 +117,13 @@ pub const FENCES_PARAMS: &[ParamDoc] = &[
     ),
     ParamDoc::query(
         "layer",
-        Kind::Text,
+        Kind::ListOf(&LAYERS),
         "Only these layers (comma-separated: county, station, beat, zone, checkpoint, road).",
     ),
 ];
+
+/// The base layers `/api/fences` serves.
+const LAYERS: [&str; 6] = ["county", "station", "beat", "zone", "checkpoint", "road"];
 
 /// One stored fix.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,34 +139,54 @@ struct Fix {
     flags: i32,
 }
 
+/// The day partitions (`date=YYYY-MM-DD`, UTC) of `table` that `from..=to` touches, oldest
+/// first. The callers' parameters bound the span to days, so this is a short list.
+fn day_dirs(store: &Path, table: &str, from: i64, to: i64) -> Vec<std::path::PathBuf> {
+    let (first, last) = (from.div_euclid(DAY_MS), to.div_euclid(DAY_MS));
+    (first..=last)
+        .filter_map(|day| day.checked_mul(DAY_MS))
+        .filter_map(chrono::DateTime::from_timestamp_millis)
+        .map(|d| {
+            store
+                .join(table)
+                .join(format!("date={}", d.format("%Y-%m-%d")))
+        })
+        .collect()
+}
+
+/// The Parquet files of a partition directory (none when it does not exist).
+fn parquet_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Reads the fixes with `from <= fix_time <= to` that `keep(unit, station)` accepts, in
 /// `(unit, fix_time)` order without duplicates (a part file and the compacted file covering it
-/// may briefly coexist).
+/// may briefly coexist). Stops with [`Stopped`](crate::http::limits::Stopped) when `stop`
+/// fires.
 fn read_fixes(
     store: &Path,
     from: i64,
     to: i64,
     keep: &dyn Fn(&str, &str) -> bool,
+    stop: &Stop,
 ) -> anyhow::Result<Vec<Fix>> {
     let mut out = Vec::new();
-    let mut day = from.div_euclid(DAY_MS);
-    while day <= to.div_euclid(DAY_MS) {
-        let date = chrono::DateTime::from_timestamp_millis(day * DAY_MS)
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
-        let dir = store.join(PINGS).join(format!("date={date}"));
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.extension().is_some_and(|e| e == "parquet") {
-                    read_file(&path, from, to, keep, &mut out)
-                        .with_context(|| format!("reading {}", path.display()))?;
-                }
+    'days: for dir in day_dirs(store, PINGS, from, to) {
+        for path in parquet_files(&dir) {
+            stop.check()?;
+            read_file(&path, from, to, keep, &mut out, stop)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if out.len() > MAX_FIXES {
+                break 'days;
             }
-        }
-        day += 1;
-        if out.len() > MAX_FIXES {
-            break;
         }
     }
     out.sort_by(|a, b| (a.unit.as_str(), a.t).cmp(&(b.unit.as_str(), b.t)));
@@ -162,6 +212,7 @@ fn read_file(
     to: i64,
     keep: &dyn Fn(&str, &str) -> bool,
     out: &mut Vec<Fix>,
+    stop: &Stop,
 ) -> anyhow::Result<()> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?;
     let schema = builder.parquet_schema();
@@ -171,6 +222,7 @@ fn read_file(
         .collect();
     let mask = ProjectionMask::leaves(schema, indices);
     for batch in builder.with_projection(mask).build()? {
+        stop.check()?;
         let b = batch?;
         let units = col::<StringArray>(&b, "unit")?;
         let stations = col::<StringArray>(&b, "station")?;
@@ -255,62 +307,47 @@ fn col<'a, T: Array + 'static>(b: &'a RecordBatch, name: &str) -> anyhow::Result
 }
 
 /// The stored events with `from <= time <= to`, each the JSON object `/api/live` sent
-/// (the table's `detail` column), oldest first.
+/// (the table's `detail` column), oldest first. Stops with [`Stopped`](crate::http::limits::Stopped) when `stop`
+/// fires.
 ///
 /// # Errors
 /// When a file cannot be read or its `detail` is not JSON.
-pub(crate) fn read_events(store: &Path, from: i64, to: i64) -> anyhow::Result<Vec<Value>> {
+pub(crate) fn read_events(
+    store: &Path,
+    from: i64,
+    to: i64,
+    stop: &Stop,
+) -> anyhow::Result<Vec<Value>> {
     let mut out = Vec::new();
-    let mut day = from.div_euclid(DAY_MS);
-    while day <= to.div_euclid(DAY_MS) {
-        let date = chrono::DateTime::from_timestamp_millis(day * DAY_MS)
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
-        let dir = store.join(EVENTS).join(format!("date={date}"));
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.extension().is_none_or(|e| e != "parquet") {
-                    continue;
-                }
-                let file =
-                    File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-                let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-                let schema = builder.parquet_schema();
-                let indices: Vec<usize> = ["time", "detail"]
-                    .iter()
-                    .filter_map(|c| schema.columns().iter().position(|d| d.name() == *c))
-                    .collect();
-                let mask = ProjectionMask::leaves(schema, indices);
-                for batch in builder.with_projection(mask).build()? {
-                    let b = batch?;
-                    let times = col::<TimestampMillisecondArray>(&b, "time")?;
-                    let details = col::<StringArray>(&b, "detail")?;
-                    for i in 0..b.num_rows() {
-                        let t = times.value(i);
-                        if (from..=to).contains(&t) {
-                            let v: Value = serde_json::from_str(details.value(i))
-                                .with_context(|| format!("event detail in {}", path.display()))?;
-                            out.push((t, v));
-                        }
+    for dir in day_dirs(store, EVENTS, from, to) {
+        for path in parquet_files(&dir) {
+            stop.check()?;
+            let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+            let schema = builder.parquet_schema();
+            let indices: Vec<usize> = ["time", "detail"]
+                .iter()
+                .filter_map(|c| schema.columns().iter().position(|d| d.name() == *c))
+                .collect();
+            let mask = ProjectionMask::leaves(schema, indices);
+            for batch in builder.with_projection(mask).build()? {
+                stop.check()?;
+                let b = batch?;
+                let times = col::<TimestampMillisecondArray>(&b, "time")?;
+                let details = col::<StringArray>(&b, "detail")?;
+                for i in 0..b.num_rows() {
+                    let t = times.value(i);
+                    if (from..=to).contains(&t) {
+                        let v: Value = serde_json::from_str(details.value(i))
+                            .with_context(|| format!("event detail in {}", path.display()))?;
+                        out.push((t, v));
                     }
                 }
             }
         }
-        day += 1;
     }
     out.sort_by_key(|(t, _)| *t);
     Ok(out.into_iter().map(|(_, v)| v).collect())
-}
-
-/// Runs blocking store reads off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("store reader panicked: {e}")))?
-        .map_err(ApiError::Internal)
 }
 
 /// `GET /api/units/{id}/track`: the unit's stored fixes as a GeoJSON LineString whose
@@ -318,12 +355,14 @@ async fn blocking<T: Send + 'static>(
 pub(crate) async fn track(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
-    UrlPath(id): UrlPath<String>,
+    id: Result<UrlPath<String>, PathRejection>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let p = Params::parse(q.as_deref(), TRACK_PARAMS)?;
+    // A path that does not decode (invalid UTF-8) is a bad `id`, in the error shape.
+    let UrlPath(id) = id.map_err(|e| ApiError::param("id", e.body_text()))?;
+    let p = Params::parse(q.as_deref(), TRACK_PARAMS, s.reference.zone())?;
     let (from, to) = p.range(crate::wiring::now_ms(), 2 * 3_600_000, MAX_TRACK_MS)?;
-    let format = Format::param(&p, &[Format::GeoJson])?;
+    let format = Format::param(&p)?;
     let station = s
         .reference
         .station_of(&id)
@@ -336,7 +375,7 @@ pub(crate) async fn track(
     }
     let store = s.store.clone();
     let unit = id.clone();
-    let fixes = blocking(move || read_fixes(&store, from, to, &|u, _| u == unit)).await?;
+    let fixes = blocking(move |stop| read_fixes(&store, from, to, &|u, _| u == unit, stop)).await?;
     if let Format::Table(t) = format {
         return table::respond(&fix_table(&fixes)?, t);
     }
@@ -365,23 +404,25 @@ pub(crate) async fn at(
     Extension(caller): Extension<Caller>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let p = Params::parse(q.as_deref(), AT_PARAMS)?;
-    let lat = p.number("lat", -90.0, 90.0)?.unwrap_or_default();
-    let lon = p.number("lon", -180.0, 180.0)?.unwrap_or_default();
-    let t = p.time("t")?.unwrap_or_default();
-    let radius = p.number("radius", 1.0, 10_000.0)?.unwrap_or(250.0);
-    let window = p.get::<u32>("window")?.unwrap_or(300);
-    if window > 3600 {
-        return Err(ApiError::param("window", "at most 3600 seconds"));
-    }
+    let p = Params::parse(q.as_deref(), AT_PARAMS, s.reference.zone())?;
+    // `lat`, `lon` and `t` are required, so present once parsed.
+    let (Some(lat), Some(lon), Some(t)) = (p.number("lat"), p.number("lon"), p.time("t")) else {
+        return Err(ApiError::param("t", "required"));
+    };
+    let radius = p.number("radius").unwrap_or(250.0);
+    // `t` lies within EARLIEST..=LATEST and the window within an hour: no overflow.
+    let w = p.integer("window").unwrap_or(300) * 1000;
     let station = caller.station_filter(p.text("station"))?;
-    let format = Format::param(&p, &[Format::GeoJson])?;
+    let format = Format::param(&p)?;
     let store = s.store.clone();
-    let w = i64::from(window) * 1000;
-    let fixes = blocking(move || {
-        read_fixes(&store, t - w, t + w, &|_, st| {
-            station.as_deref().is_none_or(|s| s == st)
-        })
+    let fixes = blocking(move |stop| {
+        read_fixes(
+            &store,
+            t - w,
+            t + w,
+            &|_, st| station.as_deref().is_none_or(|s| s == st),
+            stop,
+        )
     })
     .await?;
     let mut best: HashMap<&str, (&Fix, f64)> = HashMap::new();
@@ -437,15 +478,12 @@ pub(crate) async fn fences(
     Extension(caller): Extension<Caller>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let p = Params::parse(q.as_deref(), FENCES_PARAMS)?;
+    let p = Params::parse(q.as_deref(), FENCES_PARAMS, s.reference.zone())?;
     let station = caller.station_filter(p.text("station"))?;
-    const LAYERS: [&str; 6] = ["county", "station", "beat", "zone", "checkpoint", "road"];
+    // Each word was checked against LAYERS by the parser.
     let layers: Option<Vec<&str>> = p
         .text("layer")
         .map(|l| l.split(',').map(str::trim).collect());
-    if let Some(bad) = layers.iter().flatten().find(|l| !LAYERS.contains(l)) {
-        return Err(ApiError::param("layer", format!("unknown layer {bad:?}")));
-    }
     let body = s.reference.fences(station.as_deref(), layers.as_deref());
     Ok(([(header::CONTENT_TYPE, "application/geo+json")], Json(body)).into_response())
 }

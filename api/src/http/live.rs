@@ -31,8 +31,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::http::auth::Caller;
+use crate::http::auth::{Caller, TokenId};
 use crate::http::error::{ApiError, ApiResult};
+use crate::http::limits::{PerToken, blocking};
 use crate::http::params::{Kind, ParamDoc, Params};
 use crate::http::reference::Reference;
 use crate::http::table::{self, Format};
@@ -43,6 +44,10 @@ pub const EVENT_LOG: usize = 20_000;
 
 /// Capacity of the fan-out channel to SSE clients; a client further behind skips ahead.
 const FANOUT: usize = 8192;
+
+/// Open `/api/live` streams one token may hold: a command room shows a few maps, and a
+/// leaked or looping client must not hold thousands of streams (each a task and a queue).
+pub const STREAMS_PER_TOKEN: usize = 8;
 
 /// One live event, serialised once, with what the filters look at.
 #[derive(Debug)]
@@ -74,6 +79,8 @@ pub struct LiveHub {
     pub client_skipped: AtomicU64,
     /// Open SSE streams.
     pub clients: AtomicU64,
+    /// Open SSE streams per token, at most [`STREAMS_PER_TOKEN`] each.
+    streams: PerToken,
     /// `/api/units` fragments.
     units: UnitsCache,
 }
@@ -93,6 +100,7 @@ impl LiveHub {
             hub_skipped: AtomicU64::new(0),
             client_skipped: AtomicU64::new(0),
             clients: AtomicU64::new(0),
+            streams: PerToken::new(STREAMS_PER_TOKEN),
             units: UnitsCache::default(),
         });
         let mut rx = live.subscribe();
@@ -249,14 +257,23 @@ const UNIT: ParamDoc = ParamDoc::query(
 pub const UNITS_PARAMS: &[ParamDoc] = &[STATION, BEAT, UNIT];
 /// Parameters of `/api/live`.
 pub const LIVE_PARAMS: &[ParamDoc] = &[STATION, BEAT, UNIT];
+/// Longest span of `/api/events`.
+const MAX_EVENTS_MS: i64 = 31 * 86_400_000;
+
+const EVENTS_FORMATS: [&str; 4] = table::formats("json");
+
 /// Parameters of `/api/events`.
 pub const EVENTS_PARAMS: &[ParamDoc] = &[
     ParamDoc::query(
         "from",
         Kind::Time,
-        "Start (RFC 3339 or epoch ms); default 24 h before `to`.",
+        "Start (epoch ms, RFC 3339 or YYYY-MM-DD local midnight); default 24 h before `to`.",
     ),
-    ParamDoc::query("to", Kind::Time, "End (RFC 3339 or epoch ms); default now."),
+    ParamDoc::query(
+        "to",
+        Kind::Time,
+        "End, same forms as `from`; default now. At most 31 days after `from`.",
+    ),
     UNIT,
     BEAT,
     ParamDoc::query(
@@ -267,7 +284,7 @@ pub const EVENTS_PARAMS: &[ParamDoc] = &[
     STATION,
     ParamDoc::query(
         "format",
-        Kind::Text,
+        Kind::OneOf(&EVENTS_FORMATS),
         "`json` (default), or one row per event with a column per field found in any of them: `csv`, `parquet` or `arrow` (Arrow IPC stream).",
     ),
 ];
@@ -357,7 +374,7 @@ pub(crate) async fn units(
     Extension(caller): Extension<Caller>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let p = Params::parse(q.as_deref(), UNITS_PARAMS)?;
+    let p = Params::parse(q.as_deref(), UNITS_PARAMS, s.reference.zone())?;
     let f = Filter::from(&p, &caller)?;
     let now = crate::wiring::now_ms();
     let poisoned = || ApiError::Internal(anyhow::anyhow!("the units cache lock is poisoned"));
@@ -389,16 +406,29 @@ pub(crate) async fn units(
 pub(crate) async fn live(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,
+    Extension(token): Extension<TokenId>,
     RawQuery(q): RawQuery,
-) -> ApiResult<Sse<impl futures_core::Stream<Item = Result<Event, Infallible>>>> {
-    let p = Params::parse(q.as_deref(), LIVE_PARAMS)?;
+) -> ApiResult<impl IntoResponse> {
+    let p = Params::parse(q.as_deref(), LIVE_PARAMS, s.reference.zone())?;
     let f = Filter::from(&p, &caller)?;
+    let slot = s
+        .hub
+        .streams
+        .try_acquire(token)
+        .ok_or_else(|| ApiError::TooMany {
+            what: format!(
+                "this token already has {STREAMS_PER_TOKEN} live streams open (the most it may)"
+            ),
+            retry_after_s: 5,
+        })?;
     let mut rx = s.hub.subscribe();
     let stop = s.shutdown.clone();
     let hub = s.hub.clone();
     let stream = async_stream::stream! {
+        // Both end with the stream: the client left, or the server is stopping.
+        let _slot = slot;
         let _open = OpenStream::new(&hub);
-        yield Ok(Event::default().event("hello").data("{}"));
+        yield Ok::<_, Infallible>(Event::default().event("hello").data("{}"));
         loop {
             tokio::select! {
                 () = stop.cancelled() => break,
@@ -417,7 +447,9 @@ pub(crate) async fn live(
             }
         }
     };
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)));
+    // Positions: never stored by a cache (axum's own header for streams is `no-cache`).
+    Ok(([(header::CACHE_CONTROL, "no-store")], sse))
 }
 
 /// Counts an open SSE stream for as long as it lives.
@@ -442,10 +474,10 @@ pub(crate) async fn events(
     Extension(caller): Extension<Caller>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let p = Params::parse(q.as_deref(), EVENTS_PARAMS)?;
+    let p = Params::parse(q.as_deref(), EVENTS_PARAMS, s.reference.zone())?;
     let f = Filter::from(&p, &caller)?;
-    let (from, to) = p.range(crate::wiring::now_ms(), 86_400_000, 31 * 86_400_000)?;
-    let format = Format::param(&p, &[Format::Json])?;
+    let (from, to) = p.range(crate::wiring::now_ms(), 86_400_000, MAX_EVENTS_MS)?;
+    let format = Format::param(&p)?;
     let kind = p.text("kind");
     // An event without a beat of its own is placed in its unit's current beat.
     let current: HashMap<String, String> = if f.beat.is_some() {
@@ -467,10 +499,7 @@ pub(crate) async fn events(
     // offline notices, which are not stored, and events not yet flushed to Parquet).
     let store = s.store.clone();
     let stored =
-        tokio::task::spawn_blocking(move || crate::http::history::read_events(&store, from, to))
-            .await
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("events reader: {e}")))?
-            .map_err(ApiError::Internal)?;
+        blocking(move |stop| crate::http::history::read_events(&store, from, to, stop)).await?;
     let mut seen = std::collections::HashSet::new();
     let mut out: Vec<(i64, serde_json::Value)> = Vec::new();
     for v in stored {

@@ -1,13 +1,80 @@
 //! The OpenAPI 3.1 document at `/api/openapi.json`, generated from the route table
-//! ([`crate::server::routes`]) so that it cannot list a route the router lacks or miss one.
+//! ([`crate::server::routes`]) so that it cannot list a route the router lacks or miss one,
+//! with every parameter's limits and every status each route can answer.
 
 use axum::Json;
 use serde_json::{Map, Value, json};
 
 use crate::http::auth::Access;
-use crate::http::params::{In, Kind};
+use crate::http::params::{EARLIEST, In, Kind, LATEST, MAX_VALUE};
 use crate::http::table;
-use crate::server::routes;
+use crate::server::{RouteDoc, routes};
+
+/// The schema of a parameter of kind `kind`, with the limits [`Params`](crate::http::params::Params)
+/// enforces.
+fn schema(kind: Kind) -> Value {
+    match kind {
+        Kind::Text => json!({"type": "string", "maxLength": MAX_VALUE}),
+        Kind::OneOf(words) => json!({"type": "string", "enum": words}),
+        Kind::ListOf(words) => {
+            let word = words.join("|");
+            json!({
+                "type": "string",
+                "maxLength": MAX_VALUE,
+                "pattern": format!("^({word})(,({word}))*$"),
+                "description": format!("comma-separated, of: {}", words.join(", ")),
+            })
+        }
+        Kind::Number { min, max } => json!({"type": "number", "minimum": min, "maximum": max}),
+        Kind::Integer { min, max } => json!({"type": "integer", "minimum": min, "maximum": max}),
+        Kind::Time => json!({"anyOf": [
+            {"type": "integer", "minimum": EARLIEST, "maximum": LATEST,
+             "description": "ms since the epoch"},
+            {"type": "string", "format": "date-time",
+             "description": "RFC 3339, from 2000-01-01 to 2100-01-01"},
+            {"type": "string", "format": "date",
+             "description": "local midnight in the jurisdiction's time zone"},
+        ]}),
+    }
+}
+
+/// What each error status means, for the document.
+fn meaning(status: u16) -> &'static str {
+    match status {
+        400 => {
+            "A parameter is unknown, repeated, missing or out of its limits; the message names it."
+        }
+        401 => "No valid bearer token.",
+        403 => "The token's role or station does not cover this request.",
+        404 => "No such object, or nothing stored to answer from.",
+        414 => "The request target is too long.",
+        429 => {
+            "The token holds as many of this resource (open streams, running jobs) as it may; see Retry-After."
+        }
+        431 => "The request headers are too large.",
+        500 => "Internal error (logged, not shown).",
+        503 => "Busy with other callers' work; see Retry-After.",
+        504 => "The work did not finish within the route's deadline and was stopped.",
+        _ => "Error.",
+    }
+}
+
+/// The error statuses route `d` can answer, in order.
+pub fn error_statuses(d: &RouteDoc) -> Vec<u16> {
+    // Every request is checked for its size before routing.
+    let mut out = vec![414, 431];
+    if !d.params.is_empty() {
+        out.push(400);
+    }
+    if d.access != Access::Public {
+        // The guard, any handler's internal failure, and the deadline.
+        out.extend([401, 403, 500, 504]);
+    }
+    out.extend(d.errors);
+    out.sort_unstable();
+    out.dedup();
+    out
+}
 
 /// The document.
 pub fn document() -> Value {
@@ -17,25 +84,15 @@ pub fn document() -> Value {
             .params
             .iter()
             .map(|p| {
-                let schema = match p.kind {
-                    Kind::Text => json!({"type": "string"}),
-                    Kind::Number => json!({"type": "number"}),
-                    Kind::Integer => json!({"type": "integer"}),
-                    Kind::Time => json!({"oneOf": [
-                        {"type": "string", "format": "date-time"},
-                        {"type": "integer", "description": "ms since the epoch"}
-                    ]}),
-                };
                 json!({
                     "name": p.name,
                     "in": match p.location { In::Query => "query", In::Path => "path" },
                     "required": p.required,
                     "description": p.description,
-                    "schema": schema,
+                    "schema": schema(p.kind),
                 })
             })
             .collect();
-        let error = json!({"$ref": "#/components/responses/Error"});
         let mut responses = Map::new();
         let mut content = Map::new();
         content.insert(d.content.into(), json!({}));
@@ -48,8 +105,18 @@ pub fn document() -> Value {
             "200".into(),
             json!({"description": "OK", "content": content}),
         );
-        if !params.is_empty() {
-            responses.insert("400".into(), error.clone());
+        for status in error_statuses(&d) {
+            let mut r = json!({
+                "description": meaning(status),
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            });
+            if matches!(status, 429 | 503) {
+                r["headers"] = json!({"Retry-After": {
+                    "description": "Seconds after which asking again may succeed.",
+                    "schema": {"type": "integer", "minimum": 0},
+                }});
+            }
+            responses.insert(status.to_string(), r);
         }
         let mut op = json!({
             "summary": d.summary,
@@ -58,8 +125,6 @@ pub fn document() -> Value {
         if d.access == Access::Public {
             op["security"] = json!([]);
         } else {
-            responses.insert("401".into(), error.clone());
-            responses.insert("403".into(), error.clone());
             op["security"] = json!([{"bearer": []}]);
             op["x-roles"] = json!(
                 d.access
@@ -68,6 +133,7 @@ pub fn document() -> Value {
                     .map(|r| r.as_str())
                     .collect::<Vec<_>>()
             );
+            op["x-deadline-seconds"] = json!(d.deadline.as_secs());
         }
         op["responses"] = Value::Object(responses);
         paths.insert(d.path.to_owned(), json!({"get": op}));
@@ -79,17 +145,20 @@ pub fn document() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Live units, events, history and the map of the patrol pipeline. \
                 Every route but the public ones needs `Authorization: Bearer <token>`; `x-roles` \
-                lists the roles allowed, and a station-scoped token sees only its station.",
+                lists the roles allowed, and a station-scoped token sees only its station. \
+                Every error, whatever its status, is `{error, message}`; each route lists the \
+                statuses it answers, and `x-deadline-seconds` how long its work may take.",
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "responses": {"Error": {
-                "description": "An error: `error` is a code, `message` says what went wrong (a bad parameter is named).",
-                "content": {"application/json": {"schema": {
-                    "type": "object",
-                    "required": ["error", "message"],
-                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
-                }}},
+            "schemas": {"Error": {
+                "type": "object",
+                "required": ["error", "message"],
+                "additionalProperties": false,
+                "properties": {
+                    "error": {"type": "string", "description": "A code: bad_parameter, unauthorized, forbidden, not_found, ..."},
+                    "message": {"type": "string", "description": "What went wrong; a bad parameter is named."},
+                },
             }},
         },
         "security": [{"bearer": []}],

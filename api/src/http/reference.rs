@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use analytics::roads::{RoadNetwork, SpeedTable};
 use anyhow::Context;
+use chrono_tz::Tz;
 use ingest::jurisdiction::{Jurisdiction, Unit};
 use serde_json::{Value, json};
 
@@ -15,6 +16,8 @@ pub struct Reference {
     units: HashMap<String, Unit>,
     /// Features tagged with `layer`, and the station they belong to (`None`: everybody's).
     features: Vec<(Option<String>, Value)>,
+    /// The jurisdiction's time zone: a date in a parameter is local midnight there.
+    zone: Tz,
 }
 
 impl Reference {
@@ -80,7 +83,13 @@ impl Reference {
                 .map(|u| (u.id.clone(), u.clone()))
                 .collect(),
             features,
+            zone: j.timezone(),
         })
+    }
+
+    /// The jurisdiction's time zone, in which dates given as parameters are read.
+    pub fn zone(&self) -> Tz {
+        self.zone
     }
 
     /// The fleet entry of `unit`.

@@ -65,32 +65,27 @@ impl Format {
         }
     }
 
-    /// The `format` parameter among `own` (the route's JSON forms, the first the default)
-    /// and the three tables.
+    /// The `format` parameter: one of the words its [`ParamDoc`](crate::http::params::ParamDoc)
+    /// lists (already checked by [`Params::parse`]), the first being the default.
     ///
     /// # Errors
-    /// [`ApiError::BadParam`] naming `format` for any other value.
-    pub fn param(p: &Params, own: &[Format]) -> Result<Format, ApiError> {
-        let offered: Vec<Format> = own
-            .iter()
-            .copied()
+    /// [`ApiError::Internal`] when the route documents a format this module cannot write.
+    pub fn param(p: &Params) -> Result<Format, ApiError> {
+        let offered = p.choices("format");
+        let asked = p.text("format").or(offered.first().copied());
+        [Format::GeoJson, Format::Json]
+            .into_iter()
             .chain([Table::Csv, Table::Parquet, Table::Arrow].map(Format::Table))
-            .collect();
-        let Some(asked) = p.text("format") else {
-            return Ok(offered[0]);
-        };
-        offered
-            .iter()
-            .copied()
-            .find(|f| f.name() == asked)
+            .find(|f| Some(f.name()) == asked)
             .ok_or_else(|| {
-                let names: Vec<&str> = offered.iter().map(|f| f.name()).collect();
-                ApiError::param(
-                    "format",
-                    format!("{asked:?} is not one of {}", names.join(", ")),
-                )
+                ApiError::Internal(anyhow::anyhow!("no writer for the format {asked:?}"))
             })
     }
+}
+
+/// The `format` words of a route whose own answer is `own`: it, then the three tables.
+pub const fn formats(own: &'static str) -> [&'static str; 4] {
+    [own, "csv", "parquet", "arrow"]
 }
 
 /// The type a column of JSON values gets: the narrowest that holds every non-null value.

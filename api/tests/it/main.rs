@@ -4,11 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod analyze;
+mod broker;
 mod browser;
 mod cdp;
 mod crash;
 mod demo;
+mod faults;
 mod http_api;
+mod http_limits;
 mod report;
 mod response;
 mod retention;

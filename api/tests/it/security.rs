@@ -16,21 +16,42 @@ use crate::support::{fixtures, free_port, mosquitto_with_config, patrol, wait_li
 const INGEST_PASSWORD: &str = "ingest-test-secret";
 const DEVICE_PASSWORD: &str = "c01-test-secret";
 
-/// The shipped config with the listener, files and persistence moved into `dir`.
+/// The shipped config with the listener, files and persistence moved into `dir`, and the
+/// logins `ingest` and `ST1/C01`.
 fn shipped_config(dir: &Path, port: u16) -> String {
+    shipped_config_with_users(
+        dir,
+        port,
+        &[("ingest", INGEST_PASSWORD), ("ST1/C01", DEVICE_PASSWORD)],
+    )
+}
+
+/// The shipped config with the listener, files and persistence moved into `dir`, and these
+/// (login, password) pairs in its password file. The persistence directory is `dir/broker-db`,
+/// writable by everyone: Mosquitto started as root saves as the `mosquitto` user, and a
+/// directory it cannot write makes every save fail (and the test's restarts start empty).
+pub(crate) fn shipped_config_with_users(dir: &Path, port: u16, users: &[(&str, &str)]) -> String {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let conf = std::fs::read_to_string(repo.join("deploy/mosquitto.conf")).unwrap();
     std::fs::copy(repo.join("deploy/patrol.acl"), dir.join("patrol.acl")).unwrap();
     let passwd = dir.join("patrol.passwd");
-    add_user(&passwd, "ingest", INGEST_PASSWORD);
-    add_user(&passwd, "ST1/C01", DEVICE_PASSWORD);
+    for (user, password) in users {
+        add_user(&passwd, user, password);
+    }
+    let db = dir.join("broker-db");
+    std::fs::create_dir_all(&db).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
     let mut out = String::new();
     for line in conf.lines() {
         let line = match line.split_whitespace().next() {
             Some("listener") => format!("listener {port} 127.0.0.1"),
             Some("password_file") => format!("password_file {}", passwd.display()),
             Some("acl_file") => format!("acl_file {}", dir.join("patrol.acl").display()),
-            Some("persistence_location") => format!("persistence_location {}/", dir.display()),
+            Some("persistence_location") => format!("persistence_location {}/", db.display()),
             _ => line.to_owned(),
         };
         out.push_str(&line);
@@ -44,7 +65,7 @@ fn shipped_config(dir: &Path, port: u16) -> String {
     out
 }
 
-fn add_user(file: &Path, user: &str, password: &str) {
+pub(crate) fn add_user(file: &Path, user: &str, password: &str) {
     let bin = std::env::var("PATROL_TEST_MOSQUITTO_BIN")
         .ok()
         .and_then(|b| Path::new(&b).parent().map(|d| d.join("mosquitto_passwd")))
@@ -128,7 +149,7 @@ fn ping(tst: i64) -> Vec<u8> {
 
 /// Starts `patrol serve` with `config` on the fixture county and a free HTTP port, and waits
 /// until it listens; returns the process and the port.
-fn serve(config: &Path, store: &Path) -> (Child, u16) {
+pub(crate) fn serve(config: &Path, store: &Path) -> (Child, u16) {
     let http = free_port();
     let child = patrol()
         .args(["serve", "--config"])
@@ -147,7 +168,7 @@ fn serve(config: &Path, store: &Path) -> (Child, u16) {
     (child, http)
 }
 
-fn stop(mut child: Child) {
+pub(crate) fn stop(mut child: Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

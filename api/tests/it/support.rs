@@ -70,3 +70,42 @@ pub(crate) fn mosquitto_with_config(port: u16, text: &str) -> Mosquitto {
         _dir: dir,
     }
 }
+
+impl Mosquitto {
+    /// Kills the broker with SIGKILL (no shutdown save) and waits for it to die.
+    pub(crate) fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Starts the broker again with the same config file (so the same port and persistence
+    /// directory) after [`Mosquitto::kill9`], and waits until it listens.
+    pub(crate) fn restart(&mut self) {
+        let bin = std::env::var("PATROL_TEST_MOSQUITTO_BIN").unwrap_or_else(|_| "mosquitto".into());
+        self.child = Command::new(&bin)
+            .arg("-c")
+            .arg(self._dir.path().join("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        wait_listening(self.port, Duration::from_secs(10));
+    }
+}
+
+/// The value of the Prometheus counter or gauge `name` in `/metrics` of the server on `port`,
+/// read with the admin `token`; `None` while the server does not answer.
+pub(crate) fn metric(port: u16, token: &str, name: &str) -> Option<u64> {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
+         Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}

@@ -64,6 +64,7 @@ impl Server {
                 mqtt: MqttSourceConfig::new("127.0.0.1", mqtt, &format!("it-{mqtt}")),
                 flush_interval: Duration::from_millis(300),
                 retention: None,
+                node: None,
             },
             &tracker,
             &token,

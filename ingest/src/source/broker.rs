@@ -55,10 +55,11 @@ listen = "{addr}"
 next_connection_delay_ms = 0
     [v5.1.connections]
     connection_timeout_ms = 60000
-    max_payload_size = 65536
+    max_payload_size = {max_payload}
     max_inflight_count = {max_inflight}
     dynamic_filters = true
-"#
+"#,
+        max_payload = super::mqtt::MAX_PACKET_BYTES
     );
     let config: rumqttd::Config =
         toml::from_str(&config_text).map_err(|e| BrokerError::Config(e.to_string()))?;

@@ -47,22 +47,41 @@ pub struct MqttSourceConfig {
     pub session_expiry_s: u32,
     /// Keep-alive interval.
     pub keep_alive: Duration,
+    /// Largest MQTT packet we accept, announced to the broker in CONNECT (MQTT 5 Maximum
+    /// Packet Size). A broker must not send us anything larger, so no message can break the
+    /// connection by its size; keep the broker's own limit (`max_packet_size` in Mosquitto) at
+    /// or below this, so that publishers are refused instead.
+    pub max_packet_bytes: u32,
 }
 
+/// The packet size limit of the shipped broker configurations (the embedded broker and
+/// `deploy/mosquitto.conf`), and so ingest's default: 1 MiB. An OwnTracks fix is a few hundred
+/// bytes; anything near this is refused by decode as `oversize` and kept in rejects.
+pub const MAX_PACKET_BYTES: u32 = 1 << 20;
+
+/// Room above the broker's limit for what a broker adds to a packet it forwards (a message
+/// expiry or subscription identifier property).
+const FORWARD_HEADROOM: u32 = 4096;
+
 impl MqttSourceConfig {
-    /// Source settings for a broker at `host:port` with the default topic `owntracks/+/+`,
-    /// receive maximum 1000 and a one-day session.
+    /// Source settings for a broker at `host:port` with the default topic `owntracks/#`,
+    /// receive maximum 1000, a one-day session and the shipped packet size limit.
+    ///
+    /// The filter takes topics of any depth under the prefix, so a device publishing to a
+    /// malformed topic (`owntracks/ST1`, `owntracks/ST1/C01/x`) ends in rejects as
+    /// `bad_topic` instead of being dropped by the broker for want of a subscriber.
     pub fn new(host: &str, port: u16, client_id: &str) -> Self {
         MqttSourceConfig {
             host: host.to_owned(),
             port,
             client_id: client_id.to_owned(),
-            topics: vec!["owntracks/+/+".to_owned()],
+            topics: vec!["owntracks/#".to_owned()],
             credentials: None,
             tls: None,
             receive_maximum: 1000,
             session_expiry_s: 86_400,
             keep_alive: Duration::from_secs(30),
+            max_packet_bytes: MAX_PACKET_BYTES,
         }
     }
 }
@@ -180,7 +199,7 @@ pub struct Delivery {
     pub recv_time: EpochMillis,
 }
 
-/// Counters of the source, read by `/metrics`.
+/// Counters and connection state of the source, read by `/metrics` and `/ready`.
 #[derive(Debug, Default)]
 pub struct SourceStats {
     /// Messages received.
@@ -189,7 +208,59 @@ pub struct SourceStats {
     pub acked: std::sync::atomic::AtomicU64,
     /// Connection errors (each followed by a back-off and reconnect).
     pub reconnects: std::sync::atomic::AtomicU64,
+    /// True while a connection to the broker is up (between its CONNACK and its loss).
+    pub connected: std::sync::atomic::AtomicBool,
+    /// The last connection error, for `/ready`; cleared by the next CONNACK.
+    pub last_error: std::sync::Mutex<Option<String>>,
 }
+
+impl SourceStats {
+    fn set_error(&self, error: Option<String>) {
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = error;
+        }
+    }
+
+    /// The last connection error, if the source is not connected now.
+    pub fn error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+/// Why the source gave up instead of retrying.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The broker refused the credentials on the first connection: a configuration error that
+    /// retrying cannot fix, so `patrol serve` refuses to start. (Refusals after a first
+    /// successful connection are retried: the broker's password file may be mid-edit.)
+    #[error(
+        "broker {host}:{port} refused the connection: {code:?} (check [mqtt] username and password)"
+    )]
+    Refused {
+        /// Broker host.
+        host: String,
+        /// Broker port.
+        port: u16,
+        /// The CONNACK reason code.
+        code: rumqttc::v5::mqttbytes::v5::ConnectReturnCode,
+    },
+}
+
+/// CONNACK codes that mean "these credentials or this client may not connect".
+fn is_auth_refusal(code: rumqttc::v5::mqttbytes::v5::ConnectReturnCode) -> bool {
+    use rumqttc::v5::mqttbytes::v5::ConnectReturnCode as C;
+    matches!(
+        code,
+        C::BadUserNamePassword | C::NotAuthorized | C::Banned | C::BadAuthenticationMethod
+    )
+}
+
+/// First wait before reconnecting; it doubles on each failed attempt up to [`MAX_BACKOFF`] and
+/// starts again from here once a CONNACK arrives.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 fn now_ms() -> EpochMillis {
     std::time::SystemTime::now()
@@ -205,6 +276,7 @@ fn options(cfg: &MqttSourceConfig) -> MqttOptions {
         .set_session_expiry_interval(Some(cfg.session_expiry_s))
         .set_receive_maximum(Some(cfg.receive_maximum))
         .set_manual_acks(true)
+        .set_max_packet_size(Some(cfg.max_packet_bytes.saturating_add(FORWARD_HEADROOM)))
         .set_request_channel_capacity(usize::from(cfg.receive_maximum) * 2 + 16);
     if let Some((u, p)) = &cfg.credentials {
         o.set_credentials(u, p);
@@ -227,16 +299,20 @@ fn options(cfg: &MqttSourceConfig) -> MqttOptions {
 /// Runs the source until `shutdown` fires. Each message goes to `out`; `durable` carries the
 /// highest sequence number the store has made durable, and every message up to it is acked.
 ///
-/// Connection errors are logged and retried with a doubling back-off (up to 30 s); messages
-/// received on a lost connection are not acked (the broker redelivers them and the store drops
-/// the copies).
+/// Connection errors are logged and retried with a doubling back-off (up to [`MAX_BACKOFF`],
+/// reset by every CONNACK); messages received on a lost connection are not acked (the broker
+/// redelivers them and the store drops the copies).
+///
+/// # Errors
+/// [`SourceError::Refused`] when the broker refuses the credentials before any connection
+/// succeeded.
 pub async fn run(
     cfg: MqttSourceConfig,
     out: mpsc::Sender<Delivery>,
     mut durable: watch::Receiver<u64>,
     stats: std::sync::Arc<SourceStats>,
     shutdown: CancellationToken,
-) {
+) -> Result<(), SourceError> {
     use std::sync::atomic::Ordering::Relaxed;
     let window = usize::from(cfg.receive_maximum);
     let (client, mut eventloop): (AsyncClient, EventLoop) =
@@ -246,7 +322,8 @@ pub async fn run(
     // Received but not yet taken by the pipeline (only when its channel is full).
     let mut overflow: VecDeque<Delivery> = VecDeque::new();
     let mut seq: u64 = *durable.borrow();
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = FIRST_BACKOFF;
+    let mut ever_connected = false;
     loop {
         let can_poll = overflow.len() < window.max(1);
         tokio::select! {
@@ -274,7 +351,6 @@ pub async fn run(
             }
             event = eventloop.poll(), if can_poll => match event {
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    backoff = Duration::from_millis(100);
                     seq += 1;
                     stats.received.fetch_add(1, Relaxed);
                     let delivery = Delivery {
@@ -296,6 +372,10 @@ pub async fn run(
                 }
                 Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                     tracing::info!(session_present = ack.session_present, "Connected to broker");
+                    backoff = FIRST_BACKOFF;
+                    ever_connected = true;
+                    stats.connected.store(true, Relaxed);
+                    stats.set_error(None);
                     // Subscribing again with a session present is harmless and covers brokers
                     // that lost the session's subscriptions.
                     for topic in &cfg.topics {
@@ -318,18 +398,35 @@ pub async fn run(
                 }
                 Err(error) => {
                     stats.reconnects.fetch_add(1, Relaxed);
-                    tracing::warn!(%error, backoff_ms = backoff.as_millis() as u64, "MQTT connection error");
+                    stats.connected.store(false, Relaxed);
+                    stats.set_error(Some(error.to_string()));
+                    if let rumqttc::v5::ConnectionError::ConnectionRefused(code) = error
+                        && is_auth_refusal(code)
+                    {
+                        if !ever_connected {
+                            return Err(SourceError::Refused {
+                                host: cfg.host.clone(),
+                                port: cfg.port,
+                                code,
+                            });
+                        }
+                        // An operator must see this one: ingest is down until it is fixed.
+                        tracing::error!(?code, "The broker refuses ingest's credentials; retrying");
+                    } else {
+                        tracing::warn!(%error, backoff_ms = backoff.as_millis() as u64, "MQTT connection error");
+                    }
                     // Acks for the old connection would be meaningless: the broker redelivers.
                     unacked.clear();
                     tokio::select! {
                         () = shutdown.cancelled() => break,
                         () = tokio::time::sleep(backoff) => {}
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
     }
+    stats.connected.store(false, Relaxed);
     // Hand over what is still queued, then leave without disconnecting cleanly only if the
     // broker is gone; a clean DISCONNECT keeps the session for the next start.
     for d in overflow {
@@ -339,6 +436,7 @@ pub async fn run(
     }
     let _ = client.try_disconnect();
     let _ = tokio::time::timeout(Duration::from_millis(500), eventloop.poll()).await;
+    Ok(())
 }
 
 /// A publishing client for the simulator and tests: one MQTT 5 connection, optionally with a

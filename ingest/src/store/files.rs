@@ -48,22 +48,74 @@ pub(crate) fn partition_dir(root: &Path, table: &str, day: i64) -> PathBuf {
     root.join(table).join(format!("date={}", day_name(day)))
 }
 
-/// The WAL segment range a data file covers, from its name: `part-<n>` or `compact-<a>-<b>`.
-pub(crate) fn file_range(name: &str) -> Option<(u64, u64)> {
+/// The node and the WAL segment range a data file covers, from its name:
+/// `part-<n>-<node>` or `compact-<a>-<b>-<node>`. Files written before nodes were named
+/// (`part-<n>`, `compact-<a>-<b>`) belong to the node `""`.
+pub(crate) fn file_range(name: &str) -> Option<(&str, (u64, u64))> {
     let stem = name.strip_suffix(".parquet")?;
-    if let Some(n) = stem.strip_prefix("part-") {
-        let n = n.parse().ok()?;
-        return Some((n, n));
+    let number = |s: &str| -> Option<u64> {
+        (s.len() == 10 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    // `<n>` or `<n>-<node>`.
+    let split_node = |s| {
+        let (n, node) = split_dash(s);
+        Some((number(n)?, node))
+    };
+    if let Some(rest) = stem.strip_prefix("part-") {
+        let (n, node) = split_node(rest)?;
+        return Some((node, (n, n)));
     }
-    let (a, b) = stem.strip_prefix("compact-")?.split_once('-')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
+    let (a, rest) = stem.strip_prefix("compact-")?.split_once('-')?;
+    let (b, node) = split_node(rest)?;
+    Some((node, (number(a)?, b)))
+}
+
+/// `s` split at its first `-`, or all of it and `""`.
+fn split_dash(s: &str) -> (&str, &str) {
+    s.split_once('-').unwrap_or((s, ""))
+}
+
+/// The name of the data file of `node` holding WAL segments `first..=last`.
+pub(crate) fn file_name(node: &str, first: u64, last: u64) -> String {
+    let suffix = if node.is_empty() {
+        String::new()
+    } else {
+        format!("-{node}")
+    };
+    if first == last {
+        format!("part-{first:010}{suffix}.parquet")
+    } else {
+        format!("compact-{first:010}-{last:010}{suffix}.parquet")
+    }
 }
 
 /// A data file with the inclusive range of WAL segments it holds.
 pub(crate) type DataFile = (PathBuf, (u64, u64));
 
-/// Data files of one partition with their segment ranges, sorted by range.
+/// Data files of one partition, of every node, with their segment ranges, sorted by range.
 pub(crate) fn data_files(dir: &Path) -> Result<Vec<DataFile>, StoreError> {
+    Ok(named_files(dir)?
+        .into_iter()
+        .map(|(path, _, range)| (path, range))
+        .collect())
+}
+
+/// The data files of one partition that `node` wrote, sorted by range. Only these are the
+/// node's to merge and clean up: segment numbers are counted per node.
+pub(crate) fn node_files(dir: &Path, node: &str) -> Result<Vec<DataFile>, StoreError> {
+    Ok(named_files(dir)?
+        .into_iter()
+        .filter(|(_, n, _)| n == node)
+        .map(|(path, _, range)| (path, range))
+        .collect())
+}
+
+/// A data file with the node that wrote it and its segment range.
+type NamedFile = (PathBuf, String, (u64, u64));
+
+fn named_files(dir: &Path) -> Result<Vec<NamedFile>, StoreError> {
     let mut out = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
@@ -73,11 +125,12 @@ pub(crate) fn data_files(dir: &Path) -> Result<Vec<DataFile>, StoreError> {
     for entry in entries {
         let entry = entry.map_err(|e| StoreError::io(dir, e))?;
         let name = entry.file_name();
-        if let Some(range) = file_range(&name.to_string_lossy()) {
-            out.push((entry.path(), range));
+        let name = name.to_string_lossy();
+        if let Some((node, range)) = file_range(&name) {
+            out.push((entry.path(), node.to_owned(), range));
         }
     }
-    out.sort_by_key(|(_, r)| *r);
+    out.sort_by(|a, b| (a.2, &a.1).cmp(&(b.2, &b.1)));
     Ok(out)
 }
 
@@ -287,14 +340,20 @@ pub(crate) fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordBa
     Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
-/// The dedupe keys `(unit, fix_time)` of every ping file in a partition.
-pub(crate) fn ping_keys(dir: &Path, mut visit: impl FnMut(&str, i64)) -> Result<(), StoreError> {
+/// The dedupe keys `(unit, fix_time)` of every ping file in a partition, with the position
+/// stored under each (`lat`, `lon`).
+pub(crate) fn ping_keys(
+    dir: &Path,
+    mut visit: impl FnMut(&str, i64, f64, f64),
+) -> Result<(), StoreError> {
     for (path, _) in data_files(dir)? {
-        for batch in read_columns(&path, &["unit", "fix_time"])? {
+        for batch in read_columns(&path, &["unit", "fix_time", "lat", "lon"])? {
             let units = column::<StringArray>(&batch, "unit", &path)?;
             let times = column::<TimestampMillisecondArray>(&batch, "fix_time", &path)?;
+            let lats = column::<Float64Array>(&batch, "lat", &path)?;
+            let lons = column::<Float64Array>(&batch, "lon", &path)?;
             for i in 0..batch.num_rows() {
-                visit(units.value(i), times.value(i));
+                visit(units.value(i), times.value(i), lats.value(i), lons.value(i));
             }
         }
     }
@@ -337,14 +396,18 @@ fn column<'a, T: Array + 'static>(
 /// outside it; a day of 8,000 units has some 100 of them.
 pub(crate) const COMPACT_ROW_GROUP_ROWS: usize = 131_072;
 
-/// Merges every data file of a partition into one `compact-<first>-<last>` file, then deletes
-/// the inputs. A crash between the two leaves covered files that [`remove_covered`] deletes.
+/// Merges every data file `node` wrote in a partition into one `compact-<first>-<last>-<node>`
+/// file, then deletes the inputs. A crash between the two leaves covered files that [`remove_covered`] deletes.
 /// The merged rows are sorted as each part is (pings and events by unit then time, rejects by
 /// arrival; ties keep the order of the files' segments), in row groups of
 /// [`COMPACT_ROW_GROUP_ROWS`]. Returns the number of files merged (0 when there was nothing
 /// to do).
-pub(crate) fn compact_partition(dir: &Path, min_files: usize) -> Result<usize, StoreError> {
-    let files = data_files(dir)?;
+pub(crate) fn compact_partition(
+    dir: &Path,
+    node: &str,
+    min_files: usize,
+) -> Result<usize, StoreError> {
+    let files = node_files(dir, node)?;
     if files.len() < min_files.max(2) {
         return Ok(0);
     }
@@ -367,19 +430,13 @@ pub(crate) fn compact_partition(dir: &Path, min_files: usize) -> Result<usize, S
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(COMPACT_ROW_GROUP_ROWS))
         .build();
-    write_batches(
-        dir,
-        &format!("compact-{first:010}-{last:010}.parquet"),
-        &schema,
-        props,
-        |w| {
-            for chunk in order.chunks(COMPACT_ROW_GROUP_ROWS) {
-                w.write(&interleave_record_batch(&refs, chunk)?)?;
-            }
-            Ok(())
-        },
-    )?;
-    remove_covered(dir)?;
+    write_batches(dir, &file_name(node, first, last), &schema, props, |w| {
+        for chunk in order.chunks(COMPACT_ROW_GROUP_ROWS) {
+            w.write(&interleave_record_batch(&refs, chunk)?)?;
+        }
+        Ok(())
+    })?;
+    remove_covered(dir, node)?;
     Ok(files.len())
 }
 
@@ -412,10 +469,10 @@ fn merged_order(
     Ok(keys.into_iter().map(|(_, _, b, i)| (b, i)).collect())
 }
 
-/// Deletes data files whose segment range lies inside another file's range, and leftover
-/// temporary files.
-pub(crate) fn remove_covered(dir: &Path) -> Result<(), StoreError> {
-    let files = data_files(dir)?;
+/// Deletes data files of `node` whose segment range lies inside another of its files' range,
+/// and leftover temporary files.
+pub(crate) fn remove_covered(dir: &Path, node: &str) -> Result<(), StoreError> {
+    let files = node_files(dir, node)?;
     for (path, (a, b)) in &files {
         let covered = files
             .iter()
@@ -426,7 +483,14 @@ pub(crate) fn remove_covered(dir: &Path) -> Result<(), StoreError> {
     }
     if let Ok(entries) = fs::read_dir(dir) {
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().ends_with(".tmp") {
+            let name = entry.file_name();
+            let ours = name
+                .to_string_lossy()
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".tmp"))
+                .and_then(file_range)
+                .is_some_and(|(n, _)| n == node);
+            if ours {
                 let path = entry.path();
                 fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
             }

@@ -107,7 +107,9 @@ const TAG_EVENT: u8 = 3;
 const TAG_TICK: u8 = 4;
 const TAG_SNAPSHOT: u8 = 5;
 
-const REASONS: [RejectReason; 11] = [
+/// Every reason, so a stored name can be read back (the WAL holds reasons by name). A reason
+/// missing here would make its rejections unreadable on replay.
+pub const REASONS: [RejectReason; 15] = [
     RejectReason::MalformedJson,
     RejectReason::MissingField,
     RejectReason::BadTopic,
@@ -115,10 +117,14 @@ const REASONS: [RejectReason; 11] = [
     RejectReason::BadCoordinates(InvalidPing::OutOfRange),
     RejectReason::BadCoordinates(InvalidPing::NullIsland),
     RejectReason::BadCoordinates(InvalidPing::BadUnit),
+    RejectReason::BadTimestamp,
     RejectReason::FutureTimestamp,
+    RejectReason::TooOld,
     RejectReason::Oversize,
     RejectReason::UnknownUnit,
+    RejectReason::StationMismatch,
     RejectReason::IgnoredType,
+    RejectReason::ConflictingFix,
 ];
 
 /// Looks a reason up by its stored name.
@@ -328,5 +334,35 @@ impl Record {
             _ => return None,
         };
         c.0.is_empty().then_some(rec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails to compile when a reason is added without a place in [`REASONS`]'s count, and
+    /// fails when one is listed twice or not read back by its name.
+    #[test]
+    fn every_reason_reads_back_by_name() {
+        let place = |r: RejectReason| match r {
+            RejectReason::MalformedJson
+            | RejectReason::MissingField
+            | RejectReason::BadTopic
+            | RejectReason::BadCoordinates(_)
+            | RejectReason::BadTimestamp
+            | RejectReason::FutureTimestamp
+            | RejectReason::TooOld
+            | RejectReason::Oversize
+            | RejectReason::UnknownUnit
+            | RejectReason::StationMismatch
+            | RejectReason::IgnoredType
+            | RejectReason::ConflictingFix => r.as_str(),
+        };
+        let names: std::collections::BTreeSet<&str> = REASONS.iter().map(|r| place(*r)).collect();
+        assert_eq!(names.len(), REASONS.len());
+        for r in REASONS {
+            assert_eq!(reason_from_str(r.as_str()), Some(r));
+        }
     }
 }

@@ -7,10 +7,10 @@
 //! `date` column from the path):
 //! ```text
 //! wal/<segment>.wal                                  write-ahead log segments
-//! pings/date=YYYY-MM-DD/part-<segment>.parquet        one file per WAL segment and date
-//! pings/date=YYYY-MM-DD/compact-<first>-<last>.parquet   merged parts
-//! rejects/date=YYYY-MM-DD/part-<segment>.parquet
-//! events/date=YYYY-MM-DD/part-<segment>.parquet       geofence and duty events
+//! pings/date=YYYY-MM-DD/part-<segment>-<node>.parquet   one file per WAL segment and date
+//! pings/date=YYYY-MM-DD/compact-<first>-<last>-<node>.parquet   merged parts
+//! rejects/date=YYYY-MM-DD/part-<segment>-<node>.parquet
+//! events/date=YYYY-MM-DD/part-<segment>-<node>.parquet  geofence and duty events
 //! ```
 //! `date` is the UTC date of `fix_time` for pings, of `recv_time` for rejects and of `time`
 //! for events. Every table is written the same way (WAL first, then one file per segment and

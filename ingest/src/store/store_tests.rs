@@ -5,12 +5,16 @@ const DAY: i64 = 86_400_000;
 const T0: i64 = 1_763_800_000_000; // 2025-11-22
 
 fn ping(unit: &str, t: i64) -> Record {
+    ping_at(unit, t, 40.1)
+}
+
+fn ping_at(unit: &str, t: i64, lat: f64) -> Record {
     let p = Ping::new(
         unit,
         "central",
         t,
         t + 1000,
-        40.1,
+        lat,
         -88.9,
         Extras::default(),
         Flags::empty(),
@@ -46,7 +50,7 @@ fn cfg(root: &Path) -> StoreConfig {
 fn stored_pings(root: &Path) -> Vec<(String, i64)> {
     let mut out = Vec::new();
     for day in files::partitions(root, PINGS).unwrap() {
-        files::ping_keys(&partition_dir(root, PINGS, day), |u, t| {
+        files::ping_keys(&partition_dir(root, PINGS, day), |u, t, _, _| {
             out.push((u.to_owned(), t))
         })
         .unwrap();
@@ -81,7 +85,8 @@ fn dedupes_within_and_across_batches() {
             pings: 2,
             rejects: 1,
             events: 0,
-            duplicates: 1
+            duplicates: 1,
+            conflicts: 0,
         }
     );
     let out = s
@@ -93,7 +98,8 @@ fn dedupes_within_and_across_batches() {
             pings: 0,
             rejects: 1,
             events: 0,
-            duplicates: 2
+            duplicates: 2,
+            conflicts: 0,
         }
     );
     s.flush().unwrap();
@@ -131,7 +137,7 @@ fn replay_after_partial_flush_is_idempotent() {
         s.append(vec![ping("C01", T0), ping("C02", T0)]).unwrap();
         // Crash after the Parquet rename but before the segment is deleted: write the part
         // file by hand, keep the WAL segment.
-        write_segment(dir.path(), s.wal.segment(), &s.pending).unwrap();
+        write_segment(dir.path(), &s.cfg.node, s.wal.segment(), &s.pending).unwrap();
     }
     let s = Store::open(cfg(dir.path())).unwrap();
     drop(s);
@@ -200,7 +206,7 @@ fn merged_files_are_sorted_by_unit_in_row_groups_that_prune() {
         files::COMPACT_ROW_GROUP_ROWS as i64
     );
     let mut rows: Vec<(String, i64)> = Vec::new();
-    files::ping_keys(&p, |u, t| rows.push((u.to_owned(), t))).unwrap();
+    files::ping_keys(&p, |u, t, _, _| rows.push((u.to_owned(), t))).unwrap();
     assert_eq!(rows.len(), 2 * n);
     assert!(
         rows.windows(2).all(|w| w[0] <= w[1]),
@@ -235,7 +241,7 @@ fn covered_parts_are_removed_on_open() {
         .iter()
         .map(|(path, _)| (path.clone(), fs::read(path).unwrap()))
         .collect();
-    files::compact_partition(&p, 2).unwrap();
+    files::compact_partition(&p, &cfg(dir.path()).node, 2).unwrap();
     for (path, bytes) in saved {
         fs::write(path, bytes).unwrap();
     }
@@ -352,7 +358,7 @@ fn the_resume_point_survives_crashes_and_rotations_and_ignores_imports() {
         batch.extend(entries(vec![ping("C01", T0)]));
         batch.push(WalEntry::Tick(T0 + 5));
         batch.extend(entries(vec![ping("C01", T0), reject(b"{", T0)]));
-        let out = s.append_entries(batch).unwrap();
+        let out = s.append_entries(&mut batch).unwrap();
         assert_eq!((out.pings, out.duplicates), (1, 1));
         assert_eq!(s.resume(), want);
     }
@@ -372,10 +378,11 @@ fn the_resume_point_survives_crashes_and_rotations_and_ignores_imports() {
         assert_eq!(s.resume(), want);
         let mut batch = vec![snapshot(false, &[2])];
         batch.extend(entries(vec![ping("C01", T0 + 1000)]));
-        s.append_entries(batch).unwrap();
+        s.append_entries(&mut batch).unwrap();
         s.flush().unwrap();
-        s.append_entries(entries(vec![ping("C02", T0)])).unwrap();
-        s.append_entries(vec![WalEntry::Tick(T0 + 9)]).unwrap();
+        s.append_entries(&mut entries(vec![ping("C02", T0)]))
+            .unwrap();
+        s.append_entries(&mut vec![WalEntry::Tick(T0 + 9)]).unwrap();
         want = Resume {
             snapshot: Some(vec![2]),
             inputs: vec![
@@ -390,7 +397,7 @@ fn the_resume_point_survives_crashes_and_rotations_and_ignores_imports() {
         let mut s = Store::open(cfg(dir.path())).unwrap();
         assert_eq!(s.resume(), want);
         // A clean end: the closing snapshot, then an import.
-        s.append_entries(vec![snapshot(false, &[3]), snapshot(true, &[4])])
+        s.append_entries(&mut vec![snapshot(false, &[3]), snapshot(true, &[4])])
             .unwrap();
         s.append(vec![ping("C03", T0)]).unwrap();
     }
@@ -406,4 +413,140 @@ fn the_resume_point_survives_crashes_and_rotations_and_ignores_imports() {
         s.flush().unwrap();
     }
     assert_eq!(stored_pings(dir.path()).len(), 5);
+}
+
+#[test]
+fn a_second_position_for_the_same_fix_time_is_kept_as_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(cfg(dir.path())).unwrap();
+    s.append(vec![ping_at("C01", T0, 40.1)]).unwrap();
+    // Within one batch and across batches, before and after the flush and a reopen.
+    let out = s
+        .append(vec![ping_at("C01", T0, 40.2), ping_at("C01", T0, 40.2)])
+        .unwrap();
+    assert_eq!((out.pings, out.rejects, out.conflicts), (0, 1, 2));
+    s.flush().unwrap();
+    drop(s);
+    let mut s = Store::open(cfg(dir.path())).unwrap();
+    let out = s
+        .append(vec![ping_at("C01", T0, 40.1), ping_at("C01", T0, 40.3)])
+        .unwrap();
+    assert_eq!(
+        (out.pings, out.duplicates, out.rejects, out.conflicts),
+        (0, 1, 1, 1)
+    );
+    s.flush().unwrap();
+    assert_eq!(stored_pings(dir.path()), vec![("C01".to_owned(), T0)]);
+    let rejects = scan_reject_keys(dir.path()).unwrap();
+    assert_eq!(rejects.len(), 2, "{rejects:?}");
+    assert!(rejects.iter().all(|(topic, _)| topic == "central/C01"));
+    let payloads: Vec<String> = rejects
+        .iter()
+        .map(|(_, p)| String::from_utf8(p.clone()).unwrap())
+        .collect();
+    assert!(payloads.iter().any(|p| p.contains("40.2")), "{payloads:?}");
+    assert!(payloads.iter().any(|p| p.contains("40.3")), "{payloads:?}");
+}
+
+#[test]
+fn a_second_open_of_the_same_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(cfg(dir.path())).unwrap();
+    let err = Store::open(cfg(dir.path())).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("in use by another process")
+            && msg.contains(&format!("pid {}", std::process::id())),
+        "{msg}"
+    );
+    drop(s);
+    Store::open(cfg(dir.path())).unwrap();
+}
+
+#[test]
+fn node_names_keep_the_files_of_several_nodes_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let node = |root: &Path, name: &str| StoreConfig {
+        node: name.to_owned(),
+        compact_min_files: 2,
+        ..cfg(root)
+    };
+    assert!(matches!(
+        Store::open(node(&a, "bad-name")),
+        Err(StoreError::BadNode(_))
+    ));
+    for (root, name, unit) in [(&a, "a", "C01"), (&b, "b", "C02")] {
+        let mut s = Store::open(node(root, name)).unwrap();
+        s.append(vec![ping(unit, T0)]).unwrap();
+        s.flush().unwrap();
+    }
+    // Both nodes wrote segment 0 of the same day: merged into one tree, the names differ.
+    let day = partition_dir(&a, PINGS, files::day_of(T0));
+    for entry in fs::read_dir(partition_dir(&b, PINGS, files::day_of(T0))).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), day.join(entry.file_name())).unwrap();
+    }
+    let mut s = Store::open(node(&a, "a")).unwrap();
+    assert_eq!(files::data_files(&day).unwrap().len(), 2);
+    // Node a merges only its own files, and another node's copy is a duplicate to it.
+    s.append(vec![ping("C01", T0 + 1), ping("C02", T0)])
+        .unwrap();
+    s.flush().unwrap();
+    let mut names: Vec<String> = fs::read_dir(&day)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "compact-0000000000-0000000002-a.parquet",
+            "part-0000000000-b.parquet"
+        ]
+    );
+    assert_eq!(
+        scan_ping_keys(&a).unwrap(),
+        [
+            ("C01".to_owned(), T0),
+            ("C01".to_owned(), T0 + 1),
+            ("C02".to_owned(), T0)
+        ]
+    );
+}
+
+#[test]
+fn a_vanished_wal_is_a_permanent_error_and_nothing_is_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let mut s = Store::open(cfg(&root)).unwrap();
+    s.append(vec![ping("C01", T0)]).unwrap();
+    fs::remove_dir_all(&root).unwrap();
+    let mut batch = vec![WalEntry::Record(ping("C01", T0 + 1))];
+    let err = s.append_entries(&mut batch).unwrap_err();
+    assert!(err.is_permanent(), "{err}");
+    assert_eq!(batch.len(), 1, "the batch is handed back");
+}
+
+#[test]
+fn file_names_parse_with_and_without_a_node() {
+    assert_eq!(
+        files::file_range("part-0000000007.parquet"),
+        Some(("", (7, 7)))
+    );
+    assert_eq!(
+        files::file_range("part-0000000007-n_1.parquet"),
+        Some(("n_1", (7, 7)))
+    );
+    assert_eq!(
+        files::file_range("compact-0000000001-0000000009-x.parquet"),
+        Some(("x", (1, 9)))
+    );
+    assert_eq!(files::file_range("part-7.parquet"), None);
+    assert_eq!(
+        files::file_name("x", 1, 9),
+        "compact-0000000001-0000000009-x.parquet"
+    );
+    assert_eq!(files::file_name("", 3, 3), "part-0000000003.parquet");
 }

@@ -10,7 +10,7 @@
 //! was never acknowledged.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::record::WalEntry;
@@ -26,6 +26,12 @@ pub(crate) struct WalWriter {
     segment: u64,
     file: File,
     buf: Vec<u8>,
+    /// Bytes of the segment that were written and synced: the durable prefix. A failed commit
+    /// cuts the file back to it.
+    len: u64,
+    /// A failed commit could not cut the file back (the file system refused even that); the
+    /// next commit does it first.
+    torn: bool,
 }
 
 pub(crate) fn segment_path(dir: &Path, segment: u64) -> PathBuf {
@@ -60,6 +66,8 @@ impl WalWriter {
             segment,
             file,
             buf: Vec::with_capacity(1 << 20),
+            len: 0,
+            torn: false,
         })
     }
 
@@ -74,13 +82,61 @@ impl WalWriter {
     }
 
     /// Writes the staged records and syncs them to disk (the group commit).
+    ///
+    /// On failure (a full disk, a file system remounted read-only, an IO error) nothing staged
+    /// is kept: the buffer is emptied and the file cut back to what earlier commits synced, so
+    /// the caller can stage the same entries again later and replay never meets a torn frame
+    /// before good ones. A segment file that is no longer the one in the WAL directory (the
+    /// directory was deleted or replaced) is an error too: what is written to it would be lost
+    /// with the file.
     pub(crate) fn commit(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
+        let result = self.write_synced();
+        self.buf.clear();
+        if result.is_err() {
+            self.torn = self.cut_back().is_err();
+        }
+        result
+    }
+
+    fn write_synced(&mut self) -> io::Result<()> {
+        if self.torn {
+            self.cut_back()?;
+            self.torn = false;
+        }
         self.file.write_all(&self.buf)?;
         self.file.sync_data()?;
-        self.buf.clear();
+        self.check_linked()?;
+        self.len += self.buf.len() as u64;
+        Ok(())
+    }
+
+    /// Truncates the file to its durable prefix and puts the write position there.
+    fn cut_back(&mut self) -> io::Result<()> {
+        self.file.set_len(self.len)?;
+        self.file.seek(SeekFrom::Start(self.len))?;
+        self.file.sync_data()
+    }
+
+    /// Fails when the open file is not the segment's file in the directory any more.
+    fn check_linked(&self) -> io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let path = segment_path(&self.dir, self.segment);
+        let on_disk = fs::metadata(&path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("WAL segment {} vanished: {e}", path.display()),
+            )
+        })?;
+        let open = self.file.metadata()?;
+        if (on_disk.dev(), on_disk.ino()) != (open.dev(), open.ino()) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("WAL segment {} was replaced", path.display()),
+            ));
+        }
         Ok(())
     }
 

@@ -41,6 +41,7 @@ fn validate_config(s: &Settings) -> ValidateConfig {
         future_tolerance_ms: i64::from(s.validate.future_tolerance_s) * 1000,
         reorder_window_ms: i64::from(s.validate.reorder_window_s) * 1000,
         known_units: None,
+        max_age_ms: None,
     }
 }
 

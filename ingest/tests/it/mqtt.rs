@@ -38,6 +38,7 @@ pub(crate) fn stages(dir: &Path) -> Stages {
             future_tolerance_ms: 300_000,
             reorder_window_ms: 120_000,
             known_units: None,
+            max_age_ms: None,
         },
         Arc::new(index),
         catalog.version,

@@ -73,6 +73,7 @@ fn stages(reorder_window_s: u32, live_window_s: u32) -> Stages {
             future_tolerance_ms: 300_000,
             reorder_window_ms: 900_000,
             known_units: None,
+            max_age_ms: None,
         },
         index,
         catalog.version,
