@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, NaiveDate, Offset, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use polars::prelude::*;
 
-use crate::jurisdiction::Window;
+use model::jurisdiction::Window;
 
 /// Milliseconds per day.
 pub const DAY_MS: i64 = 86_400_000;
@@ -157,6 +157,10 @@ pub fn window_at(windows: &[Window], local_ms: i64) -> (Option<&str>, i64) {
     let (index, day) = window_index_at(windows, local_ms);
     (index.map(|i| windows[i].name.as_str()), day)
 }
+
+/// The window index (a `u8` where the walk keeps it) of a time outside every patrol window;
+/// so a run has at most `NO_WINDOW - 1` windows.
+pub(crate) const NO_WINDOW: u8 = u8::MAX;
 
 /// [`window_at`] with the window's index in `windows` instead of its name.
 #[must_use]

@@ -22,12 +22,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use model::fences::Fence;
+use model::jurisdiction::{Checkpoint, CheckpointKind, Levels, RosterEntry, Unit, Window};
 use polars::prelude::*;
 
 use crate::clock::{day_to_date, window_instances};
 use crate::context::JobContext;
-use crate::coverage::distance_m_expr;
-use crate::jurisdiction::{Checkpoint, Fence, Levels, RosterEntry, Unit};
+use crate::distance::distance_m_expr;
 use crate::store::{LAT, LON, UNIT, ZONE};
 use crate::{AnalyticsError, collect_all};
 
@@ -86,10 +87,13 @@ pub fn compliance(
     inputs: ComplianceInputs<'_>,
 ) -> Result<Compliance, AnalyticsError> {
     let tz = ctx.clock.tz();
-    let entries: Vec<(usize, &RosterEntry, (i64, i64))> = inputs
+    let spans = inputs
         .roster
         .iter()
-        .map(|e| (e, e.utc_ms(tz)))
+        .map(|e| e.utc_ms(tz).map(|span| (e, span)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let entries: Vec<(usize, &RosterEntry, (i64, i64))> = spans
+        .into_iter()
         .filter(|(_, (s, _))| (ctx.from_ms..ctx.to_ms).contains(s))
         .enumerate()
         .map(|(i, (e, span))| (i, e, span))
@@ -287,8 +291,13 @@ fn checkpoint_visits(
     let tz = ctx.clock.tz();
     let mut rows = CheckpointRows::default();
     for (ci, c) in checkpoints.iter().enumerate() {
-        let Some(window) = c.window.as_ref().filter(|_| c.kind == "patrol") else {
+        let Some((start, end)) = c.window.filter(|_| c.kind == CheckpointKind::Patrol) else {
             continue;
+        };
+        let window = &Window {
+            name: c.id.clone(),
+            start,
+            end,
         };
         let need = i64::from(c.min_dwell_s) * 1000;
         for inst in window_instances(tz, std::slice::from_ref(window), ctx.from_ms, ctx.to_ms) {
@@ -426,7 +435,6 @@ mod tests {
     use chrono::{NaiveDate, NaiveTime};
 
     use super::*;
-    use crate::jurisdiction::Window;
     use crate::testing::{Fix, cells9, centre, ms, pings, windows};
 
     fn hm(h: u32, m: u32) -> NaiveTime {
@@ -449,7 +457,7 @@ mod tests {
     fn unit(id: &str, kind: &str) -> Unit {
         Unit {
             id: id.into(),
-            kind: kind.into(),
+            kind: kind.parse().unwrap(),
             station: "ST1".into(),
             crew: 1,
         }
@@ -460,7 +468,8 @@ mod tests {
             id: id.into(),
             name: id.into(),
             station: "ST1".into(),
-            area: geo::MultiPolygon(vec![]),
+            kind: model::fences::FenceKind::Zone,
+            geometry: geo::MultiPolygon(vec![]),
         }
     }
 
@@ -469,16 +478,12 @@ mod tests {
         Checkpoint {
             id: id.into(),
             name: id.into(),
-            kind: "patrol".into(),
+            kind: CheckpointKind::Patrol,
             lat: c.lat(),
             lon: c.lng(),
             radius_m: 50.0,
             min_dwell_s: dwell,
-            window: Some(Window {
-                name: id.into(),
-                start: hm(23, 0),
-                end: hm(5, 0),
-            }),
+            window: Some((hm(23, 0), hm(5, 0))),
         }
     }
 

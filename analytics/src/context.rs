@@ -29,11 +29,11 @@ use std::collections::BTreeMap;
 use chrono::Timelike;
 use chrono_tz::Tz;
 use h3o::Resolution;
+use model::jurisdiction::{Jurisdiction, NonexistentLocalTime, RosterEntry, Window};
 use polars::prelude::*;
 
-use crate::clock::{LocalClock, window_day_expr, window_expr, window_index_at};
-use crate::duty::{NO_WINDOW, Shift, base_unit};
-use crate::jurisdiction::{Jurisdiction, RosterEntry, Window, load_roster};
+use crate::clock::{LocalClock, NO_WINDOW, window_day_expr, window_expr, window_index_at};
+use crate::shifts::{Shift, base_unit};
 use crate::store::{
     BEAT, CELL, FIX_TIME, FLAG_JUMP, FLAG_LOW_ACCURACY, FLAGS, LAT, LON, UNIT, ZONE,
 };
@@ -97,11 +97,16 @@ const MAX_SPAN_MS: i64 = 10 * 366 * 86_400_000;
 
 /// Each unit's roster entries as UTC ms `[start, end)`, sorted, with overlapping or touching
 /// shifts merged into one.
-#[must_use]
-pub fn duty_spans(roster: &[RosterEntry], tz: Tz) -> BTreeMap<String, Vec<(i64, i64)>> {
+///
+/// # Errors
+/// [`NonexistentLocalTime`] for an entry whose start or end names no instant in `tz`.
+pub fn duty_spans(
+    roster: &[RosterEntry],
+    tz: Tz,
+) -> Result<BTreeMap<String, Vec<(i64, i64)>>, NonexistentLocalTime> {
     let mut out: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
     for e in roster {
-        let (s, end) = e.utc_ms(tz);
+        let (s, end) = e.utc_ms(tz)?;
         if s < end {
             out.entry(e.unit.clone()).or_default().push((s, end));
         }
@@ -117,7 +122,7 @@ pub fn duty_spans(roster: &[RosterEntry], tz: Tz) -> BTreeMap<String, Vec<(i64, 
         }
         *spans = merged;
     }
-    out
+    Ok(out)
 }
 
 impl JobContext {
@@ -166,8 +171,9 @@ impl JobContext {
     ///
     /// # Errors
     /// [`AnalyticsError::Invalid`] when a window does not start and end on a whole minute or
-    /// the zone's offset over the span is not a whole number of minutes; a polars error
-    /// building the roster tables.
+    /// the zone's offset over the span is not a whole number of minutes;
+    /// [`AnalyticsError::LocalTime`] for a shift time that does not exist in the zone; a polars
+    /// error building the roster tables.
     pub fn with_roster(mut self, roster: &[RosterEntry]) -> Result<Self, AnalyticsError> {
         let whole = |t: chrono::NaiveTime| t.second() == 0 && t.nanosecond() == 0;
         if !self.windows.iter().all(|w| whole(w.start) && whole(w.end)) {
@@ -189,7 +195,7 @@ impl JobContext {
         let minutes = (self.from_ms.div_euclid(60_000)..=(self.to_ms - 1).div_euclid(60_000))
             .map(|m| self.window_code(m * 60_000))
             .collect();
-        let shifts = duty_spans(roster, self.clock.tz())
+        let shifts = duty_spans(roster, self.clock.tz())?
             .into_iter()
             .map(|(id, spans)| {
                 let shifts = spans
@@ -208,12 +214,11 @@ impl JobContext {
         Ok(self)
     }
 
-    /// A context from a jurisdiction's settings and its `roster.csv`; `res` defaults to
+    /// A context from a jurisdiction's settings and its roster; `res` defaults to
     /// `[h3] analysis_res`.
     ///
     /// # Errors
-    /// As [`JobContext::new`], or [`AnalyticsError::Jurisdiction`] when `roster.csv` cannot be
-    /// read.
+    /// As [`JobContext::new`] and [`JobContext::with_roster`].
     pub fn for_jurisdiction(
         j: &Jurisdiction,
         from_ms: i64,
@@ -221,7 +226,6 @@ impl JobContext {
         res: Option<u8>,
     ) -> Result<Self, AnalyticsError> {
         let s = j.settings();
-        let roster = load_roster(&j.roster_path())?;
         Self::new(
             j.timezone(),
             s.windows.clone(),
@@ -229,7 +233,7 @@ impl JobContext {
             (res.unwrap_or(s.h3.analysis_res), s.h3.store_res),
             s.dosage.gap_cap_s,
         )?
-        .with_roster(&roster)
+        .with_roster(j.roster())
     }
 
     /// What lifts a cell at `store_res` to its parent at `res`, by arithmetic on the H3 bits:

@@ -22,22 +22,18 @@
 //!   where no unit came.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::f64::consts::PI;
 
 use geo::Centroid;
 use h3o::geom::{ContainmentMode, TilerBuilder};
 use h3o::{LatLng, Resolution};
+use model::fences::Fence;
 use polars::prelude::*;
 
 use crate::AnalyticsError;
-use crate::clock::window_instances;
+use crate::clock::{NO_WINDOW, window_instances};
 use crate::context::JobContext;
 use crate::dosage::{DosageKey, PairKey, PairSums, spread};
-use crate::duty::{NO_FENCE, NO_WINDOW, Tally, Walk};
-use crate::jurisdiction::Fence;
-
-/// Mean earth radius, m.
-const EARTH_RADIUS_M: f64 = 6_371_008.8;
+use crate::duty::{NO_FENCE, Tally, Walk};
 
 /// A fence and its cells at the analysis resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,11 +61,11 @@ pub fn fence_cells(
             .containment_mode(ContainmentMode::ContainsCentroid)
             .build();
         tiler
-            .add_batch(f.area.0.iter().cloned())
+            .add_batch(f.geometry.0.iter().cloned())
             .map_err(|e| AnalyticsError::H3(format!("{kind} {}: {e}", f.id)))?;
         let mut cells: Vec<u64> = tiler.into_coverage().map(u64::from).collect();
         if cells.is_empty()
-            && let Some(c) = f.area.centroid()
+            && let Some(c) = f.geometry.centroid()
             && let Ok(ll) = LatLng::new(c.y(), c.x())
         {
             cells.push(u64::from(ll.to_cell(res)));
@@ -83,36 +79,6 @@ pub fn fence_cells(
         });
     }
     Ok(out)
-}
-
-/// Distance (m) between two WGS-84 positions in degrees, as expressions (`num` makes a
-/// constant) or as numbers: equirectangular at the mean latitude, with the cosine as its Taylor
-/// series to the x¹⁰ term (error below 2e-6 up to 70° of latitude).
-fn equirectangular_m<T>(lat1: T, lon1: T, lat2: T, lon2: T, num: impl Fn(f64) -> T) -> T
-where
-    T: Clone + std::ops::Add<Output = T> + std::ops::Sub<Output = T> + std::ops::Mul<Output = T>,
-{
-    let rad = PI / 180.0;
-    let x = (lat1.clone() + lat2.clone()) * num(0.5 * rad);
-    let x2 = x.clone() * x;
-    let mut cos = num(1.0) - x2.clone() * num(1.0 / 90.0);
-    for k in [56.0, 30.0, 12.0, 2.0] {
-        cos = num(1.0) - x2.clone() * num(1.0 / k) * cos;
-    }
-    let dy = (lat2 - lat1) * num(rad);
-    let dx = (lon2 - lon1) * num(rad) * cos;
-    dx.clone() * dx + dy.clone() * dy
-}
-
-/// [`distance_m`] as a polars expression over four columns or constants.
-pub(crate) fn distance_m_expr(lat1: Expr, lon1: Expr, lat2: Expr, lon2: Expr) -> Expr {
-    equirectangular_m(lat1, lon1, lat2, lon2, lit).sqrt() * lit(EARTH_RADIUS_M)
-}
-
-/// Distance (m) between two WGS-84 positions in degrees: equirectangular at the mean latitude
-/// (within 0.01 % of the great-circle length for segments under 10 km).
-pub(crate) fn distance_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    equirectangular_m(lat1, lon1, lat2, lon2, |x| x).sqrt() * EARTH_RADIUS_M
 }
 
 /// A fence (its index in the walk's names), day, window index.
@@ -325,6 +291,7 @@ mod tests {
     use h3o::CellIndex;
 
     use super::*;
+    use crate::distance::haversine_m;
     use crate::testing::{Fix, cells9, centre, ms, pings, shift, units, windows};
 
     /// C01 and F01 are on duty for Monday's day window; nobody else is.
@@ -342,14 +309,6 @@ mod tests {
             shift("F01", "2026-11-02", (8, 30), (11, 20)),
         ])
         .unwrap()
-    }
-
-    fn haversine_m(a: h3o::LatLng, b: h3o::LatLng) -> f64 {
-        let (p1, p2) = (a.lat().to_radians(), b.lat().to_radians());
-        let dp = p2 - p1;
-        let dl = (b.lng() - a.lng()).to_radians();
-        let h = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-        2.0 * EARTH_RADIUS_M * h.sqrt().asin()
     }
 
     #[test]
@@ -392,7 +351,8 @@ mod tests {
         // Minute buckets 15:00, 15:01, 15:06.
         assert_eq!(get("visible_minutes"), "3");
         assert_eq!(f("visibility"), 3.0 / 170.0);
-        let want_km = haversine_m(centre(x), centre(y)) / 1000.0;
+        let (a, b) = (centre(x), centre(y));
+        let want_km = haversine_m(a.lat(), a.lng(), b.lat(), b.lng()) / 1000.0;
         assert!(
             (f("distance_km") - want_km).abs() < 1e-6 * want_km,
             "{} vs {want_km}",
@@ -403,8 +363,8 @@ mod tests {
     #[test]
     fn fixture_fences_have_cells() {
         let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-        let zones = crate::jurisdiction::load_fences(&fixtures.join("zones.geojson")).unwrap();
-        let cells = fence_cells("zone", &zones, Resolution::Nine).unwrap();
+        let j = model::jurisdiction::Jurisdiction::load(&fixtures).unwrap();
+        let cells = fence_cells("zone", &j.catalog().zones, Resolution::Nine).unwrap();
         assert!(cells.iter().all(|f| !f.cells.is_empty()));
         // Zones do not overlap, and centre containment assigns each cell once.
         let mut all: Vec<u64> = cells.iter().flat_map(|f| f.cells.clone()).collect();

@@ -33,14 +33,11 @@ use crate::context::JobContext;
 use crate::duty::{Interval, Tally, Walk};
 use crate::store::UNIT;
 
-/// Kind given to units missing from `units.csv`.
-pub const UNKNOWN_KIND: &str = "unknown";
-
 /// The `unit`, `kind` table the jobs take their units' kinds from.
 ///
 /// # Errors
 /// A polars error.
-pub fn units_table(units: &[crate::jurisdiction::Unit]) -> Result<LazyFrame, AnalyticsError> {
+pub fn units_table(units: &[model::jurisdiction::Unit]) -> Result<LazyFrame, AnalyticsError> {
     Ok(DataFrame::new_infer_height(vec![
         Column::new(
             UNIT.into(),
@@ -48,7 +45,7 @@ pub fn units_table(units: &[crate::jurisdiction::Unit]) -> Result<LazyFrame, Ana
         ),
         Column::new(
             "kind".into(),
-            units.iter().map(|u| u.kind.clone()).collect::<Vec<_>>(),
+            units.iter().map(|u| u.kind.as_str()).collect::<Vec<_>>(),
         ),
     ])?
     .lazy())
@@ -206,10 +203,10 @@ mod tests {
     use std::collections::BTreeMap;
 
     use h3o::{LatLng, Resolution};
+    use model::jurisdiction::RosterEntry;
     use proptest::prelude::*;
 
     use super::*;
-    use crate::jurisdiction::RosterEntry;
     use crate::store::{FLAG_JUMP, FLAG_LATE, FLAG_LOW_ACCURACY};
     use crate::testing::{Fix, cells9, ms, pings, shift, units, windows};
 
@@ -374,7 +371,7 @@ mod tests {
             shift("C01", "2026-11-02", (10, 0), (11, 0)),
             shift("C01", "2026-11-02", (12, 0), (13, 0)),
         ];
-        let got = crate::context::duty_spans(&roster, tz);
+        let got = crate::context::duty_spans(&roster, tz).unwrap();
         let at = |t: &str| ms(&format!("2026-11-02T{t}:00-06:00"));
         assert_eq!(
             got["C01"],

@@ -18,22 +18,12 @@ use rustc_hash::FxHashMap;
 
 use crate::AnalyticsError;
 use crate::context::{JobContext, Pass};
-use crate::dosage::UNKNOWN_KIND;
+use crate::distance::distance_m;
+use crate::shifts::{UNKNOWN_KIND, base_unit};
 use crate::store::{BEAT, CELL, LAT, LON, UNIT, ZONE};
 
-/// [`Interval::window`] of time outside every patrol window.
-pub(crate) const NO_WINDOW: u8 = u8::MAX;
 /// [`Interval::beat`] or [`Interval::zone`] of a fix stored outside every fence.
 pub(crate) const NO_FENCE: u32 = u32::MAX;
-
-/// A unit's shift as the walk uses it: `[s, e)` on duty, and up to `g` (the end of the grace,
-/// see [`JobContext::with_roster`]) a fix still ends the shift's last interval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Shift {
-    pub(crate) s: i64,
-    pub(crate) e: i64,
-    pub(crate) g: i64,
-}
 
 /// One on-duty interval.
 #[derive(Debug, Clone, Copy)]
@@ -55,13 +45,13 @@ pub(crate) struct Interval {
     pub(crate) cell_b: u64,
     /// Local day of the window instance (of the local date outside windows).
     pub(crate) day: i64,
-    /// Index in [`JobContext::windows`], or [`NO_WINDOW`].
+    /// Index in [`JobContext::windows`], or [`NO_WINDOW`](crate::clock::NO_WINDOW).
     pub(crate) window: u8,
     /// Index in [`Walk::beats`] of the first fix's stored beat, or [`NO_FENCE`].
     pub(crate) beat: u32,
     /// Index in [`Walk::zones`], or [`NO_FENCE`].
     pub(crate) zone: u32,
-    /// Length of the segment to the next fix, m ([`crate::coverage::distance_m`]); 0 when
+    /// Length of the segment to the next fix, m ([`distance_m`]); 0 when
     /// not `tracked`.
     pub(crate) distance_m: f64,
 }
@@ -141,12 +131,6 @@ pub(crate) struct Walk<'a> {
     pub(crate) zones: Names,
     /// Number of the first unit of the next pass.
     next_unit: u32,
-}
-
-/// `<id>` of a unit `<id>-<n>` (n all digits), else None.
-pub(crate) fn base_unit(unit: &str) -> Option<&str> {
-    let (base, n) = unit.rsplit_once('-')?;
-    (!base.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(base)
 }
 
 /// The values of a numeric column of one chunk, nulls as the type's default.
@@ -386,7 +370,7 @@ impl Prepared {
         let t = order.gather(&t);
         let step_m = (0..lat.len())
             .map(|p| match (lat.get(p + 1), lon.get(p + 1)) {
-                (Some(&la), Some(&lo)) => crate::coverage::distance_m(lat[p], lon[p], la, lo),
+                (Some(&la), Some(&lo)) => distance_m(lat[p], lon[p], la, lo),
                 _ => 0.0,
             })
             .collect();
@@ -453,15 +437,6 @@ fn by_unit_and_time(unit: &[u32], t: &[i64], units: usize) -> Order {
 #[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
-
-    #[test]
-    fn clones_name_their_base_unit() {
-        assert_eq!(base_unit("B01-0002"), Some("B01"));
-        assert_eq!(base_unit("a-1-2"), Some("a-1"));
-        for plain in ["B01", "B01-", "-7", "B01-x2"] {
-            assert_eq!(base_unit(plain), None, "{plain}");
-        }
-    }
 
     #[test]
     fn tallies_sum_interleaved_keys() {

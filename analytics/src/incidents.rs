@@ -18,25 +18,18 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use model::jurisdiction::{Incident, RosterEntry};
 use polars::prelude::*;
 
 use crate::AnalyticsError;
 use crate::context::JobContext;
-use crate::jurisdiction::{Incident, RosterEntry};
+use crate::distance::haversine_m;
 use crate::store::{FIX_TIME, FLAG_JUMP, FLAG_LOW_ACCURACY, FLAGS, LAT, LON, UNIT};
 
 /// A unit within this distance (m) of the incident has arrived.
 pub const ARRIVAL_M: f64 = 100.0;
 /// How long after dispatch the track is searched for the arrival, minutes.
 pub const LOOK_AHEAD_MIN: i64 = 120;
-const EARTH_RADIUS_M: f64 = 6_371_008.8;
-
-fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let h = ((p2 - p1) / 2.0).sin().powi(2)
-        + p1.cos() * p2.cos() * ((lon2 - lon1).to_radians() / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
-}
 
 /// A fix: time, lat, lon.
 type Track = Vec<(i64, f64, f64)>;
@@ -112,13 +105,13 @@ pub fn incident_response(
         }
     }
     let tz = ctx.clock.tz();
-    let shifts: Vec<(&str, i64, i64)> = roster
+    let shifts = roster
         .iter()
         .map(|e| {
-            let (s, end) = e.utc_ms(tz);
-            (e.unit.as_str(), s, end)
+            let (s, end) = e.utc_ms(tz)?;
+            Ok((e.unit.as_str(), s, end))
         })
-        .collect();
+        .collect::<Result<Vec<(&str, i64, i64)>, AnalyticsError>>()?;
     let cap = ctx.gap_cap_ms;
     let stamp = |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.to_rfc3339());
     let mut rows = Rows::default();

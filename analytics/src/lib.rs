@@ -1,15 +1,18 @@
 //! Analytics: jobs over the patrol store and the jurisdiction files.
 //!
-//! This crate depends on neither `ingest` nor `api`: its inputs are the store's Parquet schema
-//! and the jurisdiction's files on disk.
+//! This crate depends on neither `ingest` nor `api`: its inputs are the store's Parquet files
+//! and the jurisdiction's files on disk, both as the `model` crate describes them (the store
+//! schema, `model::jurisdiction::Jurisdiction`).
 //!
 //! # Layout
-//! - [`jurisdiction`]: the jurisdiction's settings, stations, outline and incidents.
-//! - [`store`]: the pings table's columns as analytics reads them (mirror of ingest's schema).
+//! - [`store`]: the pings columns analytics reads, with their polars dtypes, from
+//!   `model::schema`.
 //! - [`clock`]: local time, days and patrol windows as polars expressions.
 //! - [`context`]: [`JobContext`], the parameters of a run, the interval plan over pings and the
 //!   passes.
+//! - `shifts`: a unit's shifts as the walk follows them, clones' roster units, unknown kinds.
 //! - `duty`: the on-duty walk of dosage, coverage and gaps.
+//! - `distance`: great-circle (geo's haversine) and equirectangular distances.
 //! - [`dosage`], [`coverage`], [`hotspots`], [`gaps`], [`koper`], [`compliance`],
 //!   [`incidents`]: the weekly meeting's jobs (issue 5).
 //! - [`presence`]: dosage, coverage and gaps from one read of the pings.
@@ -21,17 +24,18 @@ pub mod clock;
 pub mod compliance;
 pub mod context;
 pub mod coverage;
+mod distance;
 pub mod dosage;
 mod duty;
 pub mod gaps;
 pub mod hotspots;
 pub mod incidents;
-pub mod jurisdiction;
 pub mod koper;
 pub mod output;
 pub mod presence;
 pub mod response;
 pub mod roads;
+mod shifts;
 pub mod store;
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "test support")]
@@ -57,7 +61,10 @@ pub enum AnalyticsError {
     Schema(String),
     /// A jurisdiction file could not be loaded.
     #[error(transparent)]
-    Jurisdiction(#[from] jurisdiction::JurisdictionError),
+    Jurisdiction(#[from] model::jurisdiction::JurisdictionError),
+    /// A roster time names no instant in the jurisdiction's zone.
+    #[error(transparent)]
+    LocalTime(#[from] model::jurisdiction::NonexistentLocalTime),
     /// An H3 operation failed (a fence the tiler refuses).
     #[error("H3: {0}")]
     H3(String),

@@ -1,62 +1,56 @@
-//! The store's Parquet schema as analytics reads it: the one module that mirrors
-//! `ingest/src/store/schema.rs` (`analytics` may not depend on `ingest`).
+//! The store's pings table as analytics reads it: the columns the jobs use, with the polars
+//! dtype a hive-partitioned `scan_parquet` gives them.
 //!
-//! Only the columns the jobs use are named here, with the polars dtype a hive-partitioned
-//! `scan_parquet` gives them. `api/tests/it/analyze.rs` reads a store written by the real
-//! ingest code and checks every column below, so a change on either side fails a test.
+//! Names and types come from `model::schema`, the schema ingest writes with; only the mapping
+//! of Arrow types to polars dtypes is analytics' own. `api/tests/it/analyze.rs` reads a store
+//! written by the real ingest code and checks every column below.
 
 use std::path::Path;
 
+use arrow_schema::{DataType as ArrowType, TimeUnit as ArrowUnit};
+use model::schema::PINGS_SCHEMA;
+pub use model::schema::{BEAT, CELL, FIX_TIME, FLAGS, LAT, LON, PINGS, STATION, UNIT, ZONE};
 use polars::prelude::*;
 
 use crate::AnalyticsError;
 
-/// Folder of the pings table under the store root (`pings/date=YYYY-MM-DD/*.parquet`).
-pub const PINGS_DIR: &str = "pings";
-
-/// Unit id (utf8).
-pub const UNIT: &str = "unit";
-/// Station id (utf8).
-pub const STATION: &str = "station";
-/// Fix time (timestamp ms, UTC).
-pub const FIX_TIME: &str = "fix_time";
-/// Latitude, WGS-84 degrees (f64).
-pub const LAT: &str = "lat";
-/// Longitude, WGS-84 degrees (f64).
-pub const LON: &str = "lon";
-/// H3 cell at the jurisdiction's `store_res` (u64).
-pub const CELL: &str = "cell";
-/// Beat id, null outside every beat (utf8).
-pub const BEAT: &str = "beat";
-/// Zone id, null outside every zone (utf8).
-pub const ZONE: &str = "zone";
-/// Flag bits (i32): [`FLAG_LOW_ACCURACY`], [`FLAG_JUMP`], [`FLAG_LATE`].
-pub const FLAGS: &str = "flags";
-
 /// Flag bit: the fix is less accurate than `[validate] max_acc_m`.
-pub const FLAG_LOW_ACCURACY: i32 = 1;
+pub const FLAG_LOW_ACCURACY: i32 = model::schema::FLAG_LOW_ACCURACY as i32;
 /// Flag bit: reaching the fix needs an implausible speed.
-pub const FLAG_JUMP: i32 = 2;
+pub const FLAG_JUMP: i32 = model::schema::FLAG_JUMP as i32;
 /// Flag bit: the fix arrived after later fixes of its unit.
-pub const FLAG_LATE: i32 = 4;
+pub const FLAG_LATE: i32 = model::schema::FLAG_LATE as i32;
 
-/// The columns above with the dtypes polars reads them as.
+/// The pings columns the jobs read.
+const READ: [&str; 9] = [UNIT, STATION, FIX_TIME, LAT, LON, CELL, BEAT, ZONE, FLAGS];
+
+/// The polars dtype a Parquet column of this Arrow type is read as; `None` for a type the
+/// store does not use.
+fn polars_dtype(arrow: &ArrowType) -> Option<DataType> {
+    Some(match arrow {
+        ArrowType::Utf8 => DataType::String,
+        ArrowType::Float64 => DataType::Float64,
+        ArrowType::Float32 => DataType::Float32,
+        ArrowType::Int32 => DataType::Int32,
+        ArrowType::UInt32 => DataType::UInt32,
+        ArrowType::UInt64 => DataType::UInt64,
+        ArrowType::Binary => DataType::Binary,
+        ArrowType::Timestamp(ArrowUnit::Millisecond, Some(tz)) if tz.as_ref() == "UTC" => {
+            DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+        }
+        _ => return None,
+    })
+}
+
+/// The columns the jobs read, in file order, with the dtypes polars reads them as.
 #[must_use]
 pub fn pings_columns() -> Vec<(&'static str, DataType)> {
-    vec![
-        (UNIT, DataType::String),
-        (STATION, DataType::String),
-        (
-            FIX_TIME,
-            DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)),
-        ),
-        (LAT, DataType::Float64),
-        (LON, DataType::Float64),
-        (CELL, DataType::UInt64),
-        (BEAT, DataType::String),
-        (ZONE, DataType::String),
-        (FLAGS, DataType::Int32),
-    ]
+    READ.iter()
+        .filter_map(|name| {
+            let field = PINGS_SCHEMA.field_with_name(name).ok()?;
+            Some((*name, polars_dtype(field.data_type())?))
+        })
+        .collect()
 }
 
 /// A lazy scan of every pings file under `store` (hive partitions enabled, so files written by
@@ -66,7 +60,7 @@ pub fn pings_columns() -> Vec<(&'static str, DataType)> {
 /// [`AnalyticsError::NoPings`] when the store has no pings folder or no file in it, or a
 /// polars error when the scan cannot be set up.
 pub fn scan_pings(store: &Path) -> Result<LazyFrame, AnalyticsError> {
-    let dir = store.join(PINGS_DIR);
+    let dir = store.join(PINGS);
     let has_files = std::fs::read_dir(&dir)
         .map(|days| {
             days.flatten().any(|d| {
@@ -107,4 +101,19 @@ pub fn check_pings_schema(lf: &mut LazyFrame) -> Result<(), AnalyticsError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_column_read_is_in_the_schema_with_a_polars_dtype() {
+        let names: Vec<&str> = pings_columns().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, READ);
+        assert!(pings_columns().contains(&(
+            FIX_TIME,
+            DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC))
+        )));
+    }
 }

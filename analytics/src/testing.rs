@@ -4,8 +4,8 @@
 use h3o::{CellIndex, LatLng, Resolution};
 use polars::prelude::*;
 
-use crate::jurisdiction::{RosterEntry, Unit, Window};
 use crate::store::{BEAT, CELL, FIX_TIME, FLAGS, LAT, LON, STATION, UNIT, ZONE};
+use model::jurisdiction::{RosterEntry, Unit, Window};
 
 /// One fix of a test track.
 #[derive(Debug, Clone)]
@@ -120,7 +120,7 @@ pub(crate) fn units(list: &[(&str, &str)]) -> LazyFrame {
         .iter()
         .map(|(id, kind)| Unit {
             id: (*id).into(),
-            kind: (*kind).into(),
+            kind: kind.parse().unwrap(),
             station: "ST1".into(),
             crew: 1,
         })

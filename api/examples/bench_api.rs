@@ -172,6 +172,8 @@ async fn main() {
             flush_interval: Duration::from_secs(5),
             retention: None,
             node: None,
+            channels: ingest::pipeline::ChannelConfig::DEFAULT,
+            sweep_every: ingest::sink::live::SWEEP_EVERY,
         },
         &tracker,
         &token,

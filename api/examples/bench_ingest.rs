@@ -27,14 +27,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use ingest::jurisdiction::Jurisdiction;
-use ingest::pipeline::{self, PipelineConfig};
-use ingest::sink::live::{LiveConfig, LiveState};
+use ingest::pipeline::{self, ChannelConfig, PipelineConfig};
+use ingest::sink::live::{LiveConfig, LiveState, SWEEP_EVERY};
 use ingest::source::broker;
 use ingest::source::mqtt::{
     self, Delivery, MqttSourceConfig, Publisher, PublisherConfig, SourceStats,
 };
 use ingest::store::StoreConfig;
+use model::jurisdiction::Jurisdiction;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -135,10 +135,10 @@ async fn main() -> anyhow::Result<()> {
     let ingest = pipeline::spawn(
         PipelineConfig {
             store: StoreConfig::new(store_dir.path()),
-            batch: 1024,
-            store_queue: 8,
+            channels: ChannelConfig::DEFAULT,
             flush_interval: Duration::from_secs(5),
             retention: None,
+            sweep_every: SWEEP_EVERY,
         },
         stages,
         live,

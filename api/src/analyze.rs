@@ -10,13 +10,11 @@ use std::time::{Duration, Instant};
 use analytics::compliance::ComplianceInputs;
 use analytics::coverage::{FenceCells, fence_cells};
 use analytics::hotspots::{HotspotParams, IncidentPoint, StudyArea, pai};
-use analytics::jurisdiction::{
-    Jurisdiction, load_checkpoints, load_county, load_fences, load_incidents, load_roster,
-    load_units,
-};
 use analytics::presence::{GapInputs, patrol_tables};
 use analytics::{JobContext, dosage, output, store};
 use anyhow::Context;
+use model::fences::Fence;
+use model::jurisdiction::{Jurisdiction, load_incidents};
 
 use crate::cli::AnalyzeArgs;
 
@@ -80,11 +78,10 @@ fn incidents(a: &AnalyzeArgs, j: &Jurisdiction) -> anyhow::Result<Vec<IncidentPo
 fn fences(
     j: &Jurisdiction,
     kind: &'static str,
-    path: &Path,
+    list: &[Fence],
     ctx: &JobContext,
 ) -> anyhow::Result<Vec<FenceCells>> {
-    let list = load_fences(path).with_context(|| format!("{kind}s {}", path.display()))?;
-    fence_cells(kind, &list, ctx.res).with_context(|| format!("{kind}s of {}", j.dir().display()))
+    fence_cells(kind, list, ctx.res).with_context(|| format!("{kind}s of {}", j.dir().display()))
 }
 
 /// Runs one of the patrol jobs named by `a.job`.
@@ -105,17 +102,15 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<()> {
         anyhow::bail!("--pass-fixes must be positive");
     }
     ctx.pass_fixes = a.pass_fixes;
-    let units = load_units(&j.units_path()).context("units.csv")?;
-    let units = dosage::units_table(&units)?;
+    let units = dosage::units_table(j.units())?;
     let pings =
         || store::scan_pings(&a.store).with_context(|| format!("store {}", a.store.display()));
     let area = || -> anyhow::Result<StudyArea> {
-        let county = load_county(&j.county_path()).context("county.geojson")?;
-        StudyArea::from_polygons(&county, ctx.res).context("county cells")
+        StudyArea::from_polygons(j.county(), ctx.res).context("county cells")
     };
     let beats_and_zones = || -> anyhow::Result<Vec<FenceCells>> {
-        let mut all = fences(&j, "beat", &j.beats_path(), &ctx)?;
-        all.extend(fences(&j, "zone", &j.zones_path(), &ctx)?);
+        let mut all = fences(&j, "beat", &j.catalog().beats, &ctx)?;
+        all.extend(fences(&j, "zone", &j.catalog().zones, &ctx)?);
         Ok(all)
     };
     eprintln!(
@@ -157,7 +152,7 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<()> {
             }
             "gaps" => {
                 let area = area()?;
-                let beats = fences(&j, "beat", &j.beats_path(), &ctx)?;
+                let beats = fences(&j, "beat", &j.catalog().beats, &ctx)?;
                 analytics::gaps::gaps(
                     &ctx,
                     pings()?,
@@ -188,20 +183,14 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<()> {
                 let path = a.incidents.clone().unwrap_or_else(|| j.incidents_path());
                 let rows = load_incidents(&path)
                     .with_context(|| format!("incidents {}", path.display()))?;
-                let roster = load_roster(&j.roster_path()).context("roster.csv")?;
-                analytics::incidents::incident_response(&ctx, pings()?, &rows, &roster)?
+                analytics::incidents::incident_response(&ctx, pings()?, &rows, j.roster())?
             }
             "compliance" => {
-                let roster = load_roster(&j.roster_path()).context("roster.csv")?;
-                let zones = load_fences(&j.zones_path()).context("zones.geojson")?;
-                let checkpoints =
-                    load_checkpoints(&j.checkpoints_path()).context("checkpoints.geojson")?;
-                let units = load_units(&j.units_path()).context("units.csv")?;
                 let inputs = ComplianceInputs {
-                    roster: &roster,
-                    units: &units,
-                    zones: &zones,
-                    checkpoints: &checkpoints,
+                    roster: j.roster(),
+                    units: j.units(),
+                    zones: &j.catalog().zones,
+                    checkpoints: j.checkpoints(),
                     levels: j.settings().levels,
                 };
                 let mut c = analytics::compliance::compliance(&ctx, pings()?, inputs)?;

@@ -7,11 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use ingest::geofence::catalog::Catalog;
 use ingest::geofence::index::GeofenceIndex;
-use ingest::jurisdiction::Jurisdiction;
 use ingest::source::{broker, mqtt};
 use ingest::store::{Store, StoreConfig};
+use model::jurisdiction::Jurisdiction;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -45,9 +44,12 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Generate(a) => generate(&a),
         Command::Import(a) => import(&a),
         Command::Fences(FencesCommand::Check { dir }) => {
-            let report = ingest::geofence::check::check_dir(&dir)
+            let j = Jurisdiction::load(&dir)
                 .with_context(|| format!("checking fences in {}", dir.display()))?;
-            print!("{report}");
+            print!(
+                "{}",
+                ingest::geofence::check_catalog(j.catalog(), Some(j.county()))
+            );
             Ok(())
         }
         Command::Fences(FencesCommand::Assign {
@@ -105,6 +107,8 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
             flush_interval: Duration::from_secs(5),
             retention: None,
             node: None,
+            channels: ingest::pipeline::ChannelConfig::DEFAULT,
+            sweep_every: ingest::sink::live::SWEEP_EVERY,
         },
         &tracker,
         &token,
@@ -248,6 +252,8 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
             ),
             retention,
             node: file.store_settings.node.clone(),
+            channels: file.pipeline.channels(),
+            sweep_every: file.pipeline.sweep_every(),
         },
         &tracker,
         &token,
@@ -416,12 +422,10 @@ fn import(a: &ImportArgs) -> anyhow::Result<()> {
 }
 
 fn assign(fixtures: &Path, points: &Path, out: &Path) -> anyhow::Result<()> {
-    let catalog = Catalog::load_dir(fixtures)
-        .with_context(|| format!("loading fences in {}", fixtures.display()))?;
     let j = Jurisdiction::load(fixtures)
         .with_context(|| format!("loading jurisdiction {}", fixtures.display()))?;
     let res = h3o::Resolution::try_from(j.settings().h3.fence_res).context("[h3] fence_res")?;
-    let index = GeofenceIndex::build(&catalog, res).context("indexing fences")?;
+    let index = GeofenceIndex::build(j.catalog(), res).context("indexing fences")?;
     let text = std::fs::read_to_string(points)
         .with_context(|| format!("reading --points {}", points.display()))?;
     let mut lines = text.lines();
@@ -475,7 +479,7 @@ fn analyze_response(a: &crate::cli::AnalyzeArgs) -> anyhow::Result<()> {
     use analytics::response::{Change, ResponseJob, Scenario};
     use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
-    let tz = analytics::jurisdiction::Jurisdiction::load(&a.fixtures)
+    let tz = Jurisdiction::load(&a.fixtures)
         .with_context(|| format!("--fixtures {}", a.fixtures.display()))?
         .timezone();
     let time = |flag: &str, s: &str| -> anyhow::Result<DateTime<Utc>> {

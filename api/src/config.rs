@@ -17,6 +17,12 @@
 //! flush_interval_s = 5
 //! retention_days = 90             # purge older pings; unset keeps everything
 //! node = "ingest_a"               # names this node's data files; default: the host name
+//! [pipeline]                      # channel capacities; the defaults suit a receive window of 1000
+//! forward_capacity = 1000         # source -> stage; default: receive_maximum, at least 16
+//! batch = 1024                    # most messages the stage takes at once
+//! store_queue = 8                 # batches waiting for the store (then the stage waits)
+//! live_capacity = 4096            # live events a slow subscriber may lag before it skips ahead
+//! sweep_interval_s = 5            # how often silent units are marked offline
 //! [[tokens]]                      # one per API client; `patrol token new` prints these
 //! hash = "9f86d0...(64 hex digits)" # SHA-256 of the token
 //! role = "command"                # command | analyst | chief | admin
@@ -26,8 +32,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
+use ingest::pipeline::ChannelConfig;
+use ingest::sink::live::SWEEP_EVERY;
 use serde::Deserialize;
 
 /// The whole file; every key optional, flags override it.
@@ -46,6 +55,9 @@ pub struct ServeConfig {
     /// Store timing.
     #[serde(default)]
     pub store_settings: StoreSettings,
+    /// Channel capacities and the offline sweep.
+    #[serde(default)]
+    pub pipeline: PipelineSettings,
     /// API bearer tokens (`[[tokens]]`), stored as SHA-256 hashes.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
@@ -105,6 +117,43 @@ pub struct StoreSettings {
     pub node: Option<String>,
 }
 
+/// `[pipeline]`: the capacities of ingest's bounded channels (their policies when full are
+/// fixed, see [`ChannelConfig`]) and the offline sweep's interval. Unset keys keep
+/// [`ChannelConfig::DEFAULT`] and [`SWEEP_EVERY`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettings {
+    /// Messages queued from the MQTT source to the stage.
+    pub forward_capacity: Option<usize>,
+    /// Most messages the stage takes at once.
+    pub batch: Option<usize>,
+    /// Batches queued for the store; when full the stage waits.
+    pub store_queue: Option<usize>,
+    /// Live events kept for slow subscribers.
+    pub live_capacity: Option<usize>,
+    /// Seconds between sweeps for silent units (at least 1).
+    pub sweep_interval_s: Option<u64>,
+}
+
+impl PipelineSettings {
+    /// The channel capacities, defaults filled in.
+    pub fn channels(&self) -> ChannelConfig {
+        let d = ChannelConfig::DEFAULT;
+        ChannelConfig {
+            forward: self.forward_capacity.or(d.forward),
+            batch: self.batch.unwrap_or(d.batch),
+            store_queue: self.store_queue.unwrap_or(d.store_queue),
+            live: self.live_capacity.unwrap_or(d.live),
+        }
+    }
+
+    /// The offline sweep's interval.
+    pub fn sweep_every(&self) -> Duration {
+        self.sweep_interval_s
+            .map_or(SWEEP_EVERY, |s| Duration::from_secs(s.max(1)))
+    }
+}
+
 impl ServeConfig {
     /// Reads and validates a config file.
     ///
@@ -130,6 +179,25 @@ mod tests {
         let ok: ServeConfig =
             toml::from_str("store = \"s\"\n[mqtt]\nreceive_maximum = 50\n").unwrap();
         assert_eq!(ok.mqtt.receive_maximum, Some(50));
+    }
+
+    #[test]
+    fn pipeline_defaults_and_overrides() {
+        let none: ServeConfig = toml::from_str("").unwrap();
+        assert_eq!(none.pipeline.channels(), ChannelConfig::DEFAULT);
+        assert_eq!(none.pipeline.sweep_every(), SWEEP_EVERY);
+        let set: ServeConfig = toml::from_str(
+            "[pipeline]\nforward_capacity = 64\nstore_queue = 2\nsweep_interval_s = 0\n",
+        )
+        .unwrap();
+        let c = set.pipeline.channels();
+        assert_eq!((c.forward_capacity(1000), c.store_queue), (64, 2));
+        assert_eq!(c.batch, ChannelConfig::DEFAULT.batch);
+        assert_eq!(set.pipeline.sweep_every(), Duration::from_secs(1));
+        let err = toml::from_str::<ServeConfig>("[pipeline]\nwhen_full = \"drop\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("when_full"), "{err}");
     }
 
     #[test]

@@ -10,14 +10,13 @@ use std::time::Duration;
 use anyhow::Context;
 use ingest::decode::DecodeConfig;
 use ingest::events::EventConfig;
-use ingest::geofence::catalog::Catalog;
 use ingest::geofence::index::GeofenceIndex;
-use ingest::jurisdiction::Jurisdiction;
-use ingest::pipeline::{self, Ingest, PipelineConfig, Stages};
+use ingest::pipeline::{self, ChannelConfig, Ingest, PipelineConfig, Stages};
 use ingest::sink::live::{LiveConfig, LiveState};
 use ingest::source::mqtt::{self, MqttSourceConfig, SourceStats};
 use ingest::store::StoreConfig;
 use ingest::validate::ValidateConfig;
+use model::jurisdiction::Jurisdiction;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -37,12 +36,11 @@ fn resolution(n: u8, key: &str) -> anyhow::Result<h3o::Resolution> {
 /// rejected).
 ///
 /// # Errors
-/// When the fences cannot be loaded or indexed.
+/// When the fences cannot be indexed.
 pub fn stages(j: &Jurisdiction, known_units: bool) -> anyhow::Result<Stages> {
     let s = j.settings();
-    let catalog = Catalog::load_dir(j.dir())
-        .with_context(|| format!("loading fences in {}", j.dir().display()))?;
-    let index = GeofenceIndex::build(&catalog, resolution(s.h3.fence_res, "[h3] fence_res")?)
+    let catalog = j.catalog();
+    let index = GeofenceIndex::build(catalog, resolution(s.h3.fence_res, "[h3] fence_res")?)
         .context("indexing fences")?;
     let units: HashMap<String, String> = j
         .units()
@@ -88,6 +86,10 @@ pub struct IngestSettings {
     pub retention: Option<Duration>,
     /// The node's name in the store's file names; `None` is the host name.
     pub node: Option<String>,
+    /// Capacities of the pipeline's channels.
+    pub channels: ChannelConfig,
+    /// How often silent units are marked offline.
+    pub sweep_every: Duration,
 }
 
 /// A running ingest.
@@ -138,13 +140,10 @@ pub fn start_ingest(
     // Live fixes older than this are a device's broken clock; imports keep their history.
     st.validate.max_age_ms = Some(i64::from(j.settings().validate.max_age_s) * 1000);
     let status = &j.settings().status;
-    let live = Arc::new(LiveState::new(LiveConfig::new(
-        status.idle_after_s,
-        status.offline_after_s,
-    )));
-    let window = usize::from(cfg.mqtt.receive_maximum);
-    // Room for a whole receive window, so the source rarely has to hold messages itself.
-    let (tx, rx) = mpsc::channel(window.max(16));
+    let mut live_cfg = LiveConfig::new(status.idle_after_s, status.offline_after_s);
+    live_cfg.channel = cfg.channels.live;
+    let live = Arc::new(LiveState::new(live_cfg));
+    let (tx, rx) = mpsc::channel(cfg.channels.forward_capacity(cfg.mqtt.receive_maximum));
     let (durable_tx, durable_rx) = watch::channel(0);
     let mut store = StoreConfig::new(&cfg.store);
     if let Some(node) = cfg.node {
@@ -152,21 +151,13 @@ pub fn start_ingest(
     }
     let pcfg = PipelineConfig {
         store,
-        batch: 1024,
-        store_queue: 8,
+        channels: cfg.channels,
         flush_interval: cfg.flush_interval,
         retention: cfg.retention,
+        sweep_every: cfg.sweep_every,
     };
-    let ingest = pipeline::spawn(
-        pcfg,
-        st,
-        live.clone(),
-        rx,
-        durable_tx,
-        tracker,
-        token.clone(),
-    )
-    .with_context(|| format!("opening store {}", cfg.store.display()))?;
+    let ingest = pipeline::spawn(pcfg, st, live, rx, durable_tx, tracker, token.clone())
+        .with_context(|| format!("opening store {}", cfg.store.display()))?;
     let source = Arc::new(SourceStats::default());
     let (stats, failed) = (ingest.stats.clone(), token.clone());
     let run = mqtt::run(cfg.mqtt, tx, durable_rx, source.clone(), token.clone());
@@ -175,17 +166,6 @@ pub fn start_ingest(
             tracing::error!(%error, "MQTT source stopped");
             stats.fail(error.to_string());
             failed.cancel();
-        }
-    });
-    // Mark units that went silent as offline.
-    let sweep_token = token.clone();
-    tracker.spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tokio::select! {
-                () = sweep_token.cancelled() => break,
-                _ = tick.tick() => { live.sweep(now_ms()); }
-            }
         }
     });
     Ok(Running {

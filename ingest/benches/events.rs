@@ -73,7 +73,7 @@ fn bench(c: &mut Criterion) {
         return;
     };
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    let settings = ingest::jurisdiction::Jurisdiction::load(&dir)
+    let settings = model::jurisdiction::Jurisdiction::load(&dir)
         .expect("fixture jurisdiction loads")
         .settings()
         .clone();

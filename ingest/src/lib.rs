@@ -3,11 +3,10 @@
 //! # Layout
 //! - [`ping`]: the validated `Ping`, its flags, and the `Rejection` record.
 //! - [`decode`] and [`validate`]: pure functions from bytes to `Ping` or `Rejection`.
-//! - [`geofence`]: beats, zones and checkpoints, the H3-indexed `GeofenceIndex`, catalog checks.
+//! - [`geofence`]: the H3-indexed `GeofenceIndex` over `model`'s fence catalog, catalog checks.
 //! - [`events`]: per-unit enter/exit, crossing, checkpoint and duty events from fixes.
-//! - [`jurisdiction`]: the files that describe a jurisdiction (`jurisdiction.toml`, units, roster).
 //! - [`import`]: GPX and CSV track files for backfill.
-//! - [`store`]: the write-ahead log, the Parquet store and its schema.
+//! - [`store`]: the write-ahead log and the Parquet store (its schema is `model::schema`).
 //! - [`source`]: the MQTT source (the only module that names rumqttc) and the embedded broker.
 //! - [`sink`]: live per-unit state for the API.
 //! - [`pipeline`]: the wiring of source, stages and sinks.
@@ -16,7 +15,6 @@ pub mod decode;
 pub mod events;
 pub mod geofence;
 pub mod import;
-pub mod jurisdiction;
 pub mod ping;
 pub mod pipeline;
 pub mod sink;

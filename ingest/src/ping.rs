@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use model::schema;
+
 /// Milliseconds since the Unix epoch, UTC. The store keeps every time in this unit.
 pub type EpochMillis = i64;
 
@@ -15,11 +17,11 @@ pub struct Flags(u8);
 
 impl Flags {
     /// The reported accuracy radius is above the configured threshold.
-    pub const LOW_ACCURACY: Flags = Flags(1);
+    pub const LOW_ACCURACY: Flags = Flags(schema::FLAG_LOW_ACCURACY);
     /// The speed implied by the previous fix of the same unit is above the kind's maximum.
-    pub const JUMP: Flags = Flags(1 << 1);
+    pub const JUMP: Flags = Flags(schema::FLAG_JUMP);
     /// The fix arrived later than the reorder window allows.
-    pub const LATE: Flags = Flags(1 << 2);
+    pub const LATE: Flags = Flags(schema::FLAG_LATE);
 
     /// No flag set.
     pub const fn empty() -> Self {

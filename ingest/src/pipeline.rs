@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use h3o::Resolution;
+use model::jurisdiction::{Checkpoint, RosterEntry};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -43,9 +44,8 @@ use crate::events::{
     Event, EventConfig, EventEngine, EventsError, FixInput, SnapshotError, Ticked,
 };
 use crate::geofence::index::{Assignment, GeofenceIndex};
-use crate::jurisdiction::{Checkpoint, RosterEntry};
 use crate::ping::{EpochMillis, RejectReason, Rejection};
-use crate::sink::live::LiveState;
+use crate::sink::live::{LiveState, OfflineSweep};
 use crate::source::mqtt::Delivery;
 use crate::store::{Input, Record, Store, StoreConfig, StoredEvent, StoredPing, WalEntry};
 use crate::validate::{self, JumpDetector, ValidateConfig};
@@ -352,7 +352,7 @@ impl Stages {
         let a = self
             .fences
             .assign_with_cell(ping.lat(), ping.lon(), self.store_res);
-        let id = |f: Option<&crate::geofence::catalog::Fence>| f.map(|f| f.id.clone());
+        let id = |f: Option<&crate::geofence::Fence>| f.map(|f| f.id.clone());
         let stored = StoredPing {
             cell: a.cell.map_or(0, u64::from),
             beat: id(a.beat.and_then(|b| self.fences.beat(b))),
@@ -364,11 +364,68 @@ impl Stages {
     }
 }
 
-/// A batch for the store thread: WAL entries and the last sequence number they cover.
+/// A batch for the store sink: WAL entries and the last sequence number they cover.
 #[derive(Debug)]
 struct Batch {
     upto: u64,
     entries: Vec<WalEntry>,
+}
+
+/// What the sender on a full bounded channel does (the policy vector names `WhenFull`). Each
+/// edge's policy is fixed by what the pipeline promises, so it is named here, next to the
+/// capacities ([`ChannelConfig::FORWARD_WHEN_FULL`] and the others), not chosen in a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenFull {
+    /// The sender waits for room: the edge passes backpressure upstream.
+    Block,
+    /// The sender never waits: a receiver that falls behind loses the oldest items and skips
+    /// ahead to the newest.
+    DropOldest,
+}
+
+/// Capacities of the pipeline's bounded channels (`[pipeline]` in the serve config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelConfig {
+    /// Messages from the source to the stage; `None` leaves room for the source's whole
+    /// receive window, and at least 16 ([`ChannelConfig::forward_capacity`]), so the source
+    /// rarely holds messages itself.
+    pub forward: Option<usize>,
+    /// Most messages the stage takes from the forward channel at once.
+    pub batch: usize,
+    /// Batches queued for the store sink.
+    pub store_queue: usize,
+    /// Live events a slow subscriber may fall behind by before it skips ahead.
+    pub live: usize,
+}
+
+impl ChannelConfig {
+    /// The defaults: forward channel sized by the receive window, batches of 1024 messages,
+    /// 8 batches queued for the store, 4096 live events.
+    pub const DEFAULT: ChannelConfig = ChannelConfig {
+        forward: None,
+        batch: 1024,
+        store_queue: 8,
+        live: 4096,
+    };
+
+    /// Source → stage. The source never waits on it, though: it holds what does not fit, at
+    /// most one receive window, and stops polling while that is full, so the broker's receive
+    /// maximum carries the backpressure without stalling keep-alives and acks.
+    pub const FORWARD_WHEN_FULL: WhenFull = WhenFull::Block;
+
+    /// Stage → store sink: the stage waits. The one place ingest slows down.
+    pub const STORE_WHEN_FULL: WhenFull = WhenFull::Block;
+
+    /// Stage → live subscribers (a broadcast): live state never slows ingest.
+    pub const LIVE_WHEN_FULL: WhenFull = WhenFull::DropOldest;
+
+    /// The forward channel's capacity for a source with this receive maximum.
+    #[must_use]
+    pub fn forward_capacity(&self, receive_maximum: u16) -> usize {
+        self.forward
+            .unwrap_or_else(|| usize::from(receive_maximum).max(16))
+            .max(1)
+    }
 }
 
 /// Channel sizes and timing of the pipeline.
@@ -376,16 +433,15 @@ struct Batch {
 pub struct PipelineConfig {
     /// Store settings.
     pub store: StoreConfig,
-    /// Most messages the stage takes at once.
-    pub batch: usize,
-    /// Batches queued for the store thread; when full the stage waits (the only place ingest
-    /// slows down).
-    pub store_queue: usize,
+    /// Channel capacities.
+    pub channels: ChannelConfig,
     /// Flush the WAL to Parquet at least this often.
     pub flush_interval: Duration,
     /// Keep pings and rejections this long (by UTC day), purging older partitions at start and
     /// every hour; `None` keeps everything.
     pub retention: Option<Duration>,
+    /// How often live state marks silent units offline ([`OfflineSweep`]).
+    pub sweep_every: Duration,
 }
 
 /// How often the retention purge runs.
@@ -417,9 +473,10 @@ pub struct Ingest {
     pub live: Arc<LiveState>,
 }
 
-/// Starts the stage task and the store thread. Messages come from `input`; the highest
-/// durable sequence number goes to `durable`. Both end when `input` closes. A store failure
-/// cancels `fatal` so the process stops before acknowledging anything it could not keep.
+/// Starts the [`Stage`] task, the [`StoreSink`] thread and the [`OfflineSweep`] of `live`.
+/// Messages come from `input`; the highest durable sequence number goes to `durable`. All
+/// three end when `input` closes. A store failure cancels `fatal` so the process stops before
+/// acknowledging anything it could not keep.
 ///
 /// # Errors
 /// [`crate::store::StoreError`] when the store cannot be opened (recovery failed).
@@ -427,7 +484,7 @@ pub fn spawn(
     cfg: PipelineConfig,
     mut stages: Stages,
     live: Arc<LiveState>,
-    mut input: mpsc::Receiver<Delivery>,
+    input: mpsc::Receiver<Delivery>,
     durable: watch::Sender<u64>,
     tracker: &TaskTracker,
     fatal: CancellationToken,
@@ -436,105 +493,210 @@ pub fn spawn(
     let mut store = Store::open(cfg.store.clone())?;
     let recovered = resume(&mut stages, &mut store)?;
     stats.events.fetch_add(recovered as u64, Relaxed);
-    // Batches from the stage to the store thread; bounded so a slow disk slows the stage.
-    let (tx, mut rx) = mpsc::channel::<Batch>(cfg.store_queue.max(1));
-
-    let st = stats.clone();
-    let lv = live.clone();
-    let batch_size = cfg.batch.max(1);
+    let (batches, queued) = mpsc::channel::<Batch>(cfg.channels.store_queue.max(1));
+    let stage = Stage {
+        stages,
+        live: live.clone(),
+        stats: stats.clone(),
+        input,
+        batch: cfg.channels.batch.max(1),
+        store: batches,
+        upto: 0,
+        unsaved: false,
+        saved_at: Instant::now(),
+    };
+    let sink = StoreSink {
+        store,
+        stats: stats.clone(),
+        input: queued,
+        durable,
+        fatal,
+        flush_every: cfg.flush_interval,
+        retention: cfg.retention,
+        flushed_at: Instant::now(),
+        purged_at: None,
+    };
+    // The sweep stops with the stage, so it too ends when the source does.
+    let stage_done = CancellationToken::new();
+    tracker.spawn(OfflineSweep::new(live.clone(), cfg.sweep_every).run(stage_done.clone()));
     tracker.spawn(async move {
-        let mut buf = Vec::with_capacity(batch_size);
+        let _done = stage_done.drop_guard();
+        stage.run().await;
+    });
+    let handle = tokio::runtime::Handle::current();
+    drop(tracker.spawn_blocking(move || sink.run(&handle)));
+    Ok(Ingest { stats, live })
+}
+
+/// The stage task: runs the source's messages through [`Stages`] in batches, feeds live
+/// state, and hands WAL entries to the [`StoreSink`]; ticks the event engine every
+/// [`TICK_EVERY`] and snapshots it every [`SNAPSHOT_EVERY`] and when its input closes.
+struct Stage {
+    stages: Stages,
+    live: Arc<LiveState>,
+    stats: Arc<IngestStats>,
+    input: mpsc::Receiver<Delivery>,
+    /// Most messages taken from `input` at once.
+    batch: usize,
+    /// To the store sink; bounded, so a slow store slows the stage
+    /// ([`ChannelConfig::STORE_WHEN_FULL`]).
+    store: mpsc::Sender<Batch>,
+    /// The highest sequence number handed on; batches of tick events repeat it.
+    upto: u64,
+    /// Engine inputs arrived since the last snapshot.
+    unsaved: bool,
+    /// When the last snapshot was taken.
+    saved_at: Instant,
+}
+
+impl Stage {
+    /// Runs until `input` closes, then hands on a closing snapshot and returns; returns
+    /// early if the store sink has gone (it recorded why).
+    async fn run(mut self) {
+        let mut buf = Vec::with_capacity(self.batch);
         let mut tick = tokio::time::interval(TICK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // The highest sequence number handed on; batches of tick events repeat it.
-        let mut upto = 0;
-        // Engine inputs since the last snapshot, and when that was.
-        let (mut unsaved, mut saved_at) = (false, Instant::now());
         loop {
-            let mut entries = Vec::new();
-            tokio::select! {
+            let entries = tokio::select! {
                 // Cancel safe: when the tick wins, no message was taken.
-                n = input.recv_many(&mut buf, batch_size) => {
+                n = self.input.recv_many(&mut buf, self.batch) => {
                     if n == 0 {
-                        if let Some(state) = stages.snapshot() {
-                            entries.push(WalEntry::Snapshot { closed: true, state });
-                            let _ = tx.send(Batch { upto, entries }).await;
-                        }
-                        break;
+                        self.close().await;
+                        return;
                     }
-                    entries.reserve(buf.len());
-                    for d in buf.drain(..) {
-                        upto = d.seq;
-                        st.received.fetch_add(1, Relaxed);
-                        match stages.message(&d.topic, &d.payload, d.recv_time) {
-                            Outcome::Ping { ping, events, provisional, out_of_zone } => {
-                                lv.update(&ping, out_of_zone);
-                                for event in &provisional {
-                                    lv.publish(event);
-                                }
-                                entries.push(WalEntry::Record(Record::Ping(ping)));
-                                publish(&lv, events, &mut entries);
-                                unsaved = true;
-                            }
-                            Outcome::Reject(r) => {
-                                st.reject(r.reason);
-                                entries.push(WalEntry::Record(Record::Reject(r)));
-                            }
-                            Outcome::Offline { station, unit } => {
-                                st.offline.fetch_add(1, Relaxed);
-                                lv.offline(&station, &unit, d.recv_time);
-                            }
-                        }
-                    }
+                    self.messages(&mut buf)
                 }
                 _ = tick.tick() => {
-                    let now = now_millis();
-                    let ticked = stages.tick(now);
-                    for event in &ticked.provisional {
-                        lv.publish(event);
-                    }
-                    if ticked.changed {
-                        entries.push(WalEntry::Tick(now));
-                        unsaved = true;
-                    }
-                    publish(&lv, ticked.events, &mut entries);
-                    if unsaved && saved_at.elapsed() >= SNAPSHOT_EVERY
-                        && let Some(state) = stages.snapshot()
-                    {
-                        entries.push(WalEntry::Snapshot { closed: false, state });
-                        (unsaved, saved_at) = (false, Instant::now());
-                    }
+                    let entries = self.tick(now_millis());
                     if entries.is_empty() {
                         continue;
                     }
+                    entries
                 }
-            }
-            if tx.send(Batch { upto, entries }).await.is_err() {
-                break;
+            };
+            let batch = Batch {
+                upto: self.upto,
+                entries,
+            };
+            if self.store.send(batch).await.is_err() {
+                return;
             }
         }
-    });
+    }
 
-    let st = stats.clone();
-    let handle = tokio::runtime::Handle::current();
-    let flush_every = cfg.flush_interval;
-    let retention = cfg.retention;
-    let done = tracker.spawn_blocking(move || {
-        let mut last_flush = Instant::now();
-        let mut last_purge: Option<Instant> = None;
+    /// Processes (and empties) `buf`: live state is fed at once, the records and the events
+    /// they released are returned for the store.
+    fn messages(&mut self, buf: &mut Vec<Delivery>) -> Vec<WalEntry> {
+        let mut entries = Vec::with_capacity(buf.len());
+        for d in buf.drain(..) {
+            self.upto = d.seq;
+            self.stats.received.fetch_add(1, Relaxed);
+            match self.stages.message(&d.topic, &d.payload, d.recv_time) {
+                Outcome::Ping {
+                    ping,
+                    events,
+                    provisional,
+                    out_of_zone,
+                } => {
+                    self.live.update(&ping, out_of_zone);
+                    for event in &provisional {
+                        self.live.publish(event);
+                    }
+                    entries.push(WalEntry::Record(Record::Ping(ping)));
+                    publish(&self.live, events, &mut entries);
+                    self.unsaved = true;
+                }
+                Outcome::Reject(r) => {
+                    self.stats.reject(r.reason);
+                    entries.push(WalEntry::Record(Record::Reject(r)));
+                }
+                Outcome::Offline { station, unit } => {
+                    self.stats.offline.fetch_add(1, Relaxed);
+                    self.live.offline(&station, &unit, d.recv_time);
+                }
+            }
+        }
+        entries
+    }
+
+    /// Ticks the engine at `now`: its events, the tick itself if it changed the engine, and
+    /// a snapshot when one is due.
+    fn tick(&mut self, now: EpochMillis) -> Vec<WalEntry> {
+        let mut entries = Vec::new();
+        let ticked = self.stages.tick(now);
+        for event in &ticked.provisional {
+            self.live.publish(event);
+        }
+        if ticked.changed {
+            entries.push(WalEntry::Tick(now));
+            self.unsaved = true;
+        }
+        publish(&self.live, ticked.events, &mut entries);
+        if self.unsaved
+            && self.saved_at.elapsed() >= SNAPSHOT_EVERY
+            && let Some(state) = self.stages.snapshot()
+        {
+            entries.push(WalEntry::Snapshot {
+                closed: false,
+                state,
+            });
+            (self.unsaved, self.saved_at) = (false, Instant::now());
+        }
+        entries
+    }
+
+    /// Hands on the closing snapshot. Fixes still in the reorder buffer stay there, to leave
+    /// it after the restart.
+    async fn close(self) {
+        if let Some(state) = self.stages.snapshot() {
+            let entries = vec![WalEntry::Snapshot {
+                closed: true,
+                state,
+            }];
+            let _ = self
+                .store
+                .send(Batch {
+                    upto: self.upto,
+                    entries,
+                })
+                .await;
+        }
+    }
+}
+
+/// The store thread: makes the stage's batches durable in the WAL and reports how far to the
+/// source, flushes the WAL to Parquet every `flush_every` and runs the retention purge.
+struct StoreSink {
+    store: Store,
+    stats: Arc<IngestStats>,
+    input: mpsc::Receiver<Batch>,
+    /// The highest durable sequence number, for the source's acks; `send_replace` never
+    /// waits, so the store never depends on the source.
+    durable: watch::Sender<u64>,
+    /// Cancelled when ingest must stop for good (see [`StoreSink::append`]).
+    fatal: CancellationToken,
+    flush_every: Duration,
+    retention: Option<Duration>,
+    flushed_at: Instant,
+    purged_at: Option<Instant>,
+}
+
+impl StoreSink {
+    /// Runs on a blocking thread until the stage's channel closes, then flushes and returns;
+    /// or stops ingest when a batch cannot be stored.
+    fn run(mut self, handle: &tokio::runtime::Handle) {
         loop {
-            let next = handle.block_on(tokio::time::timeout(flush_every, rx.recv()));
-            match next {
+            match handle.block_on(tokio::time::timeout(self.flush_every, self.input.recv())) {
                 Ok(Some(batch)) => {
-                    if let Err(reason) = store_batch(&mut store, batch, &st, &durable, &fatal) {
+                    if let Err(reason) = self.append(batch) {
                         tracing::error!("{reason}");
-                        st.fail(reason);
-                        fatal.cancel();
+                        self.stats.fail(reason);
+                        self.fatal.cancel();
                         return;
                     }
                 }
                 Ok(None) => {
-                    if let Err(error) = store.flush() {
+                    if let Err(error) = self.store.flush() {
                         tracing::error!(%error, "Final flush failed; the WAL keeps the data");
                     }
                     return;
@@ -543,91 +705,95 @@ pub fn spawn(
             }
             // Failures here are retried: an append finishes an unfinished flush before it
             // goes on, and pauses while it cannot.
-            if last_flush.elapsed() >= flush_every {
-                last_flush = Instant::now();
-                if let Err(error) = store.start_flush() {
+            if self.flushed_at.elapsed() >= self.flush_every {
+                self.flushed_at = Instant::now();
+                if let Err(error) = self.store.start_flush() {
                     tracing::warn!(%error, "Parquet flush failed; the WAL keeps the data");
                 }
             }
-            if let Some(keep) = retention
-                && last_purge.is_none_or(|t| t.elapsed() >= PURGE_EVERY)
-            {
-                last_purge = Some(Instant::now());
-                let cutoff = now_millis() - keep.as_millis() as i64;
-                match store.purge_before(cutoff) {
-                    Ok(removed) => {
-                        st.purged_partitions.fetch_add(removed as u64, Relaxed);
-                        if removed > 0 {
-                            tracing::info!(removed, "Retention purge removed old partitions");
-                        }
-                    }
-                    Err(error) => tracing::warn!(%error, "Retention purge failed; next hour again"),
-                }
-            }
-            st.wal_pending.store(store.pending() as u64, Relaxed);
+            self.purge();
+            self.stats
+                .wal_pending
+                .store(self.store.pending() as u64, Relaxed);
         }
-    });
-    drop(done);
-    Ok(Ingest { stats, live })
-}
+    }
 
-/// Makes one batch durable and reports it to the source for acknowledgement.
-///
-/// A write the store refuses for a passing cause (a full disk, a file system remounted
-/// read-only, an IO error) pauses ingest: the same batch is tried again, with a growing wait
-/// up to [`STORE_RETRY_MAX`], until it goes through. Meanwhile nothing is acknowledged, the
-/// stage waits on the full store queue, and the broker keeps the messages (its receive maximum
-/// stops it sending more), so nothing is lost and ingest resumes by itself when the cause is
-/// gone. Returns why ingest must stop instead: the store's WAL vanished, or shutdown came
-/// while paused (the broker and the WAL keep what was not stored; the next start takes it).
-fn store_batch(
-    store: &mut Store,
-    mut batch: Batch,
-    st: &IngestStats,
-    durable: &watch::Sender<u64>,
-    shutdown: &CancellationToken,
-) -> Result<(), String> {
-    let mut wait = STORE_RETRY_FIRST;
-    loop {
-        match store.append_entries(&mut batch.entries) {
-            Ok(out) => {
-                if st.store_paused.load(Relaxed) {
-                    tracing::info!("The store takes writes again; ingest resumes");
-                    st.set_store_error(None);
+    /// Makes one batch durable and reports it to the source for acknowledgement.
+    ///
+    /// A write the store refuses for a passing cause (a full disk, a file system remounted
+    /// read-only, an IO error) pauses ingest: the same batch is tried again, with a growing
+    /// wait up to [`STORE_RETRY_MAX`], until it goes through. Meanwhile nothing is
+    /// acknowledged, the stage waits on the full store queue, and the broker keeps the
+    /// messages (its receive maximum stops it sending more), so nothing is lost and ingest
+    /// resumes by itself when the cause is gone. Returns why ingest must stop instead: the
+    /// store's WAL vanished, or shutdown came while paused (the broker and the WAL keep what
+    /// was not stored; the next start takes it).
+    fn append(&mut self, mut batch: Batch) -> Result<(), String> {
+        let st = &self.stats;
+        let mut wait = STORE_RETRY_FIRST;
+        loop {
+            match self.store.append_entries(&mut batch.entries) {
+                Ok(out) => {
+                    if st.store_paused.load(Relaxed) {
+                        tracing::info!("The store takes writes again; ingest resumes");
+                        st.set_store_error(None);
+                    }
+                    st.stored.fetch_add(out.pings as u64, Relaxed);
+                    st.events.fetch_add(out.events as u64, Relaxed);
+                    st.duplicates.fetch_add(out.duplicates as u64, Relaxed);
+                    if out.conflicts > 0 {
+                        st.conflicts.fetch_add(out.conflicts as u64, Relaxed);
+                        st.reject(RejectReason::ConflictingFix);
+                    }
+                    st.durable_seq.store(batch.upto, Relaxed);
+                    if batch.upto > 0 {
+                        self.durable.send_replace(batch.upto);
+                    }
+                    return Ok(());
                 }
-                st.stored.fetch_add(out.pings as u64, Relaxed);
-                st.events.fetch_add(out.events as u64, Relaxed);
-                st.duplicates.fetch_add(out.duplicates as u64, Relaxed);
-                if out.conflicts > 0 {
-                    st.conflicts.fetch_add(out.conflicts as u64, Relaxed);
-                    st.reject(RejectReason::ConflictingFix);
+                Err(error) if error.is_permanent() => {
+                    return Err(format!("Store failed; ingest stops: {error}"));
                 }
-                st.durable_seq.store(batch.upto, Relaxed);
-                if batch.upto > 0 {
-                    durable.send_replace(batch.upto);
+                Err(error) => {
+                    if !st.store_paused.load(Relaxed) {
+                        st.store_pauses.fetch_add(1, Relaxed);
+                        tracing::error!(
+                            %error,
+                            "The store refuses writes; ingest pauses (nothing is acknowledged, the broker keeps the messages) and retries"
+                        );
+                    }
+                    st.set_store_error(Some(error.to_string()));
+                    if self.fatal.is_cancelled() {
+                        return Err(format!(
+                            "Stopped while the store refused writes ({error}); unacknowledged messages stay with the broker"
+                        ));
+                    }
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(STORE_RETRY_MAX);
                 }
-                return Ok(());
             }
-            Err(error) if error.is_permanent() => {
-                return Err(format!("Store failed; ingest stops: {error}"));
-            }
-            Err(error) => {
-                if !st.store_paused.load(Relaxed) {
-                    st.store_pauses.fetch_add(1, Relaxed);
-                    tracing::error!(
-                        %error,
-                        "The store refuses writes; ingest pauses (nothing is acknowledged, the broker keeps the messages) and retries"
-                    );
+        }
+    }
+
+    /// Removes the day partitions older than the retention, at start and every
+    /// [`PURGE_EVERY`]; a failure waits for the next round.
+    fn purge(&mut self) {
+        let Some(keep) = self.retention else { return };
+        if self.purged_at.is_some_and(|t| t.elapsed() < PURGE_EVERY) {
+            return;
+        }
+        self.purged_at = Some(Instant::now());
+        let cutoff = now_millis() - keep.as_millis() as i64;
+        match self.store.purge_before(cutoff) {
+            Ok(removed) => {
+                self.stats
+                    .purged_partitions
+                    .fetch_add(removed as u64, Relaxed);
+                if removed > 0 {
+                    tracing::info!(removed, "Retention purge removed old partitions");
                 }
-                st.set_store_error(Some(error.to_string()));
-                if shutdown.is_cancelled() {
-                    return Err(format!(
-                        "Stopped while the store refused writes ({error}); unacknowledged messages stay with the broker"
-                    ));
-                }
-                std::thread::sleep(wait);
-                wait = (wait * 2).min(STORE_RETRY_MAX);
             }
+            Err(error) => tracing::warn!(%error, "Retention purge failed; next hour again"),
         }
     }
 }

@@ -7,15 +7,15 @@
 //!   than a maximum age), and sets [`Flags::LOW_ACCURACY`] and [`Flags::LATE`].
 //! - [`JumpDetector`] needs the previous fix of the unit, so it is a separate small state
 //!   machine that sets [`Flags::JUMP`].
-//! - [`haversine_m`] is the one great-circle distance of the workspace.
+//! - [`haversine_m`] is ingest's great-circle distance, geo's haversine in (lat, lon) order.
 
 use std::collections::HashMap;
+use std::f64::consts::PI;
+
+use geo::{Distance, Haversine, Point};
 
 use crate::decode::RawPing;
 use crate::ping::{EpochMillis, Extras, Flags, Ping, RejectReason, Rejection};
-
-/// Mean Earth radius in metres (IUGG).
-const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 /// 2000-01-01T00:00:00Z. No patrol tracker reports a real fix before it, while receivers
 /// without a time or with a broken clock send 0 (1970) or dates such as 1906; such a fix
@@ -188,8 +188,13 @@ pub fn validate(
     Ok(ping)
 }
 
-/// Great-circle distance in metres between two WGS-84 points (degrees), on a sphere of the
-/// mean Earth radius. Good to about 0.5 %, plenty for speed checks.
+/// Great-circle distance in metres between two WGS-84 points (degrees), on geo's
+/// [`Haversine`] sphere of the mean Earth radius (6,371,008.8 m). Good to about 0.5 %, plenty
+/// for speed checks.
+///
+/// geo leaves the arcsine unclamped, so nearly antipodal points can come out NaN by rounding;
+/// the minimum with half the circumference gives those (and NaN input) half the
+/// circumference, so a jump across the globe is still a jump.
 ///
 /// # Example
 /// ```
@@ -198,11 +203,9 @@ pub fn validate(
 /// assert!((d - 111_195.0).abs() < 10.0);
 /// ```
 pub fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    let (phi1, phi2) = (lat1.to_radians(), lat2.to_radians());
-    let dphi = (lat2 - lat1).to_radians();
-    let dlambda = (lon2 - lon1).to_radians();
-    let h = (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+    Haversine
+        .distance(Point::new(lon1, lat1), Point::new(lon2, lat2))
+        .min(PI * Haversine.radius())
 }
 
 /// The last trusted fix of a unit.

@@ -3,6 +3,9 @@ use proptest::prelude::*;
 use super::*;
 use crate::ping::InvalidPing;
 
+/// The radius of [`haversine_m`]'s sphere.
+const EARTH_RADIUS_M: f64 = Haversine.radius();
+
 const RECV: EpochMillis = 1_793_606_460_000;
 
 fn cfg() -> ValidateConfig {

@@ -15,10 +15,10 @@
 
 use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
+use model::jurisdiction::Incident;
 use polars::prelude::*;
 
 use super::{Grid, ResponseError, Rule, Source, evaluate, nearest, passing_area_share, snap};
-use crate::jurisdiction::Incident;
 use crate::roads::RoadNetwork;
 use crate::store::{FIX_TIME, LAT, LON, UNIT};
 

@@ -13,6 +13,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use model::jurisdiction::{self, Jurisdiction, JurisdictionError};
 use polars::prelude::*;
 use serde_json::{Value, json};
 
@@ -22,8 +23,7 @@ use super::{
     incident_reach, summarize, week_profile,
 };
 use crate::AnalyticsError;
-use crate::jurisdiction::{self, Jurisdiction, JurisdictionError};
-use crate::roads::{LoadReport, RoadNetwork, RoadsError, SpeedTableError};
+use crate::roads::{LoadReport, RoadNetwork, RoadsError, SpeedTable, SpeedTableError};
 
 /// Default for [`ResponseJob::max_fix_age_s`]: a unit counts as available for a call when its
 /// latest fix is at most five minutes old.
@@ -135,15 +135,15 @@ impl ResponseJob {
         let roads = j
             .roads_path()
             .ok_or_else(|| JobError::NoRoadFile(self.fixtures.clone()))?;
-        let net = RoadNetwork::load(&roads, &settings.speed_table()?).map_err(|source| {
-            JobError::Roads {
-                path: roads.clone(),
-                source,
-            }
-        })?;
-        let outline = jurisdiction::load_county(&j.county_path())?;
+        let net =
+            RoadNetwork::load(&roads, &SpeedTable::for_settings(settings)?).map_err(|source| {
+                JobError::Roads {
+                    path: roads.clone(),
+                    source,
+                }
+            })?;
         let res = self.res.unwrap_or(settings.h3.analysis_res);
-        let grid = Grid::new(&net, &outline, res)?;
+        let grid = Grid::new(&net, j.county(), res)?;
         let rule = Rule::from_settings(&settings.response);
 
         let sources = self.scenario.sources(j.stations())?;

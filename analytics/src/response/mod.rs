@@ -35,8 +35,8 @@ use std::collections::HashMap;
 use geo::MultiPolygon;
 use h3o::geom::{ContainmentMode, SolventBuilder, TilerBuilder};
 use h3o::{CellIndex, LatLng, Resolution};
+use model::jurisdiction::{ResponseSettings, Station};
 
-use crate::jurisdiction::{ResponseSettings, Station};
 use crate::roads::{NodeId, RoadNetwork, RouteError};
 
 pub use dynamic::{

@@ -8,10 +8,11 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
+use model::jurisdiction::{self, Incident, Jurisdiction};
 
 use super::*;
-use crate::jurisdiction::{self, Incident, Jurisdiction};
-use crate::roads::{SpeedTable, haversine_m};
+use crate::distance::haversine_m;
+use crate::roads::SpeedTable;
 
 /// A loop A→B→C→D→A with one-way sides (A→B at 72 km/h, C→D and D→A at 36 km/h), B–C
 /// two-way at 36 km/h, a slow two-way diagonal A–C (10 km/h), a bridge B–E and a spur E–F
@@ -341,15 +342,12 @@ struct County {
 
 fn county(res: u8, factor: f64) -> County {
     let j = Jurisdiction::load(&fixtures()).unwrap();
-    let speeds = j
-        .settings()
-        .speed_table()
+    let speeds = SpeedTable::for_settings(j.settings())
         .unwrap()
         .with_factor(factor)
         .unwrap();
     let net = RoadNetwork::load(&j.roads_path().unwrap(), &speeds).unwrap();
-    let outline = jurisdiction::load_county(&j.county_path()).unwrap();
-    let grid = Grid::new(&net, &outline, res).unwrap();
+    let grid = Grid::new(&net, j.county(), res).unwrap();
     let rule = Rule::from_settings(&j.settings().response);
     County {
         jurisdiction: j,
@@ -735,9 +733,7 @@ fn dynamic_rule_on_the_town() {
 /// with the store's column names and types.
 fn write_pings(store: &Path, day: &str, rows: &[(&str, i64, f64, f64)]) {
     use polars::prelude::*;
-    let dir = store
-        .join(crate::store::PINGS_DIR)
-        .join(format!("date={day}"));
+    let dir = store.join(crate::store::PINGS).join(format!("date={day}"));
     std::fs::create_dir_all(&dir).unwrap();
     let mut df = df!(
         crate::store::UNIT => rows.iter().map(|r| r.0).collect::<Vec<_>>(),

@@ -5,7 +5,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 
-use super::{Direction, EARTH_RADIUS_M, RawWay, RoadsError, haversine_m};
+use super::{Direction, RawWay, RoadsError};
+use crate::distance::{EARTH_RADIUS_M, haversine_m};
 
 /// Metres per degree of latitude (and of longitude at the equator).
 const M_PER_DEG: f64 = EARTH_RADIUS_M * std::f64::consts::PI / 180.0;

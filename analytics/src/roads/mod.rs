@@ -34,33 +34,9 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use graph::{Csr, NodeGrid, Search};
-
-/// Mean Earth radius in metres (IUGG).
-const EARTH_RADIUS_M: f64 = 6_371_008.8;
-
-/// Drivable OSM `highway` classes and their default speeds in km/h.
-///
-/// The defaults are typical urban travel speeds, not legal limits: motorway 100, trunk 80,
-/// primary 60, secondary 50, tertiary 40, unclassified 40, residential 30, service 20,
-/// living_street 10, road 30; motorway_link 60, trunk_link 50, primary_link 40,
-/// secondary_link 40, tertiary_link 30.
-const DEFAULT_SPEEDS_KMH: [(&str, f64); 15] = [
-    ("motorway", 100.0),
-    ("trunk", 80.0),
-    ("primary", 60.0),
-    ("secondary", 50.0),
-    ("tertiary", 40.0),
-    ("unclassified", 40.0),
-    ("residential", 30.0),
-    ("service", 20.0),
-    ("living_street", 10.0),
-    ("road", 30.0),
-    ("motorway_link", 60.0),
-    ("trunk_link", 50.0),
-    ("primary_link", 40.0),
-    ("secondary_link", 40.0),
-    ("tertiary_link", 30.0),
-];
+// The drivable classes and their default speeds are `model`'s, the list `[speeds_kmh]` is
+// checked against when the jurisdiction loads.
+use model::jurisdiction::{ROAD_SPEEDS_KMH, Settings};
 
 /// Class used for GeoJSON features that carry neither `highway` nor `class`.
 const UNTAGGED_CLASS: &str = "road";
@@ -154,7 +130,7 @@ pub enum SpeedTableError {
 /// the factor then scales both, e.g. 1.3 for driving under lights and sirens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpeedTable {
-    kmh: [f64; DEFAULT_SPEEDS_KMH.len()],
+    kmh: [f64; ROAD_SPEEDS_KMH.len()],
     factor: f64,
 }
 
@@ -173,7 +149,7 @@ impl SpeedTable {
     #[must_use]
     pub fn defaults() -> Self {
         Self {
-            kmh: DEFAULT_SPEEDS_KMH.map(|(_, v)| v),
+            kmh: ROAD_SPEEDS_KMH.map(|(_, v)| v),
             factor: 1.0,
         }
     }
@@ -206,6 +182,15 @@ impl SpeedTable {
         Ok(table)
     }
 
+    /// The defaults overridden by a jurisdiction's `[speeds_kmh]`.
+    ///
+    /// # Errors
+    /// As [`SpeedTable::new`]; settings that `model::jurisdiction::Jurisdiction::load`
+    /// accepted never fail.
+    pub fn for_settings(settings: &Settings) -> Result<Self, SpeedTableError> {
+        Self::new(settings.speeds_kmh.iter().map(|(k, v)| (k.as_str(), *v)))
+    }
+
     /// This table with every speed (class and `maxspeed`) multiplied by `factor`.
     ///
     /// # Errors
@@ -230,7 +215,7 @@ impl SpeedTable {
 }
 
 fn class_index(class: &str) -> Option<usize> {
-    DEFAULT_SPEEDS_KMH.iter().position(|(c, _)| *c == class)
+    ROAD_SPEEDS_KMH.iter().position(|(c, _)| *c == class)
 }
 
 fn check_positive(class: &str, value: f64) -> Result<f64, SpeedTableError> {
@@ -748,15 +733,6 @@ impl RoadNetwork {
         }
         Ok(starts)
     }
-}
-
-/// Great-circle distance in metres.
-pub(crate) fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = p2 - p1;
-    let dl = (lon2 - lon1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin()
 }
 
 /// Initial great-circle bearing in degrees clockwise from north, in `[0, 360)`.

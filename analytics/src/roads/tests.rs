@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::distance::{EARTH_RADIUS_M, haversine_m};
 
 /// Length of 0.001° along the equator (or along a meridian).
 const D: f64 = EARTH_RADIUS_M * 0.001 * std::f64::consts::PI / 180.0;

@@ -235,7 +235,7 @@ fn weight(v: &Value) -> usize {
 fn store_version(store: &Path) -> u64 {
     let mut h = DefaultHasher::new();
     let mut files = Vec::new();
-    if let Ok(days) = std::fs::read_dir(store.join(ingest::store::schema::PINGS)) {
+    if let Ok(days) = std::fs::read_dir(store.join(model::schema::PINGS)) {
         for day in days.flatten() {
             if let Ok(entries) = std::fs::read_dir(day.path()) {
                 for e in entries.flatten() {

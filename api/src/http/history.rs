@@ -22,7 +22,9 @@ use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use ingest::store::schema::{EVENTS, PINGS};
+use model::schema::{
+    BEAT, DETAIL, EVENTS, FIX_TIME, FLAGS, LAT, LON, PINGS, SPEED_KMH, STATION, TIME, UNIT, ZONE,
+};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Value, json};
@@ -195,15 +197,7 @@ fn read_fixes(
 }
 
 const COLUMNS: [&str; 9] = [
-    "unit",
-    "station",
-    "fix_time",
-    "lat",
-    "lon",
-    "speed_kmh",
-    "beat",
-    "zone",
-    "flags",
+    UNIT, STATION, FIX_TIME, LAT, LON, SPEED_KMH, BEAT, ZONE, FLAGS,
 ];
 
 fn read_file(
@@ -224,15 +218,15 @@ fn read_file(
     for batch in builder.with_projection(mask).build()? {
         stop.check()?;
         let b = batch?;
-        let units = col::<StringArray>(&b, "unit")?;
-        let stations = col::<StringArray>(&b, "station")?;
-        let times = col::<TimestampMillisecondArray>(&b, "fix_time")?;
-        let lats = col::<Float64Array>(&b, "lat")?;
-        let lons = col::<Float64Array>(&b, "lon")?;
-        let speeds = col::<Float32Array>(&b, "speed_kmh")?;
-        let beats = col::<StringArray>(&b, "beat")?;
-        let zones = col::<StringArray>(&b, "zone")?;
-        let flags = col::<Int32Array>(&b, "flags")?;
+        let units = col::<StringArray>(&b, UNIT)?;
+        let stations = col::<StringArray>(&b, STATION)?;
+        let times = col::<TimestampMillisecondArray>(&b, FIX_TIME)?;
+        let lats = col::<Float64Array>(&b, LAT)?;
+        let lons = col::<Float64Array>(&b, LON)?;
+        let speeds = col::<Float32Array>(&b, SPEED_KMH)?;
+        let beats = col::<StringArray>(&b, BEAT)?;
+        let zones = col::<StringArray>(&b, ZONE)?;
+        let flags = col::<Int32Array>(&b, FLAGS)?;
         for i in 0..b.num_rows() {
             let t = times.value(i);
             if t < from || t > to || !keep(units.value(i), stations.value(i)) {
@@ -262,32 +256,32 @@ fn fix_table(fixes: &[Fix]) -> anyhow::Result<RecordBatch> {
         Arc::new(fixes.iter().map(f).collect::<StringArray>())
     };
     let columns: Vec<(&str, DataType, ArrayRef)> = vec![
-        ("unit", DataType::Utf8, text(|f| Some(&f.unit))),
-        ("station", DataType::Utf8, text(|f| Some(&f.station))),
+        (UNIT, DataType::Utf8, text(|f| Some(&f.unit))),
+        (STATION, DataType::Utf8, text(|f| Some(&f.station))),
         (
-            "fix_time",
+            FIX_TIME,
             DataType::Int64,
             Arc::new(fixes.iter().map(|f| f.t).collect::<Int64Array>()),
         ),
         (
-            "lat",
+            LAT,
             DataType::Float64,
             Arc::new(fixes.iter().map(|f| f.lat).collect::<Float64Array>()),
         ),
         (
-            "lon",
+            LON,
             DataType::Float64,
             Arc::new(fixes.iter().map(|f| f.lon).collect::<Float64Array>()),
         ),
         (
-            "speed_kmh",
+            SPEED_KMH,
             DataType::Float32,
             Arc::new(fixes.iter().map(|f| f.speed).collect::<Float32Array>()),
         ),
-        ("beat", DataType::Utf8, text(|f| f.beat.as_deref())),
-        ("zone", DataType::Utf8, text(|f| f.zone.as_deref())),
+        (BEAT, DataType::Utf8, text(|f| f.beat.as_deref())),
+        (ZONE, DataType::Utf8, text(|f| f.zone.as_deref())),
         (
-            "flags",
+            FLAGS,
             DataType::Int32,
             Arc::new(fixes.iter().map(|f| f.flags).collect::<Int32Array>()),
         ),
@@ -325,7 +319,7 @@ pub(crate) fn read_events(
             let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
             let schema = builder.parquet_schema();
-            let indices: Vec<usize> = ["time", "detail"]
+            let indices: Vec<usize> = [TIME, DETAIL]
                 .iter()
                 .filter_map(|c| schema.columns().iter().position(|d| d.name() == *c))
                 .collect();
@@ -333,8 +327,8 @@ pub(crate) fn read_events(
             for batch in builder.with_projection(mask).build()? {
                 stop.check()?;
                 let b = batch?;
-                let times = col::<TimestampMillisecondArray>(&b, "time")?;
-                let details = col::<StringArray>(&b, "detail")?;
+                let times = col::<TimestampMillisecondArray>(&b, TIME)?;
+                let details = col::<StringArray>(&b, DETAIL)?;
                 for i in 0..b.num_rows() {
                     let t = times.value(i);
                     if (from..=to).contains(&t) {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use analytics::roads::{RoadNetwork, SpeedTable};
 use anyhow::Context;
 use chrono_tz::Tz;
-use ingest::jurisdiction::{Jurisdiction, Unit};
+use model::jurisdiction::{Jurisdiction, Unit};
 use serde_json::{Value, json};
 
 /// Fleet and base layers of one jurisdiction.
@@ -70,8 +70,7 @@ impl Reference {
             });
             features.push((station, tag(f, "checkpoint")));
         }
-        let roads = j.roads_path();
-        if roads.exists() {
+        if let Some(roads) = j.roads_path() {
             let net = RoadNetwork::load(&roads, &SpeedTable::defaults())
                 .with_context(|| format!("loading roads {}", roads.display()))?;
             features.push((None, road_feature(&net)));

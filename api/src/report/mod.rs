@@ -18,14 +18,12 @@ mod svg;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use analytics::jurisdiction::{
-    Checkpoint, Jurisdiction, Window, load_checkpoints, load_county, load_fences,
-};
 use analytics::response::ResponseJob;
 use anyhow::Context;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use geo::MultiPolygon;
 use h3o::{CellIndex, LatLng, Resolution};
+use model::jurisdiction::{Checkpoint, Jurisdiction, Window};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -385,19 +383,18 @@ pub fn run(a: &ReportArgs) -> anyhow::Result<()> {
     let week = IsoWeek::parse(&a.week)?;
     let j = Jurisdiction::load(&a.fixtures)
         .with_context(|| format!("--fixtures {}", a.fixtures.display()))?;
-    let outline = load_county(&j.county_path()).context("county.geojson")?;
-    let beats = load_fences(&j.beats_path())
-        .context("beats.geojson")?
-        .into_iter()
-        .map(|f| (f.id, f.area))
+    let beats = j
+        .catalog()
+        .beats
+        .iter()
+        .map(|f| (f.id.clone(), f.geometry.clone()))
         .collect();
-    let checkpoints = load_checkpoints(&j.checkpoints_path()).context("checkpoints.geojson")?;
     let ctx = Setting {
         name: j.settings().name.clone(),
         windows: j.settings().windows.clone(),
-        outline,
+        outline: j.county().clone(),
         beats,
-        checkpoints,
+        checkpoints: j.checkpoints().to_vec(),
         made: Utc::now(),
     };
     let this = WeekData::compute(a, &j, week)?;
@@ -504,7 +501,7 @@ mod tests {
         let cp = |name: &str, lat: f64, lon: f64| Checkpoint {
             id: name.into(),
             name: name.into(),
-            kind: "patrol".into(),
+            kind: model::jurisdiction::CheckpointKind::Patrol,
             lat,
             lon,
             radius_m: 50.0,

@@ -12,8 +12,7 @@ use anyhow::Context;
 use chrono::{NaiveDate, TimeZone, Timelike};
 use chrono_tz::Tz;
 use geo::{Contains, Point};
-use ingest::geofence::catalog::Catalog;
-use ingest::jurisdiction::{CheckpointKind, Jurisdiction, RosterEntry};
+use model::jurisdiction::{CheckpointKind, Jurisdiction, RosterEntry};
 
 use super::model::{Shift, UnitModel, World};
 
@@ -52,18 +51,14 @@ pub fn build(
     let j = Jurisdiction::load(dir)
         .with_context(|| format!("loading jurisdiction {}", dir.display()))?;
     let tz = j.timezone();
-    let speeds = SpeedTable::new(
-        j.settings()
-            .speeds_kmh
-            .iter()
-            .map(|(k, v)| (k.as_str(), *v)),
-    )
-    .context("jurisdiction.toml [speeds_kmh]")?;
-    let roads_path = j.roads_path();
+    let speeds =
+        SpeedTable::for_settings(j.settings()).context("jurisdiction.toml [speeds_kmh]")?;
+    let roads_path = j
+        .roads_path()
+        .with_context(|| format!("{}: no road network", dir.display()))?;
     let roads = RoadNetwork::load(&roads_path, &speeds)
         .with_context(|| format!("loading roads {}", roads_path.display()))?;
-    let catalog =
-        Catalog::load_dir(dir).with_context(|| format!("loading fences in {}", dir.display()))?;
+    let catalog = j.catalog();
 
     let mut zone_nodes: HashMap<String, Vec<_>> = HashMap::new();
     for node in roads.nodes() {

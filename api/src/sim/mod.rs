@@ -15,7 +15,7 @@ pub mod model;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use ingest::jurisdiction::Settings;
+use ::model::jurisdiction::Settings;
 use ingest::source::mqtt::{Publisher, PublisherConfig};
 use tokio_util::sync::CancellationToken;
 

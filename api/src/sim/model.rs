@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use analytics::roads::{NodeId, RoadNetwork, Route};
-use ingest::jurisdiction::UnitKind;
+use model::jurisdiction::UnitKind;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -65,6 +65,8 @@ impl Server {
                 flush_interval: Duration::from_millis(300),
                 retention: None,
                 node: None,
+                channels: ingest::pipeline::ChannelConfig::DEFAULT,
+                sweep_every: ingest::sink::live::SWEEP_EVERY,
             },
             &tracker,
             &token,

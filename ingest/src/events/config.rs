@@ -1,8 +1,8 @@
 //! [`EventConfig`]: the tunables of the event engine, most of them from `jurisdiction.toml`.
 
 use chrono_tz::Tz;
+use model::jurisdiction::Settings;
 
-use crate::jurisdiction::Settings;
 use crate::ping::EpochMillis;
 
 use super::hysteresis::Rule;
@@ -60,9 +60,9 @@ impl EventConfig {
     ///
     /// # Example
     /// ```
-    /// # fn settings() -> ingest::jurisdiction::Settings {
+    /// # fn settings() -> model::jurisdiction::Settings {
     /// #     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    /// #     ingest::jurisdiction::Jurisdiction::load(&dir).unwrap().settings().clone()
+    /// #     model::jurisdiction::Jurisdiction::load(&dir).unwrap().settings().clone()
     /// # }
     /// let config = ingest::events::EventConfig::from_settings(&settings(), chrono_tz::UTC);
     /// assert_eq!((config.enter_fixes, config.dwell_s, config.sparse_gap_s), (3, 30, 60));

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use chrono_tz::Tz;
+use model::jurisdiction::{NonexistentLocalTime, RosterEntry};
 
 use crate::geofence::GeofenceIndex;
-use crate::jurisdiction::{NonexistentLocalTime, RosterEntry};
 use crate::ping::EpochMillis;
 
 /// Why the engine could not be built.

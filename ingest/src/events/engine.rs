@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveTime};
 use chrono_tz::Tz;
+use model::jurisdiction::{Checkpoint, RosterEntry};
 
 use crate::geofence::{Assignment, FenceIdx, GeofenceIndex};
-use crate::jurisdiction::{Checkpoint, RosterEntry};
 use crate::ping::{EpochMillis, Flags, Ping};
 use crate::validate::haversine_m;
 

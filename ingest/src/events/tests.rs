@@ -6,10 +6,10 @@ use std::sync::Arc;
 use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 use geo::{MultiPolygon, Polygon, polygon};
 use h3o::Resolution;
+use model::jurisdiction::{Checkpoint, CheckpointKind, RosterEntry};
 
 use super::*;
 use crate::geofence::{Catalog, Fence, FenceKind, GeofenceIndex};
-use crate::jurisdiction::{Checkpoint, CheckpointKind, RosterEntry};
 use crate::ping::{EpochMillis, Flags};
 
 /// Three beats side by side (a, b, c west to east, 0.01° wide); zone Z1 covers a, Z2 covers b.

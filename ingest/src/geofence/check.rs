@@ -4,11 +4,10 @@
 //! [`SLIVER_TOLERANCE_M2`] are digitising noise along shared edges and are counted, not listed.
 
 use std::fmt;
-use std::path::Path;
 
 use geo::{BooleanOps, BoundingRect, Intersects, MultiPolygon, Polygon, unary_union};
 
-use super::catalog::{Catalog, CatalogError, Repair, area_m2, load_boundary};
+use model::fences::{Catalog, Repair, area_m2};
 
 /// Overlaps and gap pieces below this area (m²) are ignored as slivers.
 pub const SLIVER_TOLERANCE_M2: f64 = 1.0;
@@ -174,23 +173,12 @@ pub fn check_catalog(catalog: &Catalog, boundary: Option<&MultiPolygon<f64>>) ->
     }
 }
 
-/// Loads the catalog in `dir` ([`Catalog::load_dir`]) and checks it against `county.geojson`
-/// when that file exists.
-///
-/// # Errors
-/// Any [`CatalogError`] from loading; refused features are listed in the error.
-pub fn check_dir(dir: &Path) -> Result<CheckReport, CatalogError> {
-    let catalog = Catalog::load_dir(dir)?;
-    let boundary = load_boundary(&dir.join("county.geojson"))?;
-    Ok(check_catalog(&catalog, boundary.as_ref()))
-}
-
 #[cfg(test)]
 mod tests {
     use geo::polygon;
 
     use super::*;
-    use crate::geofence::catalog::{Fence, FenceKind};
+    use model::fences::{Fence, FenceKind};
 
     fn beat(id: &str, x0: f64, x1: f64) -> Fence {
         Fence {

@@ -32,8 +32,8 @@ use geo::{BoundingRect, Contains, Coord, Intersects, Rect};
 use h3o::geom::{ContainmentMode, TilerBuilder};
 use h3o::{CellIndex, LatLng, Resolution};
 
-use super::catalog::{Catalog, Fence};
 use super::faceplane::FacePlane;
+use model::fences::{Catalog, Fence};
 
 /// A fence's position in [`Catalog::beats`] or [`Catalog::zones`] (which one depends on the
 /// [`Assignment`] field it came from).
@@ -562,7 +562,7 @@ mod tests {
     use geo::{MultiPolygon, Polygon, polygon};
 
     use super::*;
-    use crate::geofence::catalog::FenceKind;
+    use model::fences::FenceKind;
 
     fn fence(id: &str, kind: FenceKind, polygons: Vec<Polygon<f64>>) -> Fence {
         Fence {

@@ -11,13 +11,16 @@
 //! ([`LiveState::changed_since`]).
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::events::{Event, EventKind};
 use crate::ping::EpochMillis;
+use crate::pipeline::ChannelConfig;
 use crate::store::StoredPing;
 
 /// What a unit is doing, as the map colours it.
@@ -96,7 +99,8 @@ pub struct LiveConfig {
     pub idle_after_ms: i64,
     /// No fix for this long means offline (ms).
     pub offline_after_ms: i64,
-    /// Capacity of the broadcast channel; slower subscribers skip ahead.
+    /// Capacity of the broadcast channel; slower subscribers skip ahead
+    /// ([`ChannelConfig::LIVE_WHEN_FULL`]).
     pub channel: usize,
 }
 
@@ -107,7 +111,7 @@ impl LiveConfig {
             moving_kmh: 3.0,
             idle_after_ms: i64::from(idle_after_s) * 1000,
             offline_after_ms: i64::from(offline_after_s) * 1000,
-            channel: 4096,
+            channel: ChannelConfig::DEFAULT.live,
         }
     }
 }
@@ -300,6 +304,48 @@ impl LiveState {
             (u.version, changed)
         })
     }
+}
+
+/// How often [`OfflineSweep`] looks for silent units by default: an offline notice comes at
+/// most this long after the offline time has passed.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The task that marks units offline when they fall silent ([`LiveState::sweep`] with the
+/// wall clock): a unit that stops reporting sends nothing that would tell the stage.
+#[derive(Debug)]
+pub struct OfflineSweep {
+    live: Arc<LiveState>,
+    every: Duration,
+}
+
+impl OfflineSweep {
+    /// A sweep of `live` every `every`.
+    ///
+    /// # Panics
+    /// [`OfflineSweep::run`] panics when `every` is zero (the serve config refuses 0).
+    pub fn new(live: Arc<LiveState>, every: Duration) -> Self {
+        OfflineSweep { live, every }
+    }
+
+    /// Sweeps at once and then every interval, until `stop` fires.
+    pub async fn run(self, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(self.every);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = tick.tick() => {
+                    self.live.sweep(now_ms());
+                }
+            }
+        }
+    }
+}
+
+/// Wall-clock time in milliseconds since the epoch (the sweep's clock).
+fn now_ms() -> EpochMillis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

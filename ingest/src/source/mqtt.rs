@@ -16,11 +16,14 @@
 //! keep-alives and acks still flow.
 
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::{LastWill, Packet, Publish};
-use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use rumqttc::v5::mqttbytes::v5::{ConnAck, LastWill, Packet, Publish};
+use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -309,134 +312,214 @@ fn options(cfg: &MqttSourceConfig) -> MqttOptions {
 pub async fn run(
     cfg: MqttSourceConfig,
     out: mpsc::Sender<Delivery>,
-    mut durable: watch::Receiver<u64>,
-    stats: std::sync::Arc<SourceStats>,
+    durable: watch::Receiver<u64>,
+    stats: Arc<SourceStats>,
     shutdown: CancellationToken,
 ) -> Result<(), SourceError> {
-    use std::sync::atomic::Ordering::Relaxed;
-    let window = usize::from(cfg.receive_maximum);
-    let (client, mut eventloop): (AsyncClient, EventLoop) =
-        AsyncClient::new(options(&cfg), window * 2 + 16);
-    // Received but not yet acked, in arrival order.
-    let mut unacked: VecDeque<(u64, Publish)> = VecDeque::new();
-    // Received but not yet taken by the pipeline (only when its channel is full).
-    let mut overflow: VecDeque<Delivery> = VecDeque::new();
-    let mut seq: u64 = *durable.borrow();
-    let mut backoff = FIRST_BACKOFF;
-    let mut ever_connected = false;
-    loop {
-        let can_poll = overflow.len() < window.max(1);
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            permit = out.reserve(), if !overflow.is_empty() => {
-                let Ok(permit) = permit else { break };
-                if let Some(d) = overflow.pop_front() {
-                    permit.send(d);
+    MqttSource::new(cfg, durable, stats)
+        .run(out, shutdown)
+        .await
+}
+
+/// The source task's state: the client and its event loop, the messages waiting for their
+/// ack or for room in the pipeline, and the reconnect back-off.
+struct MqttSource {
+    cfg: MqttSourceConfig,
+    /// Sends acks and subscriptions; its request queue is drained by `eventloop`, which only
+    /// this task polls, so requests go through `try_*` and never wait.
+    client: AsyncClient,
+    eventloop: EventLoop,
+    /// The store's highest durable sequence number; written without waiting, so the store
+    /// never depends on this task.
+    durable: watch::Receiver<u64>,
+    stats: Arc<SourceStats>,
+    /// Received but not yet acked, in arrival order.
+    unacked: VecDeque<(u64, Publish)>,
+    /// Received but not yet taken by the pipeline (only when its channel is full); at most a
+    /// receive window, since the broker sends no more than that unacknowledged.
+    overflow: VecDeque<Delivery>,
+    /// Sequence number of the last message received.
+    seq: u64,
+    backoff: Duration,
+    /// A CONNACK arrived once: from then on a refusal is retried instead of fatal.
+    ever_connected: bool,
+}
+
+impl MqttSource {
+    fn new(cfg: MqttSourceConfig, durable: watch::Receiver<u64>, stats: Arc<SourceStats>) -> Self {
+        let (client, eventloop) =
+            AsyncClient::new(options(&cfg), usize::from(cfg.receive_maximum) * 2 + 16);
+        let seq = *durable.borrow();
+        MqttSource {
+            cfg,
+            client,
+            eventloop,
+            durable,
+            stats,
+            unacked: VecDeque::new(),
+            overflow: VecDeque::new(),
+            seq,
+            backoff: FIRST_BACKOFF,
+            ever_connected: false,
+        }
+    }
+
+    /// Polls the event loop, forwards publishes to `out` and acks durable ones until
+    /// `shutdown` fires or the pipeline goes away; see [`run`].
+    ///
+    /// `out` leads to the pipeline stage
+    /// ([`ChannelConfig::FORWARD_WHEN_FULL`](crate::pipeline::ChannelConfig::FORWARD_WHEN_FULL)).
+    /// It is not a field: a permit to send borrows it across the `select!` arm that uses it.
+    async fn run(
+        mut self,
+        out: mpsc::Sender<Delivery>,
+        shutdown: CancellationToken,
+    ) -> Result<(), SourceError> {
+        let window = usize::from(self.cfg.receive_maximum).max(1);
+        loop {
+            // With a full window held here, stop polling until the pipeline takes some: the
+            // broker could not send more anyway, and keep-alives wait for the next poll.
+            let can_poll = self.overflow.len() < window;
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                permit = out.reserve(), if !self.overflow.is_empty() => {
+                    let Ok(permit) = permit else { break };
+                    if let Some(d) = self.overflow.pop_front() {
+                        permit.send(d);
+                    }
                 }
-            }
-            changed = durable.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                let upto = *durable.borrow_and_update();
-                while unacked.front().is_some_and(|(s, _)| *s <= upto) {
-                    let Some((_, publish)) = unacked.front() else { break };
-                    if client.try_ack(publish).is_err() {
-                        // The request queue is full; retry after the event loop drains it.
+                changed = self.durable.changed() => {
+                    if changed.is_err() {
                         break;
                     }
-                    unacked.pop_front();
-                    stats.acked.fetch_add(1, Relaxed);
+                    let upto = *self.durable.borrow_and_update();
+                    self.ack_upto(upto);
                 }
-            }
-            event = eventloop.poll(), if can_poll => match event {
-                Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    seq += 1;
-                    stats.received.fetch_add(1, Relaxed);
-                    let delivery = Delivery {
-                        seq,
-                        topic: String::from_utf8_lossy(&publish.topic).into_owned(),
-                        payload: publish.payload.to_vec(),
-                        recv_time: now_ms(),
-                    };
-                    if publish.qos != QoS::AtMostOnce {
-                        unacked.push_back((seq, publish));
+                event = self.eventloop.poll(), if can_poll => match event {
+                    Ok(Event::Incoming(Packet::Publish(publish))) => self.forward(&out, publish),
+                    Ok(Event::Incoming(Packet::ConnAck(ack))) => self.connected(&ack),
+                    Ok(_) => {
+                        // The poll drained the request queue: retry acks that found it full.
+                        let upto = *self.durable.borrow();
+                        self.ack_upto(upto);
                     }
-                    if overflow.is_empty() {
-                        if let Err(mpsc::error::TrySendError::Full(d)) = out.try_send(delivery) {
-                            overflow.push_back(d);
-                        }
-                    } else {
-                        overflow.push_back(delivery);
-                    }
-                }
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                    tracing::info!(session_present = ack.session_present, "Connected to broker");
-                    backoff = FIRST_BACKOFF;
-                    ever_connected = true;
-                    stats.connected.store(true, Relaxed);
-                    stats.set_error(None);
-                    // Subscribing again with a session present is harmless and covers brokers
-                    // that lost the session's subscriptions.
-                    for topic in &cfg.topics {
-                        if let Err(error) = client.try_subscribe(topic, QoS::AtLeastOnce) {
-                            tracing::error!(%error, topic, "Subscribe failed");
-                        }
-                    }
-                }
-                Ok(_) => {
-                    // Retry acks that found the request queue full.
-                    let upto = *durable.borrow();
-                    while unacked.front().is_some_and(|(s, _)| *s <= upto) {
-                        let Some((_, publish)) = unacked.front() else { break };
-                        if client.try_ack(publish).is_err() {
+                    Err(error) => {
+                        if self.connection_lost(error, &shutdown).await?.is_break() {
                             break;
                         }
-                        unacked.pop_front();
-                        stats.acked.fetch_add(1, Relaxed);
                     }
-                }
-                Err(error) => {
-                    stats.reconnects.fetch_add(1, Relaxed);
-                    stats.connected.store(false, Relaxed);
-                    stats.set_error(Some(error.to_string()));
-                    if let rumqttc::v5::ConnectionError::ConnectionRefused(code) = error
-                        && is_auth_refusal(code)
-                    {
-                        if !ever_connected {
-                            return Err(SourceError::Refused {
-                                host: cfg.host.clone(),
-                                port: cfg.port,
-                                code,
-                            });
-                        }
-                        // An operator must see this one: ingest is down until it is fixed.
-                        tracing::error!(?code, "The broker refuses ingest's credentials; retrying");
-                    } else {
-                        tracing::warn!(%error, backoff_ms = backoff.as_millis() as u64, "MQTT connection error");
-                    }
-                    // Acks for the old connection would be meaningless: the broker redelivers.
-                    unacked.clear();
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
         }
+        self.finish(out).await;
+        Ok(())
     }
-    stats.connected.store(false, Relaxed);
-    // Hand over what is still queued, then leave without disconnecting cleanly only if the
-    // broker is gone; a clean DISCONNECT keeps the session for the next start.
-    for d in overflow {
-        if out.send(d).await.is_err() {
-            break;
+
+    /// Acks, in arrival order, the messages up to `upto` as far as the client's request queue
+    /// takes them; the rest are retried after the next poll drains it.
+    fn ack_upto(&mut self, upto: u64) {
+        while let Some((seq, publish)) = self.unacked.front()
+            && *seq <= upto
+        {
+            if self.client.try_ack(publish).is_err() {
+                break;
+            }
+            self.unacked.pop_front();
+            self.stats.acked.fetch_add(1, Relaxed);
         }
     }
-    let _ = client.try_disconnect();
-    let _ = tokio::time::timeout(Duration::from_millis(500), eventloop.poll()).await;
-    Ok(())
+
+    /// Numbers a publish and hands it to the pipeline, or holds it while the channel is full.
+    fn forward(&mut self, out: &mpsc::Sender<Delivery>, publish: Publish) {
+        self.seq += 1;
+        self.stats.received.fetch_add(1, Relaxed);
+        let delivery = Delivery {
+            seq: self.seq,
+            topic: String::from_utf8_lossy(&publish.topic).into_owned(),
+            payload: publish.payload.to_vec(),
+            recv_time: now_ms(),
+        };
+        if publish.qos != QoS::AtMostOnce {
+            self.unacked.push_back((self.seq, publish));
+        }
+        if self.overflow.is_empty() {
+            if let Err(mpsc::error::TrySendError::Full(d)) = out.try_send(delivery) {
+                self.overflow.push_back(d);
+            }
+        } else {
+            self.overflow.push_back(delivery);
+        }
+    }
+
+    /// A CONNACK: the back-off starts over, `/ready` sees the connection, and the
+    /// subscriptions are (re)made.
+    fn connected(&mut self, ack: &ConnAck) {
+        tracing::info!(session_present = ack.session_present, "Connected to broker");
+        self.backoff = FIRST_BACKOFF;
+        self.ever_connected = true;
+        self.stats.connected.store(true, Relaxed);
+        self.stats.set_error(None);
+        // Subscribing again with a session present is harmless and covers brokers that lost
+        // the session's subscriptions.
+        for topic in &self.cfg.topics {
+            if let Err(error) = self.client.try_subscribe(topic, QoS::AtLeastOnce) {
+                tracing::error!(%error, topic, "Subscribe failed");
+            }
+        }
+    }
+
+    /// A connection error: records it, gives up on a refusal of the credentials before any
+    /// connection succeeded, and otherwise waits out the back-off. Breaks when `shutdown`
+    /// fires during the wait.
+    async fn connection_lost(
+        &mut self,
+        error: ConnectionError,
+        shutdown: &CancellationToken,
+    ) -> Result<ControlFlow<()>, SourceError> {
+        self.stats.reconnects.fetch_add(1, Relaxed);
+        self.stats.connected.store(false, Relaxed);
+        self.stats.set_error(Some(error.to_string()));
+        if let ConnectionError::ConnectionRefused(code) = error
+            && is_auth_refusal(code)
+        {
+            if !self.ever_connected {
+                return Err(SourceError::Refused {
+                    host: self.cfg.host.clone(),
+                    port: self.cfg.port,
+                    code,
+                });
+            }
+            // An operator must see this one: ingest is down until it is fixed.
+            tracing::error!(?code, "The broker refuses ingest's credentials; retrying");
+        } else {
+            tracing::warn!(
+                %error,
+                backoff_ms = self.backoff.as_millis() as u64,
+                "MQTT connection error"
+            );
+        }
+        // Acks for the old connection would be meaningless: the broker redelivers.
+        self.unacked.clear();
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(ControlFlow::Break(())),
+            () = tokio::time::sleep(self.backoff) => {}
+        }
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// Hands over what is still queued and disconnects cleanly, which keeps the session for
+    /// the next start (if the broker is gone, the short poll just times out).
+    async fn finish(mut self, out: mpsc::Sender<Delivery>) {
+        self.stats.connected.store(false, Relaxed);
+        for d in self.overflow.drain(..) {
+            if out.send(d).await.is_err() {
+                break;
+            }
+        }
+        let _ = self.client.try_disconnect();
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.eventloop.poll()).await;
+    }
 }
 
 /// A publishing client for the simulator and tests: one MQTT 5 connection, optionally with a

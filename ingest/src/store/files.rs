@@ -11,6 +11,10 @@ use arrow::array::{
 };
 use arrow::compute::interleave_record_batch;
 use arrow::datatypes::SchemaRef;
+use model::schema::{
+    CATALOG_VERSION, DETAIL, EVENTS_SCHEMA, FENCE, FIX_TIME, KIND, LAT, LAYER, LON, PAYLOAD,
+    PINGS_SCHEMA, RECV_TIME, REJECTS_SCHEMA, TIME, TOPIC, UNIT,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -19,7 +23,6 @@ use parquet::file::properties::WriterProperties;
 
 use super::StoreError;
 use super::record::{StoredEvent, StoredPing};
-use super::schema::{EVENTS_SCHEMA, PINGS_SCHEMA, REJECTS_SCHEMA};
 use super::wal::sync_dir;
 use crate::ping::Rejection;
 
@@ -275,9 +278,9 @@ pub(crate) fn events_batch(rows: &mut [&StoredEvent]) -> Result<RecordBatch, Sto
 /// The dedupe keys `(unit, detail)` of every event file in a partition.
 pub(crate) fn event_keys(dir: &Path, mut visit: impl FnMut(&str, &str)) -> Result<(), StoreError> {
     for (path, _) in data_files(dir)? {
-        for batch in read_columns(&path, &["unit", "detail"])? {
-            let units = column::<StringArray>(&batch, "unit", &path)?;
-            let details = column::<StringArray>(&batch, "detail", &path)?;
+        for batch in read_columns(&path, &[UNIT, DETAIL])? {
+            let units = column::<StringArray>(&batch, UNIT, &path)?;
+            let details = column::<StringArray>(&batch, DETAIL, &path)?;
             for i in 0..batch.num_rows() {
                 visit(units.value(i), details.value(i));
             }
@@ -288,27 +291,19 @@ pub(crate) fn event_keys(dir: &Path, mut visit: impl FnMut(&str, &str)) -> Resul
 
 /// Every row of every event file in a partition.
 pub(crate) fn event_rows(dir: &Path, out: &mut Vec<StoredEvent>) -> Result<(), StoreError> {
-    let names = [
-        "unit",
-        "time",
-        "kind",
-        "layer",
-        "fence",
-        "catalog_version",
-        "detail",
-    ];
+    let names = [UNIT, TIME, KIND, LAYER, FENCE, CATALOG_VERSION, DETAIL];
     for (path, _) in data_files(dir)? {
         for batch in read_columns(&path, &names)? {
             let text = |name| column::<StringArray>(&batch, name, &path);
             let (units, kinds, layers, fences, details) = (
-                text("unit")?,
-                text("kind")?,
-                text("layer")?,
-                text("fence")?,
-                text("detail")?,
+                text(UNIT)?,
+                text(KIND)?,
+                text(LAYER)?,
+                text(FENCE)?,
+                text(DETAIL)?,
             );
-            let times = column::<TimestampMillisecondArray>(&batch, "time", &path)?;
-            let versions = column::<UInt32Array>(&batch, "catalog_version", &path)?;
+            let times = column::<TimestampMillisecondArray>(&batch, TIME, &path)?;
+            let versions = column::<UInt32Array>(&batch, CATALOG_VERSION, &path)?;
             let opt = |a: &StringArray, i| (!a.is_null(i)).then(|| a.value(i).to_owned());
             for i in 0..batch.num_rows() {
                 out.push(StoredEvent {
@@ -347,11 +342,11 @@ pub(crate) fn ping_keys(
     mut visit: impl FnMut(&str, i64, f64, f64),
 ) -> Result<(), StoreError> {
     for (path, _) in data_files(dir)? {
-        for batch in read_columns(&path, &["unit", "fix_time", "lat", "lon"])? {
-            let units = column::<StringArray>(&batch, "unit", &path)?;
-            let times = column::<TimestampMillisecondArray>(&batch, "fix_time", &path)?;
-            let lats = column::<Float64Array>(&batch, "lat", &path)?;
-            let lons = column::<Float64Array>(&batch, "lon", &path)?;
+        for batch in read_columns(&path, &[UNIT, FIX_TIME, LAT, LON])? {
+            let units = column::<StringArray>(&batch, UNIT, &path)?;
+            let times = column::<TimestampMillisecondArray>(&batch, FIX_TIME, &path)?;
+            let lats = column::<Float64Array>(&batch, LAT, &path)?;
+            let lons = column::<Float64Array>(&batch, LON, &path)?;
             for i in 0..batch.num_rows() {
                 visit(units.value(i), times.value(i), lats.value(i), lons.value(i));
             }
@@ -366,9 +361,9 @@ pub(crate) fn reject_keys(
     mut visit: impl FnMut(&str, &[u8]),
 ) -> Result<(), StoreError> {
     for (path, _) in data_files(dir)? {
-        for batch in read_columns(&path, &["topic", "payload"])? {
-            let topics = column::<StringArray>(&batch, "topic", &path)?;
-            let payloads = column::<BinaryArray>(&batch, "payload", &path)?;
+        for batch in read_columns(&path, &[TOPIC, PAYLOAD])? {
+            let topics = column::<StringArray>(&batch, TOPIC, &path)?;
+            let payloads = column::<BinaryArray>(&batch, PAYLOAD, &path)?;
             for i in 0..batch.num_rows() {
                 visit(topics.value(i), payloads.value(i));
             }
@@ -449,15 +444,15 @@ fn merged_order(
     schema: &SchemaRef,
 ) -> Result<Vec<(usize, usize)>, StoreError> {
     let has = |c: &str| schema.column_with_name(c).is_some();
-    let time = ["fix_time", "time", "recv_time"]
+    let time = [FIX_TIME, TIME, RECV_TIME]
         .into_iter()
         .find(|c| has(c))
-        .unwrap_or("recv_time");
+        .unwrap_or(RECV_TIME);
     let mut keys: Vec<(&str, i64, usize, usize)> = Vec::new();
     for (b, batch) in batches.iter().enumerate() {
         let times = column::<TimestampMillisecondArray>(batch, time, dir)?;
-        let units = if has("unit") {
-            Some(column::<StringArray>(batch, "unit", dir)?)
+        let units = if has(UNIT) {
+            Some(column::<StringArray>(batch, UNIT, dir)?)
         } else {
             None
         };

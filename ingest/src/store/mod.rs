@@ -16,9 +16,9 @@
 mod files;
 pub mod record;
 mod resume;
-pub mod schema;
 mod wal;
 
+use model::schema::{EVENTS, PINGS, REJECTS};
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -27,7 +27,6 @@ use crate::ping::Rejection;
 use files::{day_of, partition_dir};
 pub use record::{Record, StoredEvent, StoredPing, WalEntry};
 pub use resume::{Input, Resume};
-use schema::{EVENTS, PINGS, REJECTS};
 
 /// Where and how the store keeps its data.
 #[derive(Debug, Clone)]

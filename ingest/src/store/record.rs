@@ -19,7 +19,7 @@ pub struct StoredPing {
 }
 
 /// An [`Event`] as a row of the `events` table (see
-/// [`EVENTS_SCHEMA`](super::schema::EVENTS_SCHEMA)).
+/// [`EVENTS_SCHEMA`](model::schema::EVENTS_SCHEMA)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     /// Unit id.

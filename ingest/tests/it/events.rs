@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 use h3o::Resolution;
 use ingest::decode::DecodeConfig;
 use ingest::events::{Disposition, Event, EventConfig, EventEngine, EventKind, FixInput, Layer};
-use ingest::geofence::{Catalog, GeofenceIndex};
-use ingest::jurisdiction::{Jurisdiction, Settings, UnitKind};
+use ingest::geofence::GeofenceIndex;
 use ingest::ping::EpochMillis;
-use ingest::pipeline::{self, PipelineConfig, Stages};
-use ingest::sink::live::{LiveConfig, LiveEvent, LiveState};
+use ingest::pipeline::{self, ChannelConfig, PipelineConfig, Stages};
+use ingest::sink::live::{LiveConfig, LiveEvent, LiveState, SWEEP_EVERY};
 use ingest::source::broker;
 use ingest::source::mqtt::{self, MqttSourceConfig, Publisher, PublisherConfig, SourceStats};
 use ingest::store::{Record, StoreConfig, scan_events};
 use ingest::validate::ValidateConfig;
+use model::jurisdiction::{Jurisdiction, Settings, UnitKind};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -330,9 +330,10 @@ fn beat_events<'a>(
 }
 
 fn fixture_stages(store_settings: &Settings) -> (Stages, u32) {
-    let catalog = Catalog::load_dir(&fixtures()).unwrap();
+    let j = Jurisdiction::load(&fixtures()).unwrap();
+    let catalog = j.catalog();
     let res = Resolution::try_from(store_settings.h3.fence_res).unwrap();
-    let index = Arc::new(GeofenceIndex::build(&catalog, res).unwrap());
+    let index = Arc::new(GeofenceIndex::build(catalog, res).unwrap());
     let mut config = EventConfig::from_settings(store_settings, chrono_tz::America::Chicago);
     // A short reorder window, so that the stage's one-second ticks release the last fixes
     // while the test watches instead of two minutes later.
@@ -390,10 +391,14 @@ async fn beat_crossing_reaches_live_and_the_store() {
     let ingest = pipeline::spawn(
         PipelineConfig {
             store: StoreConfig::new(&store_dir),
-            batch: 512,
-            store_queue: 4,
+            channels: ChannelConfig {
+                batch: 512,
+                store_queue: 4,
+                ..ChannelConfig::DEFAULT
+            },
             flush_interval: Duration::from_millis(300),
             retention: None,
+            sweep_every: SWEEP_EVERY,
         },
         stages,
         live.clone(),

@@ -17,13 +17,12 @@ use std::sync::Arc;
 
 use ingest::decode::{self, DecodeConfig, MAX_LEVEL_BYTES, Message};
 use ingest::events::EventConfig;
-use ingest::geofence::catalog::Catalog;
 use ingest::geofence::index::GeofenceIndex;
-use ingest::jurisdiction::Jurisdiction;
 use ingest::ping::{EpochMillis, Ping, RejectReason, Rejection};
 use ingest::pipeline::{Outcome, Stages};
 use ingest::store::record::reason_from_str;
 use ingest::validate::{self, MIN_FIX_TIME, ValidateConfig};
+use model::jurisdiction::Jurisdiction;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
@@ -46,9 +45,9 @@ fn cases() -> u32 {
 /// The fixture county as `patrol serve` sets it up, with the live path's maximum age.
 fn live_stages(j: &Jurisdiction) -> Stages {
     let s = j.settings();
-    let catalog = Catalog::load_dir(j.dir()).unwrap();
+    let catalog = j.catalog();
     let res = h3o::Resolution::try_from(s.h3.fence_res).unwrap();
-    let index = GeofenceIndex::build(&catalog, res).unwrap();
+    let index = GeofenceIndex::build(catalog, res).unwrap();
     let units = j
         .units()
         .iter()

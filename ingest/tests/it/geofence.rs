@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use geo::{BoundingRect, Contains, Coord, CoordsIter, Intersects, LinesIter, Rect};
 use h3o::{LatLng, Resolution};
 use ingest::geofence::{
-    Catalog, Fence, FenceKind, GeofenceIndex, LoadedFences, PropertyMap, check_catalog, check_dir,
+    Catalog, Fence, FenceKind, GeofenceIndex, LoadedFences, PropertyMap, check_catalog,
     parse_fences,
 };
 use rand::{Rng, SeedableRng};
@@ -120,7 +120,8 @@ fn fixtures_dir_checks_if_present() {
         eprintln!("skipping: no fixtures/beats.geojson yet");
         return;
     }
-    let report = check_dir(&dir).unwrap();
+    let j = model::jurisdiction::Jurisdiction::load(&dir).unwrap();
+    let report = check_catalog(j.catalog(), Some(j.county()));
     eprintln!("{report}");
     assert!(report.beats > 0);
 }

@@ -8,10 +8,10 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use ingest::decode::DecodeConfig;
-use ingest::geofence::catalog::Catalog;
 use ingest::geofence::index::GeofenceIndex;
-use ingest::pipeline::{self, PipelineConfig, Stages};
-use ingest::sink::live::{LiveConfig, LiveState};
+use ingest::geofence::{Catalog, FenceKind, LoadedFences, PropertyMap, parse_fences};
+use ingest::pipeline::{self, ChannelConfig, PipelineConfig, Stages};
+use ingest::sink::live::{LiveConfig, LiveState, SWEEP_EVERY};
 use ingest::source::broker;
 use ingest::source::mqtt::{self, MqttSourceConfig, Publisher, PublisherConfig, SourceStats};
 use ingest::store::StoreConfig;
@@ -27,9 +27,9 @@ const BEATS: &str = r#"{"type":"FeatureCollection","features":[
  {"type":"Feature","properties":{"id":"S","name":"South","station":"central"},
   "geometry":{"type":"Polygon","coordinates":[[[-89.0,40.0],[-88.8,40.0],[-88.8,40.1],[-89.0,40.1],[-89.0,40.0]]]}}]}"#;
 
-pub(crate) fn stages(dir: &Path) -> Stages {
-    std::fs::write(dir.join("beats.geojson"), BEATS).unwrap();
-    let catalog = Catalog::load_dir(dir).unwrap();
+pub(crate) fn stages() -> Stages {
+    let beats = parse_fences(BEATS, "beats", FenceKind::Beat, &PropertyMap::default()).unwrap();
+    let catalog = Catalog::from_parts(1, beats, LoadedFences::default());
     let index = GeofenceIndex::build(&catalog, h3o::Resolution::Nine).unwrap();
     Stages::new(
         DecodeConfig::default(),
@@ -98,14 +98,18 @@ async fn round_trip(addr: SocketAddr, client: &str) {
     let (durable_tx, durable_rx) = watch::channel(0);
     let cfg = PipelineConfig {
         store: StoreConfig::new(dir.path().join("store")),
-        batch: 512,
-        store_queue: 4,
+        channels: ChannelConfig {
+            batch: 512,
+            store_queue: 4,
+            ..ChannelConfig::DEFAULT
+        },
         flush_interval: Duration::from_millis(300),
         retention: None,
+        sweep_every: SWEEP_EVERY,
     };
     let ingest = pipeline::spawn(
         cfg,
-        stages(dir.path()),
+        stages(),
         live.clone(),
         rx,
         durable_tx,

@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 use h3o::Resolution;
 use ingest::decode::DecodeConfig;
 use ingest::events::{Event, EventConfig, EventKind, Layer};
-use ingest::geofence::{Catalog, GeofenceIndex};
-use ingest::jurisdiction::Jurisdiction;
-use ingest::pipeline::{self, Ingest, PipelineConfig, Stages};
-use ingest::sink::live::{LiveConfig, LiveEvent, LiveState};
+use ingest::geofence::GeofenceIndex;
+use ingest::pipeline::{self, ChannelConfig, Ingest, PipelineConfig, Stages};
+use ingest::sink::live::{LiveConfig, LiveEvent, LiveState, SWEEP_EVERY};
 use ingest::source::broker;
 use ingest::source::mqtt::{self, MqttSourceConfig, Publisher, PublisherConfig, SourceStats};
 use ingest::store::{StoreConfig, StoredEvent, scan_events, scan_ping_keys};
 use ingest::validate::ValidateConfig;
+use model::jurisdiction::Jurisdiction;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -60,9 +60,9 @@ fn location(lon: f64, tst: i64) -> Vec<u8> {
 fn stages(reorder_window_s: u32, live_window_s: u32) -> Stages {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
     let j = Jurisdiction::load(&dir).unwrap();
-    let catalog = Catalog::load_dir(&dir).unwrap();
+    let catalog = j.catalog();
     let res = Resolution::try_from(j.settings().h3.fence_res).unwrap();
-    let index = Arc::new(GeofenceIndex::build(&catalog, res).unwrap());
+    let index = Arc::new(GeofenceIndex::build(catalog, res).unwrap());
     let mut config = EventConfig::from_settings(j.settings(), j.timezone());
     config.reorder_window_s = reorder_window_s;
     config.live_window_s = live_window_s;
@@ -101,10 +101,14 @@ impl Running {
         let ingest = pipeline::spawn(
             PipelineConfig {
                 store: StoreConfig::new(store),
-                batch: 512,
-                store_queue: 4,
+                channels: ChannelConfig {
+                    batch: 512,
+                    store_queue: 4,
+                    ..ChannelConfig::DEFAULT
+                },
                 flush_interval: Duration::from_millis(300),
                 retention: None,
+                sweep_every: SWEEP_EVERY,
             },
             stages,
             live,

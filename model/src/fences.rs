@@ -4,6 +4,10 @@
 //! three polygons) are merged into one fence. Geometry problems are fixed when the intent is clear
 //! (unclosed rings, repeated points, ring orientation, self-intersections) and recorded as a
 //! [`Repair`]; anything else refuses the whole file with every refused feature named.
+//!
+//! The repair lives here, beside the other jurisdiction files, so that ingest's geofence index
+//! and the analytics jobs work on the same polygons: an invalid polygon that one side repaired
+//! and the other read as drawn would put a fix in a beat for one and outside it for the other.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -56,7 +60,7 @@ pub struct Fence {
 /// All fences of a jurisdiction. Indices into `beats` and `zones` are stable for its lifetime.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Catalog {
-    /// The `version` key of `jurisdiction.toml` (1 when absent).
+    /// The `version` key of `jurisdiction.toml`.
     pub version: u32,
     /// Patrol beats, in file order (merged features at the position of their first part).
     pub beats: Vec<Fence>,
@@ -175,21 +179,6 @@ pub enum CatalogError {
         #[source]
         source: Box<geojson::Error>,
     },
-    /// `jurisdiction.toml` is malformed.
-    #[error("cannot parse {}", path.display())]
-    Toml {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: toml::de::Error,
-    },
-    /// `version` in `jurisdiction.toml` is not a non-negative 32-bit integer.
-    #[error("{}: `version` must be a non-negative integer", path.display())]
-    BadVersion {
-        /// The file.
-        path: PathBuf,
-    },
     /// A feature lacks a mapped property, or its value is not a string or number.
     #[error("{source_name}: feature #{feature} has no string or number property `{property}`")]
     MissingProperty {
@@ -219,7 +208,7 @@ fn list_refusals(refusals: &[Refusal]) -> String {
 }
 
 /// Fences read from one file, with the repairs made.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoadedFences {
     /// The fences, merged by id, in file order.
     pub fences: Vec<Fence>,
@@ -228,39 +217,6 @@ pub struct LoadedFences {
 }
 
 impl Catalog {
-    /// Loads `beats.geojson` (required), `zones.geojson` (optional) and the `version` key of
-    /// `jurisdiction.toml` (optional, default 1) from `dir`, with the default [`PropertyMap`].
-    ///
-    /// # Errors
-    /// Any [`CatalogError`]; a file that fails to parse or holds unrepairable features fails the
-    /// whole load.
-    pub fn load_dir(dir: &Path) -> Result<Self, CatalogError> {
-        let map = PropertyMap::default();
-        let beats_path = dir.join("beats.geojson");
-        let beats = parse_fences(
-            &read(&beats_path)?,
-            &label(&beats_path),
-            FenceKind::Beat,
-            &map,
-        )?;
-        let zones_path = dir.join("zones.geojson");
-        let zones = if zones_path.exists() {
-            parse_fences(
-                &read(&zones_path)?,
-                &label(&zones_path),
-                FenceKind::Zone,
-                &map,
-            )?
-        } else {
-            LoadedFences {
-                fences: Vec::new(),
-                repairs: Vec::new(),
-            }
-        };
-        let version = read_version(&dir.join("jurisdiction.toml"))?;
-        Ok(Self::from_parts(version, beats, zones))
-    }
-
     /// Assembles a catalog from already parsed beats and zones.
     #[must_use]
     pub fn from_parts(version: u32, beats: LoadedFences, zones: LoadedFences) -> Self {
@@ -275,15 +231,20 @@ impl Catalog {
     }
 }
 
-/// Reads the optional boundary of a jurisdiction (e.g. `county.geojson`): the union of all its
-/// features' geometry, repaired like fences. Returns `None` when the file does not exist.
+/// Reads a fence file (`beats.geojson`, `zones.geojson`) with the default [`PropertyMap`].
 ///
 /// # Errors
-/// As [`parse_fences`], plus IO errors.
-pub fn load_boundary(path: &Path) -> Result<Option<MultiPolygon<f64>>, CatalogError> {
-    if !path.exists() {
-        return Ok(None);
-    }
+/// IO errors, and as [`parse_fences`].
+pub fn load_fences(path: &Path, kind: FenceKind) -> Result<LoadedFences, CatalogError> {
+    parse_fences(&read(path)?, &label(path), kind, &PropertyMap::default())
+}
+
+/// Reads the boundary of a jurisdiction (`county.geojson`): the union of all its features'
+/// geometry, repaired like fences.
+///
+/// # Errors
+/// IO errors, and as [`parse_fences`]; a file without any polygon is refused.
+pub fn load_boundary(path: &Path) -> Result<MultiPolygon<f64>, CatalogError> {
     let text = read(path)?;
     let source_name = label(path);
     let collection: FeatureCollection = parse_collection(&text, &source_name)?;
@@ -304,9 +265,18 @@ pub fn load_boundary(path: &Path) -> Result<Option<MultiPolygon<f64>>, CatalogEr
             refusals,
         });
     }
+    if polygons.is_empty() {
+        return Err(CatalogError::Refused {
+            source_name,
+            refusals: vec![Refusal {
+                feature: "boundary".to_owned(),
+                problem: Problem::MissingGeometry,
+            }],
+        });
+    }
     let merged = MultiPolygon::new(polygons);
     match make_valid(&merged) {
-        Ok((geometry, _)) => Ok(Some(geometry)),
+        Ok((geometry, _)) => Ok(geometry),
         Err(problem) => Err(CatalogError::Refused {
             source_name,
             refusals: vec![Refusal {
@@ -423,25 +393,6 @@ fn label(path: &Path) -> String {
     path.display().to_string()
 }
 
-fn read_version(path: &Path) -> Result<u32, CatalogError> {
-    if !path.exists() {
-        return Ok(1);
-    }
-    let table: toml::Table = read(path)?.parse().map_err(|source| CatalogError::Toml {
-        path: path.to_owned(),
-        source,
-    })?;
-    match table.get("version") {
-        None => Ok(1),
-        Some(toml::Value::Integer(v)) => u32::try_from(*v).map_err(|_| CatalogError::BadVersion {
-            path: path.to_owned(),
-        }),
-        Some(_) => Err(CatalogError::BadVersion {
-            path: path.to_owned(),
-        }),
-    }
-}
-
 fn parse_collection(text: &str, source_name: &str) -> Result<FeatureCollection, CatalogError> {
     text.parse().map_err(|source| CatalogError::GeoJson {
         source_name: source_name.to_owned(),
@@ -544,7 +495,7 @@ fn clean_ring(
 
 /// Geodesic area in m², whatever the winding. (geo's unsigned geodesic area reads a clockwise
 /// ring as the rest of the globe, and boolean-op output can hold clockwise slivers.)
-pub(crate) fn area_m2(geometry: &MultiPolygon<f64>) -> f64 {
+pub fn area_m2(geometry: &MultiPolygon<f64>) -> f64 {
     geometry
         .iter()
         .map(|p| p.geodesic_area_signed().abs())
@@ -556,9 +507,7 @@ pub(crate) fn area_m2(geometry: &MultiPolygon<f64>) -> f64 {
 /// Invalid geometry is rebuilt with a non-zero-winding union (i_overlay through geo's
 /// `BooleanOps`): with exteriors counter-clockwise and holes clockwise this keeps both lobes of a
 /// bow-tie, merges overlapping parts and still subtracts holes.
-pub(crate) fn make_valid(
-    geometry: &MultiPolygon<f64>,
-) -> Result<(MultiPolygon<f64>, Vec<Problem>), Problem> {
+fn make_valid(geometry: &MultiPolygon<f64>) -> Result<(MultiPolygon<f64>, Vec<Problem>), Problem> {
     let errors = geometry.validation_errors();
     if errors.is_empty() {
         return Ok((geometry.clone(), Vec::new()));
@@ -718,34 +667,22 @@ mod tests {
     }
 
     #[test]
-    fn load_dir_reads_version_and_optional_files() {
+    fn boundary_is_repaired_and_must_hold_a_polygon() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("beats.geojson"),
-            collection(&[&feature("1", &polygon(SQUARE))]),
-        )
-        .unwrap();
-        let catalog = Catalog::load_dir(dir.path()).unwrap();
-        assert_eq!(
-            (catalog.version, catalog.beats.len(), catalog.zones.len()),
-            (1, 1, 0)
-        );
-        std::fs::write(
-            dir.path().join("jurisdiction.toml"),
-            "name = \"x\"\nversion = 3\n",
-        )
-        .unwrap();
-        std::fs::write(dir.path().join("zones.geojson"), collection(&[])).unwrap();
-        assert_eq!(Catalog::load_dir(dir.path()).unwrap().version, 3);
-        std::fs::write(dir.path().join("jurisdiction.toml"), "version = -1\n").unwrap();
+        let path = dir.path().join("county.geojson");
+        let bow_tie = polygon("[[[0,0],[1,1],[1,0],[0,1],[0,0]]]");
+        std::fs::write(&path, collection(&[&feature("1", &bow_tie)])).unwrap();
+        let outline = load_boundary(&path).unwrap();
+        assert!(outline.is_valid());
+        assert_eq!(outline.0.len(), 2);
+        std::fs::write(&path, collection(&[])).unwrap();
         assert!(matches!(
-            Catalog::load_dir(dir.path()),
-            Err(CatalogError::BadVersion { .. })
+            load_boundary(&path),
+            Err(CatalogError::Refused { .. })
         ));
-        assert!(
-            load_boundary(&dir.path().join("county.geojson"))
-                .unwrap()
-                .is_none()
-        );
+        assert!(matches!(
+            load_boundary(&dir.path().join("none.geojson")),
+            Err(CatalogError::Io { .. })
+        ));
     }
 }
