@@ -51,14 +51,8 @@ pub fn stages(j: &Jurisdiction, known_units: bool) -> anyhow::Result<Stages> {
         DecodeConfig {
             max_payload_bytes: s.validate.max_payload_bytes,
         },
-        ValidateConfig {
-            max_acc_m: s.validate.max_acc_m,
-            future_tolerance_ms: i64::from(s.validate.future_tolerance_s) * 1000,
-            reorder_window_ms: i64::from(s.validate.reorder_window_s) * 1000,
-            known_units: known_units.then_some(units),
-            // None: `patrol import` backfills history through these same stages.
-            max_age_ms: None,
-        },
+        // No maximum age: `patrol import` backfills history through these same stages.
+        ValidateConfig::from_settings(&s.validate, known_units.then_some(units)),
         Arc::new(index),
         catalog.version,
         resolution(s.h3.store_res, "[h3] store_res")?,
@@ -137,8 +131,8 @@ pub fn start_ingest(
             EventConfig::from_settings(j.settings(), j.timezone()),
         )
         .context("building the event engine from the roster")?;
-    // Live fixes older than this are a device's broken clock; imports keep their history.
-    st.validate.max_age_ms = Some(i64::from(j.settings().validate.max_age_s) * 1000);
+    // The live path refuses fixes older than `max_age_s` (a broken clock); imports do not.
+    st.validate = ValidateConfig::live(&j.settings().validate, st.validate.known_units.take());
     let status = &j.settings().status;
     let mut live_cfg = LiveConfig::new(status.idle_after_s, status.offline_after_s);
     live_cfg.channel = cfg.channels.live;

@@ -47,6 +47,35 @@ pub struct ValidateConfig {
     pub max_age_ms: Option<i64>,
 }
 
+impl ValidateConfig {
+    /// The `[validate]` settings of `jurisdiction.toml` as the import path uses them: no
+    /// maximum age (history is backfilled on purpose). `known_units` maps each unit to its
+    /// station; `None` accepts any unit.
+    pub fn from_settings(
+        s: &model::jurisdiction::ValidateSettings,
+        known_units: Option<HashMap<String, String>>,
+    ) -> Self {
+        ValidateConfig {
+            max_acc_m: s.max_acc_m,
+            future_tolerance_ms: i64::from(s.future_tolerance_s) * 1000,
+            reorder_window_ms: i64::from(s.reorder_window_s) * 1000,
+            known_units,
+            max_age_ms: None,
+        }
+    }
+
+    /// [`ValidateConfig::from_settings`] for the live path, where `max_age_s` applies.
+    pub fn live(
+        s: &model::jurisdiction::ValidateSettings,
+        known_units: Option<HashMap<String, String>>,
+    ) -> Self {
+        ValidateConfig {
+            max_age_ms: Some(i64::from(s.max_age_s) * 1000),
+            ..ValidateConfig::from_settings(s, known_units)
+        }
+    }
+}
+
 /// Why [`validate`] refused a fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}: {detail}")]

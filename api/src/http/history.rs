@@ -208,14 +208,7 @@ fn read_file(
     out: &mut Vec<Fix>,
     stop: &Stop,
 ) -> anyhow::Result<()> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path)?)?;
-    let schema = builder.parquet_schema();
-    let indices: Vec<usize> = COLUMNS
-        .iter()
-        .filter_map(|c| schema.columns().iter().position(|d| d.name() == *c))
-        .collect();
-    let mask = ProjectionMask::leaves(schema, indices);
-    for batch in builder.with_projection(mask).build()? {
+    for batch in read_columns(File::open(path)?, &COLUMNS)? {
         stop.check()?;
         let b = batch?;
         let units = col::<StringArray>(&b, UNIT)?;
@@ -294,6 +287,21 @@ fn fix_table(fixes: &[Fix]) -> anyhow::Result<RecordBatch> {
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
 }
 
+/// The batches of a Parquet file with only `columns` read (those it has).
+fn read_columns(
+    file: File,
+    columns: &[&str],
+) -> anyhow::Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let schema = builder.parquet_schema();
+    let indices: Vec<usize> = columns
+        .iter()
+        .filter_map(|c| schema.columns().iter().position(|d| d.name() == *c))
+        .collect();
+    let mask = ProjectionMask::leaves(schema, indices);
+    Ok(builder.with_projection(mask).build()?)
+}
+
 fn col<'a, T: Array + 'static>(b: &'a RecordBatch, name: &str) -> anyhow::Result<&'a T> {
     b.column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())
@@ -317,14 +325,7 @@ pub(crate) fn read_events(
         for path in parquet_files(&dir) {
             stop.check()?;
             let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-            let schema = builder.parquet_schema();
-            let indices: Vec<usize> = [TIME, DETAIL]
-                .iter()
-                .filter_map(|c| schema.columns().iter().position(|d| d.name() == *c))
-                .collect();
-            let mask = ProjectionMask::leaves(schema, indices);
-            for batch in builder.with_projection(mask).build()? {
+            for batch in read_columns(file, &[TIME, DETAIL])? {
                 stop.check()?;
                 let b = batch?;
                 let times = col::<TimestampMillisecondArray>(&b, TIME)?;

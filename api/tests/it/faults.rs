@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 
-use crate::support::{fixtures, free_port, mosquitto, patrol, wait_listening};
+use crate::support::{fixtures, free_port, mosquitto, serve_command, wait_listening};
 
 /// Broker settings for the ingest faults: queue without limit for ingest's session, refuse
 /// packets over the shipped limit, keep nothing on disk (the broker is not what fails here).
@@ -78,16 +78,7 @@ impl Serve {
             .append(true)
             .open(log)
             .unwrap();
-        patrol()
-            .args(["serve", "--config"])
-            .arg(config)
-            .arg("--fixtures")
-            .arg(fixtures())
-            .arg("--store")
-            .arg(store)
-            .args(["--http", &format!("127.0.0.1:{http}")])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+        serve_command(config, store, http)
             .stderr(err)
             .spawn()
             .unwrap()

@@ -11,7 +11,7 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason};
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, MqttOptions};
 
-use crate::support::{fixtures, free_port, mosquitto_with_config, patrol, wait_listening};
+use crate::support::{free_port, mosquitto_with_config, serve_command, wait_listening};
 
 const INGEST_PASSWORD: &str = "ingest-test-secret";
 const DEVICE_PASSWORD: &str = "c01-test-secret";
@@ -151,16 +151,7 @@ fn ping(tst: i64) -> Vec<u8> {
 /// until it listens; returns the process and the port.
 pub(crate) fn serve(config: &Path, store: &Path) -> (Child, u16) {
     let http = free_port();
-    let child = patrol()
-        .args(["serve", "--config"])
-        .arg(config)
-        .arg("--fixtures")
-        .arg(fixtures())
-        .arg("--store")
-        .arg(store)
-        .args(["--http", &format!("127.0.0.1:{http}")])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+    let child = serve_command(config, store, http)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: paths, a private Mosquitto, child processes.
 
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -108,4 +108,20 @@ pub(crate) fn metric(port: u16, token: &str, name: &str) -> Option<u64> {
     s.read_to_string(&mut out).ok()?;
     out.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// `patrol serve` with `config` on the fixture county, `store` and HTTP on `http`, logging
+/// warnings; the caller sets its output and spawns it.
+pub(crate) fn serve_command(config: &Path, store: &Path, http: u16) -> Command {
+    let mut cmd = patrol();
+    cmd.args(["serve", "--config"])
+        .arg(config)
+        .arg("--fixtures")
+        .arg(fixtures())
+        .arg("--store")
+        .arg(store)
+        .args(["--http", &format!("127.0.0.1:{http}")])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    cmd
 }

@@ -197,7 +197,8 @@ async fn send(port: u16, path: &str, token: Option<&str>) -> TcpStream {
     s
 }
 
-fn parse_head(head: &str) -> (u16, HashMap<String, String>) {
+/// The status and the headers (names lower-cased) of an HTTP/1.1 response head.
+pub(crate) fn parse_head(head: &str) -> (u16, HashMap<String, String>) {
     let mut lines = head.split("\r\n");
     let status = lines
         .next()

@@ -36,13 +36,7 @@ fn settings() -> Settings {
 }
 
 fn validate_config(s: &Settings) -> ValidateConfig {
-    ValidateConfig {
-        max_acc_m: s.validate.max_acc_m,
-        future_tolerance_ms: i64::from(s.validate.future_tolerance_s) * 1000,
-        reorder_window_ms: i64::from(s.validate.reorder_window_s) * 1000,
-        known_units: None,
-        max_age_ms: None,
-    }
+    ValidateConfig::from_settings(&s.validate, None)
 }
 
 /// A maximal run of consecutive fixes of one unit in the same district (or in none).

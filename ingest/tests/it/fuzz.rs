@@ -57,13 +57,7 @@ fn live_stages(j: &Jurisdiction) -> Stages {
         DecodeConfig {
             max_payload_bytes: s.validate.max_payload_bytes,
         },
-        ValidateConfig {
-            max_acc_m: s.validate.max_acc_m,
-            future_tolerance_ms: i64::from(s.validate.future_tolerance_s) * 1000,
-            reorder_window_ms: i64::from(s.validate.reorder_window_s) * 1000,
-            known_units: Some(units),
-            max_age_ms: Some(i64::from(s.validate.max_age_s) * 1000),
-        },
+        ValidateConfig::live(&s.validate, Some(units)),
         Arc::new(index),
         catalog.version,
         h3o::Resolution::try_from(s.h3.store_res).unwrap(),
