@@ -16,6 +16,8 @@
 //! - [`dosage`], [`coverage`], [`hotspots`], [`gaps`], [`koper`], [`compliance`],
 //!   [`incidents`]: the weekly meeting's jobs (issue 5).
 //! - [`presence`]: dosage, coverage and gaps from one read of the pings.
+//! - [`jobs`]: the one entry point: a [`jobs::Job`], a typed [`jobs::Request`], and
+//!   [`jobs::run`] answering with tables of declared schemas.
 //! - [`output`]: writing a job's table as Parquet, CSV or JSON.
 //! - [`roads`]: road network loading (OSM XML and PBF, GeoJSON) and routing.
 //! - [`response`]: the 30 km / 30 minute response rule on the road network (issue 6).
@@ -30,6 +32,7 @@ mod duty;
 pub mod gaps;
 pub mod hotspots;
 pub mod incidents;
+pub mod jobs;
 pub mod koper;
 pub mod output;
 pub mod presence;
@@ -71,6 +74,9 @@ pub enum AnalyticsError {
     /// A parameter is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// The response rule failed.
+    #[error(transparent)]
+    Response(Box<response::JobError>),
     /// Writing the output failed.
     #[error("{}: {source}", path.display())]
     Io {

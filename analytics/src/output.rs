@@ -95,13 +95,63 @@ fn json_value(v: AnyValue<'_>) -> serde_json::Value {
     }
 }
 
-/// `df` as a JSON array of objects, one per row, keys in column order.
-fn write_json(df: &DataFrame, w: &mut impl Write) -> std::io::Result<()> {
-    let names: Vec<String> = df
-        .get_column_names()
+/// Row `i` of `df` as a JSON object.
+fn json_row(
+    names: &[String],
+    columns: &[Column],
+    i: usize,
+) -> serde_json::Map<String, serde_json::Value> {
+    names
+        .iter()
+        .zip(columns)
+        .map(|(name, c)| {
+            let v = c.get(i).map_or(serde_json::Value::Null, json_value);
+            (name.clone(), v)
+        })
+        .collect()
+}
+
+fn column_names(df: &DataFrame) -> Vec<String> {
+    df.get_column_names()
         .iter()
         .map(|n| n.to_string())
-        .collect();
+        .collect()
+}
+
+/// The rows of `df` as JSON objects (keys sorted, as `serde_json::Map` keeps them), values as
+/// [`write_table`] writes them to `.json`.
+#[must_use]
+pub fn json_rows(df: &DataFrame) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let names = column_names(df);
+    (0..df.height())
+        .map(|i| json_row(&names, df.columns(), i))
+        .collect()
+}
+
+/// The rows of `df` where `keep` is true.
+///
+/// # Errors
+/// A polars error when `keep` is not one flag per row.
+pub fn filter_rows(df: &DataFrame, keep: &[bool]) -> Result<DataFrame, AnalyticsError> {
+    Ok(df.filter(&BooleanChunked::from_slice(PlSmallStr::from("keep"), keep))?)
+}
+
+/// `df` as the bytes of a Parquet file (zstd).
+///
+/// # Errors
+/// A polars error when encoding fails.
+pub fn parquet_bytes(df: &mut DataFrame) -> Result<Vec<u8>, AnalyticsError> {
+    let mut out = Vec::new();
+    ParquetWriter::new(&mut out)
+        .with_compression(ParquetCompression::Zstd(None))
+        .finish(df)?;
+    Ok(out)
+}
+
+/// `df` as a JSON array of objects, one per row, keys in column order (a
+/// `serde_json::Map` would sort them).
+fn write_json(df: &DataFrame, w: &mut impl Write) -> std::io::Result<()> {
+    let names = column_names(df);
     let columns = df.columns();
     w.write_all(b"[")?;
     for i in 0..df.height() {

@@ -88,7 +88,7 @@ async fn sse_client(port: u16, token: String, stop: CancellationToken) -> Vec<f6
         if n == 0 {
             break;
         }
-        let now = wiring::now_ms();
+        let now = model::now_ms();
         buf.extend_from_slice(&chunk[..n]);
         // Each position event carries "fix_time":<send ms>.
         let mut start = 0;
@@ -126,7 +126,7 @@ fn publish(live: &LiveState, rate: u64, seconds: u64, units: usize) -> (u64, f64
         }
         let unit = format!("U{:05}", n as usize % units.max(1));
         let lat = 40.1 + (n % 100) as f64 * 1e-4;
-        live.update(&ping(&unit, wiring::now_ms(), lat), false);
+        live.update(&ping(&unit, model::now_ms(), lat), false);
     }
     (total, start.elapsed().as_secs_f64())
 }
@@ -200,7 +200,7 @@ async fn main() {
     let live = running.ingest.live.clone();
 
     // 1. GET /api/units with `units` live units.
-    let now = wiring::now_ms();
+    let now = model::now_ms();
     for i in 0..units {
         live.update(&ping(&format!("U{i:05}"), now, 40.1), false);
     }

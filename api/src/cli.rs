@@ -220,17 +220,17 @@ pub struct AnalyzeArgs {
     /// `<out>-checkpoints`), incidents (response per incident, straight line), response,
     /// presence (dosage, coverage and gaps from one read of the pings: dosage in `<out>`,
     /// the others in `<out>-coverage` and `<out>-gaps`).
-    pub job: String,
+    pub job: analytics::jobs::Job,
     /// Store directory.
     #[arg(long)]
     pub store: PathBuf,
     /// Jurisdiction directory.
     #[arg(long)]
     pub fixtures: PathBuf,
-    /// Start (RFC 3339).
+    /// Start: RFC 3339, or YYYY-MM-DD for local midnight.
     #[arg(long)]
     pub from: String,
-    /// End (RFC 3339).
+    /// End (excluded), in the same forms.
     #[arg(long)]
     pub to: String,
     /// H3 resolution.
@@ -243,7 +243,7 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub incidents: Option<PathBuf>,
     /// gaps, presence: how many gaps to list.
-    #[arg(long, default_value_t = 25)]
+    #[arg(long, default_value_t = analytics::jobs::DEFAULT_TOP)]
     pub top: usize,
     /// dosage, coverage, gaps, presence: most fixes read in one pass; more are analysed in
     /// passes over groups of units, which bounds memory (three passes are in memory at once;

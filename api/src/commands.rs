@@ -62,14 +62,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
             println!("wrote {} ({summary:?})", a.out.display());
             Ok(())
         }
-        Command::Analyze(a) => match a.job.as_str() {
-            "dosage" | "coverage" | "hotspots" | "gaps" | "koper" | "compliance" | "incidents"
-            | "presence" => crate::analyze::run(&a),
-            "response" => analyze_response(&a),
-            other => anyhow::bail!(
-                "patrol analyze {other}: unknown job (dosage, coverage, hotspots, gaps, koper, compliance, incidents, response, presence)"
-            ),
-        },
+        Command::Analyze(a) => crate::analyze::run(&a),
         Command::Report(a) => crate::report::run(&a),
         Command::Token(TokenCommand::New {
             role,
@@ -129,7 +122,7 @@ async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         store: a.data.join("store"),
     };
     let http = wiring::serve_http(a.http, api, &running, &tracker, &token).await?;
-    let now = wiring::now_ms();
+    let now = model::now_ms();
     let speedup = a.speedup.max(0.01);
     let start = sim::live_start(now, speedup, running.jurisdiction.settings());
     let fleet = sim::fleet::build(&a.fixtures, start, now + 30 * DAY_MS, None, 1)?;
@@ -289,7 +282,7 @@ async fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
     let (host, port) = (broker.host, broker.port);
     let j = Jurisdiction::load(&a.fixtures)
         .with_context(|| format!("loading jurisdiction {}", a.fixtures.display()))?;
-    let now = wiring::now_ms();
+    let now = model::now_ms();
     let speedup = a.speedup.max(0.01);
     let start = sim::live_start(now, speedup, j.settings());
     let fleet = sim::fleet::build(&a.fixtures, start, now + 30 * DAY_MS, None, a.seed)?;
@@ -368,7 +361,7 @@ fn import(a: &ImportArgs) -> anyhow::Result<()> {
     let mut stages = wiring::stages(&j, true)?;
     let mut store = Store::open(StoreConfig::new(&a.store))
         .with_context(|| format!("opening store {}", a.store.display()))?;
-    let now = wiring::now_ms();
+    let now = model::now_ms();
     let (mut stored, mut dups, mut rejected) = (0, 0, 0);
     for file in &a.files {
         let text =
@@ -469,85 +462,5 @@ fn assign(fixtures: &Path, points: &Path, out: &Path) -> anyhow::Result<()> {
         let _ = writeln!(csv, "{},{lat},{lon},{beat},{zone}", get(ci));
     }
     std::fs::write(out, csv).with_context(|| format!("writing --out {}", out.display()))?;
-    Ok(())
-}
-
-/// `patrol analyze response`: the 30 km / 30 minute rule from the stations (after the what-if
-/// flags), from the units on duty hour by hour, and per incident; written by `--out`'s
-/// extension.
-fn analyze_response(a: &crate::cli::AnalyzeArgs) -> anyhow::Result<()> {
-    use analytics::response::{Change, ResponseJob, Scenario};
-    use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-
-    let tz = Jurisdiction::load(&a.fixtures)
-        .with_context(|| format!("--fixtures {}", a.fixtures.display()))?
-        .timezone();
-    let time = |flag: &str, s: &str| -> anyhow::Result<DateTime<Utc>> {
-        if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-            return Ok(t.with_timezone(&Utc));
-        }
-        let day = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .with_context(|| format!("{flag} {s}: expected RFC 3339 or YYYY-MM-DD"))?;
-        tz.from_local_datetime(&day.and_time(chrono::NaiveTime::MIN))
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
-            .with_context(|| format!("{flag} {s}: local midnight does not exist"))
-    };
-    let point = |flag: &str, s: &str| -> anyhow::Result<(f64, f64)> {
-        let parsed = s.split_once(',').and_then(|(lat, lon)| {
-            let (lat, lon) = (
-                lat.trim().parse::<f64>().ok()?,
-                lon.trim().parse::<f64>().ok()?,
-            );
-            (lat.abs() <= 90.0 && lon.abs() <= 180.0).then_some((lat, lon))
-        });
-        parsed.with_context(|| format!("{flag} {s}: expected LAT,LON in degrees"))
-    };
-    let mut changes = Vec::new();
-    for s in &a.add_station {
-        let (lat, lon) = point("--add-station", s)?;
-        changes.push(Change::AddStation { lat, lon });
-    }
-    for s in &a.move_station {
-        let (id, at) = s
-            .split_once('=')
-            .with_context(|| format!("--move-station {s}: expected ID=LAT,LON"))?;
-        let (lat, lon) = point("--move-station", at)?;
-        changes.push(Change::MoveStation {
-            id: id.trim().to_owned(),
-            lat,
-            lon,
-        });
-    }
-    for s in &a.post_unit {
-        let (lat, lon) = point("--post-unit", s)?;
-        changes.push(Change::PostUnit { lat, lon });
-    }
-    let mut job = ResponseJob::new(
-        &a.fixtures,
-        &a.store,
-        time("--from", &a.from)?,
-        time("--to", &a.to)?,
-    );
-    job.res = a.res;
-    job.scenario = Scenario { changes };
-    job.incidents.clone_from(&a.incidents);
-    let report = job.run().context("patrol analyze response")?;
-    report
-        .write(&a.out)
-        .with_context(|| format!("--out {}", a.out.display()))?;
-    let s = &report.summary;
-    println!(
-        "response: {} cells at res {}, {:.1}% of the area passes from {} sources ({} failing \
-         areas, worst {:.1} min); {} hours from units on duty; wrote {}",
-        s.cells,
-        report.res,
-        s.passing_area_share * 100.0,
-        report.sources.len(),
-        s.failing_areas.len(),
-        s.worst_time_s / 60.0,
-        report.hours.len(),
-        a.out.display()
-    );
     Ok(())
 }

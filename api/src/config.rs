@@ -39,6 +39,8 @@ use ingest::pipeline::ChannelConfig;
 use ingest::sink::live::SWEEP_EVERY;
 use serde::Deserialize;
 
+use crate::http::auth::TokenConfig;
+
 /// The whole file; every key optional, flags override it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,21 +63,6 @@ pub struct ServeConfig {
     /// API bearer tokens (`[[tokens]]`), stored as SHA-256 hashes.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,
-}
-
-/// One `[[tokens]]` entry: who may call the API. `patrol token new` prints these lines.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokenConfig {
-    /// Lower-case hex SHA-256 of the token (the token itself is never stored).
-    pub hash: String,
-    /// What the holder may read.
-    pub role: crate::http::auth::Role,
-    /// The station whose units, fences and analytics the holder sees; absent means every
-    /// station (the county command centre).
-    pub station: Option<String>,
-    /// A label for logs (who holds it).
-    pub name: Option<String>,
 }
 
 /// `[mqtt]`.

@@ -1,4 +1,4 @@
-//! The HTTP API: state, the route table, `/health` and `/metrics`.
+//! The HTTP API: the route table, the router and its layers, `/ready` and `/metrics`.
 //!
 //! Every route is declared once in [`routes`] with its access class and parameters; the same
 //! table builds the router (each route behind [`auth::guard`]) and the OpenAPI document
@@ -6,11 +6,11 @@
 //! ingest: live state is a snapshot under a short lock plus broadcast channels that skip ahead.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use analytics::jobs::Job;
 use axum::Extension;
 use axum::Router;
 use axum::extract::{RawQuery, Request, State};
@@ -18,84 +18,14 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
-use ingest::pipeline::IngestStats;
-use ingest::sink::live::LiveState;
-use ingest::source::mqtt::SourceStats;
-use tokio_util::sync::CancellationToken;
 
-use crate::http::analytics::{self as analytics_api, AnalyticsCache};
-use crate::http::auth::{self, Access, Caller, Guard, TokenId, Tokens};
+use crate::http::analytics as analytics_api;
+use crate::http::auth::{self, Access, Caller, Guard, TokenId};
 use crate::http::error::ApiError;
-use crate::http::live::LiveHub;
+use crate::http::openapi::RouteDoc;
 use crate::http::params::ParamDoc;
-use crate::http::reference::Reference;
+use crate::http::state::{AppState, BUCKETS, HttpStats};
 use crate::http::{history, live, openapi, page};
-
-/// What the handlers share.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// Live units.
-    pub live: Arc<LiveState>,
-    /// Serialised live events for SSE clients, and the recent event log.
-    pub hub: Arc<LiveHub>,
-    /// Pipeline counters.
-    pub ingest: Arc<IngestStats>,
-    /// Source counters.
-    pub source: Arc<SourceStats>,
-    /// Configured bearer tokens.
-    pub tokens: Arc<Tokens>,
-    /// Fleet and base layers.
-    pub reference: Arc<Reference>,
-    /// Store directory (history reads its Parquet files).
-    pub store: PathBuf,
-    /// Jurisdiction directory (analytics jobs read it).
-    pub fixtures: PathBuf,
-    /// Cached analytics answers.
-    pub analytics: Arc<AnalyticsCache>,
-    /// Request latencies for `/metrics`.
-    pub http: Arc<HttpStats>,
-    /// Ends open streams on shutdown.
-    pub shutdown: CancellationToken,
-}
-
-/// One route of the API, as documented.
-#[derive(Debug, Clone, Copy)]
-pub struct RouteDoc {
-    /// Path, axum syntax (`/api/units/{id}/track`).
-    pub path: &'static str,
-    /// Who may call it.
-    pub access: Access,
-    /// One line for the OpenAPI document.
-    pub summary: &'static str,
-    /// Its parameters.
-    pub params: &'static [ParamDoc],
-    /// Content type of a successful answer.
-    pub content: &'static str,
-    /// Whether `format` also offers the tables of [`table`](crate::http::table) (CSV,
-    /// Parquet, Arrow).
-    pub tables: bool,
-    /// How long the route may take to its response head; past it the work is dropped (and
-    /// stopped, see [`limits`](crate::http::limits)) and the answer is 504.
-    pub deadline: Duration,
-    /// The error statuses this route answers besides those every route of its access class
-    /// answers (see [`openapi`](crate::http::openapi)).
-    pub errors: &'static [u16],
-}
-
-impl RouteDoc {
-    /// The same route, also answering tables.
-    const fn with_tables(self) -> RouteDoc {
-        RouteDoc {
-            tables: true,
-            ..self
-        }
-    }
-
-    /// The same route, also answering the error statuses `errors`.
-    const fn with_errors(self, errors: &'static [u16]) -> RouteDoc {
-        RouteDoc { errors, ..self }
-    }
-}
 
 /// Deadline of a route's response head, unless its [`RouteDoc`] says otherwise: a store read
 /// of the longest span the parameters allow takes well under a second.
@@ -132,41 +62,41 @@ const fn doc(
 const JSON: &str = "application/json";
 const GEOJSON: &str = "application/geo+json";
 
-/// The analytics routes: path, `patrol analyze` job, summary.
-const ANALYTICS: [(&str, &str, &str); 7] = [
+/// The analytics routes: path, job, summary.
+const ANALYTICS: [(&str, Job, &str); 7] = [
     (
         "/api/analytics/dosage",
-        "dosage",
+        Job::Dosage,
         "Patrol dosage: minutes of presence per H3 cell, window and unit kind.",
     ),
     (
         "/api/analytics/coverage",
-        "coverage",
+        Job::Coverage,
         "Beat and zone coverage: share of cells visited, patrol minutes, distance.",
     ),
     (
         "/api/analytics/hotspots",
-        "hotspots",
+        Job::Hotspots,
         "Incident hot spots: Getis-Ord Gi* z, p, q and bin per cell.",
     ),
     (
         "/api/analytics/gaps",
-        "gaps",
+        Job::Gaps,
         "Gaps: cells with many incidents and little patrol, ranked.",
     ),
     (
         "/api/analytics/koper",
-        "koper",
+        Job::Koper,
         "Koper visits: length of patrol visits to hot-spot cells.",
     ),
     (
         "/api/analytics/compliance",
-        "compliance",
+        Job::Compliance,
         "Roster compliance: rostered patrols against what the units did.",
     ),
     (
         "/api/analytics/response",
-        "response",
+        Job::Response,
         "The 30 km / 30 minute response rule on the road network.",
     ),
 ];
@@ -175,7 +105,7 @@ const ANALYTICS: [(&str, &str, &str); 7] = [
 pub fn routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
     let mut table = fixed_routes();
     for (path, job, summary) in ANALYTICS {
-        let params = if job == "response" {
+        let params = if job == Job::Response {
             analytics_api::RESPONSE_PARAMS
         } else {
             analytics_api::PARAMS
@@ -272,7 +202,7 @@ fn fixed_routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
                 &[],
                 JSON,
             ),
-            get(openapi::handler),
+            get(|| async { axum::Json(openapi::document(routes().iter().map(|(d, _)| d))) }),
         ),
         (
             doc(
@@ -441,27 +371,6 @@ async fn security_headers(req: Request, next: Next) -> Response {
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     resp
-}
-
-/// Upper bounds of the latency histogram's buckets, seconds.
-const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
-
-/// Request latency histogram (time to the response head; a stream's lifetime is not counted).
-#[derive(Debug, Default)]
-pub struct HttpStats {
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_us: AtomicU64,
-}
-
-impl HttpStats {
-    fn observe(&self, seconds: f64) {
-        self.count.fetch_add(1, Relaxed);
-        self.sum_us.fetch_add((seconds * 1e6) as u64, Relaxed);
-        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
-            self.buckets[i].fetch_add(1, Relaxed);
-        }
-    }
 }
 
 async fn time_request(State(stats): State<Arc<HttpStats>>, req: Request, next: Next) -> Response {

@@ -22,9 +22,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::http::auth::Tokens;
-use crate::http::live::LiveHub;
+use crate::http::hub::LiveHub;
 use crate::http::reference::Reference;
-use crate::server::{self, AppState};
+use crate::http::state::AppState;
+use crate::server;
 
 fn resolution(n: u8, key: &str) -> anyhow::Result<h3o::Resolution> {
     h3o::Resolution::try_from(n)
@@ -167,14 +168,6 @@ pub fn start_ingest(
         source,
         jurisdiction: j,
     })
-}
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// What the API needs beyond the running ingest.

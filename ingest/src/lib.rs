@@ -9,8 +9,11 @@
 //! - [`store`]: the write-ahead log and the Parquet store (its schema is `model::schema`).
 //! - [`source`]: the MQTT source (the only module that names rumqttc) and the embedded broker.
 //! - [`sink`]: live per-unit state for the API.
+//! - [`channels`]: the bounded channels between the stages: capacities and full-channel
+//!   policies.
 //! - [`pipeline`]: the wiring of source, stages and sinks.
 
+pub mod channels;
 pub mod decode;
 pub mod events;
 pub mod geofence;

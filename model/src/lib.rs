@@ -9,9 +9,19 @@
 //! - [`schema`]: the store's tables, column names and Arrow types, written by ingest and read
 //!   by analytics and the HTTP API.
 //!
+//! - [`now_ms`]: the wall clock, in the store's unit.
+//!
 //! `ingest` and `analytics` both depend on this crate and on nothing of each other. It does
 //! no IO beyond reading files and knows nothing of tokio or polars.
 
 pub mod fences;
 pub mod jurisdiction;
 pub mod schema;
+
+/// Wall-clock time in milliseconds since the epoch (0 for a clock set before 1970).
+#[must_use]
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

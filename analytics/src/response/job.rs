@@ -205,6 +205,21 @@ impl ResponseJob {
     }
 }
 
+/// How a span's incidents were reached by the units on duty.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IncidentFigures {
+    /// Incidents received in the span.
+    pub received: usize,
+    /// Of those, with a unit available (a fix at most [`ResponseJob::max_fix_age_s`] old).
+    pub with_unit_available: usize,
+    /// Median minutes from the nearest available unit.
+    pub median_time_min: Option<f64>,
+    /// Incidents whose nearest available unit was within the rule.
+    pub passing: usize,
+    /// `passing` over `with_unit_available`.
+    pub passing_share: Option<f64>,
+}
+
 /// Everything one run found.
 #[derive(Debug, Clone)]
 pub struct ResponseReport {
@@ -305,15 +320,7 @@ impl ResponseReport {
                 })
             })
             .collect();
-        let mut times: Vec<f64> = self.incidents.iter().filter_map(|i| i.time_s).collect();
-        times.sort_by(f64::total_cmp);
-        let median = times.get(times.len() / 2).map(|t| round(t / 60.0, 2));
-        let reached = times.len();
-        let passing = self
-            .incidents
-            .iter()
-            .filter(|i| i.pass == Some(true))
-            .count();
+        let inc = self.incident_figures();
         json!({
             "job": "response",
             "jurisdiction": self.jurisdiction,
@@ -347,13 +354,36 @@ impl ResponseReport {
                 "week": week,
             },
             "incidents": {
-                "received": self.incidents.len(),
-                "with_unit_available": reached,
-                "median_time_min": median,
-                "passing": passing,
-                "passing_share": (reached > 0).then(|| passing as f64 / reached as f64),
+                "received": inc.received,
+                "with_unit_available": inc.with_unit_available,
+                "median_time_min": inc.median_time_min,
+                "passing": inc.passing,
+                "passing_share": inc.passing_share,
             },
         })
+    }
+
+    /// How the span's incidents were reached by the units on duty.
+    #[must_use]
+    pub fn incident_figures(&self) -> IncidentFigures {
+        let mut times: Vec<f64> = self.incidents.iter().filter_map(|i| i.time_s).collect();
+        times.sort_by(f64::total_cmp);
+        let with_unit_available = times.len();
+        let passing = self
+            .incidents
+            .iter()
+            .filter(|i| i.pass == Some(true))
+            .count();
+        IncidentFigures {
+            received: self.incidents.len(),
+            with_unit_available,
+            median_time_min: times
+                .get(with_unit_available / 2)
+                .map(|t| round(t / 60.0, 2)),
+            passing,
+            passing_share: (with_unit_available > 0)
+                .then(|| passing as f64 / with_unit_available as f64),
+        }
     }
 
     /// The map: cell Polygons and failing-area MultiPolygons with their properties.

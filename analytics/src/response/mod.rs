@@ -43,7 +43,7 @@ pub use dynamic::{
     HourCoverage, IncidentReach, T_MS, Tracks, WeekHour, hourly_coverage, incident_reach,
     unit_minutes, week_profile,
 };
-pub use job::{DEFAULT_MAX_FIX_AGE_S, JobError, ResponseJob, ResponseReport};
+pub use job::{DEFAULT_MAX_FIX_AGE_S, IncidentFigures, JobError, ResponseJob, ResponseReport};
 
 /// Why the response rule could not be evaluated.
 #[derive(Debug, thiserror::Error)]

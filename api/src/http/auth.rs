@@ -15,7 +15,6 @@ use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::config::TokenConfig;
 use crate::http::error::ApiError;
 
 /// What a token holder may read.
@@ -143,6 +142,21 @@ impl Caller {
 /// entries may share a role, a station and even a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TokenId(pub usize);
+
+/// One `[[tokens]]` entry: who may call the API. `patrol token new` prints these lines.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Lower-case hex SHA-256 of the token (the token itself is never stored).
+    pub hash: String,
+    /// What the holder may read.
+    pub role: Role,
+    /// The station whose units, fences and analytics the holder sees; absent means every
+    /// station (the county command centre).
+    pub station: Option<String>,
+    /// A label for logs (who holds it).
+    pub name: Option<String>,
+}
 
 /// A token entry that cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -33,8 +33,8 @@ use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::limits::{Stop, blocking};
 use crate::http::params::{Kind, ParamDoc, Params};
+use crate::http::state::AppState;
 use crate::http::table::{self, Format};
-use crate::server::AppState;
 
 const DAY_MS: i64 = 86_400_000;
 /// Longest replay window.
@@ -356,7 +356,7 @@ pub(crate) async fn track(
     // A path that does not decode (invalid UTF-8) is a bad `id`, in the error shape.
     let UrlPath(id) = id.map_err(|e| ApiError::param("id", e.body_text()))?;
     let p = Params::parse(q.as_deref(), TRACK_PARAMS, s.reference.zone())?;
-    let (from, to) = p.range(crate::wiring::now_ms(), 2 * 3_600_000, MAX_TRACK_MS)?;
+    let (from, to) = p.range(model::now_ms(), 2 * 3_600_000, MAX_TRACK_MS)?;
     let format = Format::param(&p)?;
     let station = s
         .reference

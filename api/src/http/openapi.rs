@@ -1,14 +1,55 @@
-//! The OpenAPI 3.1 document at `/api/openapi.json`, generated from the route table
-//! ([`crate::server::routes`]) so that it cannot list a route the router lacks or miss one,
+//! The OpenAPI 3.1 document at `/api/openapi.json`, generated from the route table the router
+//! is built from ([`crate::server::routes`]) so that it cannot list a route the router lacks or
+//! miss one,
 //! with every parameter's limits and every status each route can answer.
 
-use axum::Json;
 use serde_json::{Map, Value, json};
 
 use crate::http::auth::Access;
 use crate::http::params::{EARLIEST, In, Kind, LATEST, MAX_VALUE};
 use crate::http::table;
-use crate::server::{RouteDoc, routes};
+use std::time::Duration;
+
+use crate::http::params::ParamDoc;
+
+/// One route of the API, as documented.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDoc {
+    /// Path, axum syntax (`/api/units/{id}/track`).
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// One line for the OpenAPI document.
+    pub summary: &'static str,
+    /// Its parameters.
+    pub params: &'static [ParamDoc],
+    /// Content type of a successful answer.
+    pub content: &'static str,
+    /// Whether `format` also offers the tables of [`table`](crate::http::table) (CSV,
+    /// Parquet, Arrow).
+    pub tables: bool,
+    /// How long the route may take to its response head; past it the work is dropped (and
+    /// stopped, see [`limits`](crate::http::limits)) and the answer is 504.
+    pub deadline: Duration,
+    /// The error statuses this route answers besides those every route of its access class
+    /// answers (see [`openapi`](crate::http::openapi)).
+    pub errors: &'static [u16],
+}
+
+impl RouteDoc {
+    /// The same route, also answering tables.
+    pub(crate) const fn with_tables(self) -> RouteDoc {
+        RouteDoc {
+            tables: true,
+            ..self
+        }
+    }
+
+    /// The same route, also answering the error statuses `errors`.
+    pub(crate) const fn with_errors(self, errors: &'static [u16]) -> RouteDoc {
+        RouteDoc { errors, ..self }
+    }
+}
 
 /// The schema of a parameter of kind `kind`, with the limits [`Params`](crate::http::params::Params)
 /// enforces.
@@ -76,10 +117,10 @@ pub fn error_statuses(d: &RouteDoc) -> Vec<u16> {
     out
 }
 
-/// The document.
-pub fn document() -> Value {
+/// The document of the routes `routes`.
+pub fn document<'a>(routes: impl IntoIterator<Item = &'a RouteDoc>) -> Value {
     let mut paths = Map::new();
-    for (d, _) in routes() {
+    for d in routes {
         let params: Vec<Value> = d
             .params
             .iter()
@@ -105,7 +146,7 @@ pub fn document() -> Value {
             "200".into(),
             json!({"description": "OK", "content": content}),
         );
-        for status in error_statuses(&d) {
+        for status in error_statuses(d) {
             let mut r = json!({
                 "description": meaning(status),
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -164,9 +205,4 @@ pub fn document() -> Value {
         "security": [{"bearer": []}],
         "paths": paths,
     })
-}
-
-/// `GET /api/openapi.json`.
-pub(crate) async fn handler() -> Json<Value> {
-    Json(document())
 }

@@ -14,10 +14,10 @@ use anyhow::Context;
 use arrow::array::{ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use serde_json::{Map, Value};
@@ -185,41 +185,37 @@ pub fn from_rows(rows: &[&Map<String, Value>]) -> anyhow::Result<RecordBatch> {
 }
 
 /// CSV with a header line; nulls are empty, text with a comma, quote or line break is quoted.
-fn csv(batch: &RecordBatch) -> anyhow::Result<String> {
-    fn field(out: &mut String, s: &str) {
-        if s.contains([',', '"', '\n', '\r']) {
-            out.push('"');
-            out.push_str(&s.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(s);
-        }
-    }
-    let mut out = String::new();
-    for (i, f) in batch.schema().fields().iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        field(&mut out, f.name());
-    }
-    out.push('\n');
-    let options = FormatOptions::default();
-    let formatters = batch
-        .columns()
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-        .collect::<Result<Vec<_>, _>>()
-        .context("formatting the answer as CSV")?;
-    for row in 0..batch.num_rows() {
-        for (i, f) in formatters.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            field(&mut out, &f.value(row).to_string());
-        }
-        out.push('\n');
-    }
+fn csv(batch: &RecordBatch) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut w = arrow::csv::WriterBuilder::new()
+        .with_header(true)
+        .build(&mut out);
+    w.write(batch).context("formatting the answer as CSV")?;
+    drop(w);
     Ok(out)
+}
+
+/// An analytics job's table as one Arrow batch, with the job's own column types. Polars and
+/// this crate's Arrow are separate implementations, so the table crosses as a Parquet file.
+///
+/// # Errors
+/// If either side refuses the file, which would be a bug.
+pub fn from_frame(frame: &mut analytics::output::DataFrame) -> anyhow::Result<RecordBatch> {
+    let bytes = axum::body::Bytes::from(
+        analytics::output::parquet_bytes(frame).context("encoding the answer's table")?,
+    );
+    // The Parquet logical types, not polars' own Arrow types (string views, large lists),
+    // which not every Arrow reader takes.
+    let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes, options)
+        .context("reading the answer's table")?;
+    let schema = reader.schema().clone();
+    let batches = reader
+        .build()
+        .context("reading the answer's table")?
+        .collect::<Result<Vec<_>, _>>()
+        .context("reading the answer's table")?;
+    arrow::compute::concat_batches(&schema, &batches).context("joining the answer's table")
 }
 
 fn parquet(batch: &RecordBatch) -> anyhow::Result<Vec<u8>> {
@@ -248,7 +244,7 @@ fn arrow_stream(batch: &RecordBatch) -> anyhow::Result<Vec<u8>> {
 /// [`ApiError::Internal`] when encoding fails.
 pub fn respond(batch: &RecordBatch, table: Table) -> ApiResult<Response> {
     let (content, body) = match table {
-        Table::Csv => ("text/csv", csv(batch)?.into_bytes()),
+        Table::Csv => ("text/csv", csv(batch)?),
         Table::Parquet => (PARQUET, parquet(batch).context("writing Parquet")?),
         Table::Arrow => (ARROW, arrow_stream(batch).context("writing Arrow IPC")?),
     };
@@ -259,7 +255,6 @@ pub fn respond(batch: &RecordBatch, table: Table) -> ApiResult<Response> {
 mod tests {
     use super::*;
     use arrow::array::{Array, Float64Array, Int64Array, StringArray};
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use serde_json::json;
 
     fn rows(v: &Value) -> Vec<&Map<String, Value>> {
@@ -305,7 +300,7 @@ mod tests {
         let list = list.as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(list.value(0), "[1,2]");
         assert!(list.is_null(1));
-        let text = csv(&b).unwrap();
+        let text = String::from_utf8(csv(&b).unwrap()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "list,mixed,n,ok,unit,x,late");
         assert_eq!(lines[1], "\"[1,2]\",1,1,true,C01,1.0,");
@@ -335,6 +330,7 @@ mod tests {
         assert_eq!((empty.num_rows(), empty.num_columns()), (0, 0));
         assert!(!parquet(&empty).unwrap().is_empty());
         assert!(!arrow_stream(&empty).unwrap().is_empty());
-        assert_eq!(csv(&empty).unwrap(), "\n");
+        // A header without columns is one empty field, quoted so that it is not a blank line.
+        assert_eq!(csv(&empty).unwrap(), b"\"\"\n");
     }
 }

@@ -7,28 +7,10 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use geo::{ChamberlainDuquetteArea, Contains, Point, Rect};
 use h3o::{CellIndex, Resolution};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::svg::{self, Base, Heatmap, View};
-use super::{
-    Figures, Layer, Setting, TOP_GAPS, WeekData, flag, layers, nearest_checkpoint, num, text,
-};
-
-/// Escapes text for HTML content and attribute values.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use super::svg::{self, Base, Heatmap, View, escape};
+use super::week::{self, Figures, Layer, Setting, TOP_GAPS, WeekData, layers, nearest_checkpoint};
 
 /// An `<img>` of an SVG document, inlined as a `data:` URI.
 fn img(svg: &str, alt: &str, class: &str) -> String {
@@ -359,8 +341,8 @@ fn heatmaps(h: &mut String, ctx: &Setting, w: &WeekData) {
     let incident_points: Vec<(f64, f64, f64)> = w
         .hotspots
         .iter()
-        .filter(|r| r.get("slot_kind").and_then(Value::as_str) == Some("all"))
-        .filter_map(|r| Some((num(r, "lat")?, num(r, "lon")?, num(r, "incidents")?)))
+        .filter(|r| r.slot_kind == "all")
+        .map(|r| (r.lat, r.lon, r.incidents))
         .collect();
     let mut views = vec![("county", "the county", county)];
     if let Some(core) = core_extent(ctx, &incident_points) {
@@ -369,8 +351,9 @@ fn heatmaps(h: &mut String, ctx: &Setting, w: &WeekData) {
     let finest = w
         .dosage
         .iter()
-        .chain(&w.gaps)
-        .find_map(super::cell)
+        .filter_map(|r| r.cell)
+        .chain(w.gaps.iter().map(|r| r.cell))
+        .find_map(week::cell)
         .map_or(Resolution::Nine, CellIndex::resolution);
     let mut windows: Vec<(Option<String>, String)> = vec![(None, "all hours".into())];
     windows.extend(ctx.windows.iter().map(|win| {
@@ -455,31 +438,28 @@ fn gaps(h: &mut String, ctx: &Setting, w: &WeekData) {
          <th>Presence now (min/week)</th><th>Extra (min/week)</th><th class=\"l\">Visits</th></tr>",
     );
     for r in w.gaps.iter().take(TOP_GAPS) {
-        let near = num(r, "lat")
-            .zip(num(r, "lon"))
-            .and_then(|(lat, lon)| nearest_checkpoint(&ctx.checkpoints, lat, lon))
-            .map_or_else(
-                || "—".into(),
-                |(name, d)| format!("{} ({:.0} m)", escape(&name), d),
-            );
-        let window = text(r, "window").unwrap_or_default();
+        let near = nearest_checkpoint(&ctx.checkpoints, r.lat, r.lon).map_or_else(
+            || "—".into(),
+            |(name, d)| format!("{} ({:.0} m)", escape(&name), d),
+        );
+        let window = r.window.as_deref().unwrap_or_default();
         let _ = write!(
             h,
             "<tr data-gap-cell=\"{cell}\"><td>{rank}</td><td class=\"l\">{beat}</td>\
              <td class=\"l\">{near}</td><td class=\"l\">{wname} {wtime}</td><td>{n:.0}</td>\
              <td>{share}</td><td>{dose:.0}</td><td>{extra:.0}</td>\
              <td class=\"l\">{visits:.0} × {each:.0} min</td></tr>",
-            cell = text(r, "cell").unwrap_or_default(),
-            rank = num(r, "rank").unwrap_or_default(),
-            beat = escape(&text(r, "beat").unwrap_or_else(|| "—".into())),
-            wname = escape(&window),
-            wtime = times.get(window.as_str()).map_or("", String::as_str),
-            n = num(r, "incidents").unwrap_or_default(),
-            share = pct(num(r, "incident_share")),
-            dose = num(r, "dosage_minutes_week").unwrap_or_default(),
-            extra = num(r, "extra_minutes_week").unwrap_or_default(),
-            visits = num(r, "visits_week").unwrap_or_default(),
-            each = num(r, "visit_minutes").unwrap_or_default(),
+            cell = r.cell,
+            rank = r.rank,
+            beat = escape(r.beat.as_deref().unwrap_or("—")),
+            wname = escape(window),
+            wtime = times.get(window).map_or("", String::as_str),
+            n = r.incidents,
+            share = pct(Some(r.incident_share)),
+            dose = r.dosage_minutes_week,
+            extra = r.extra_minutes_week,
+            visits = r.visits_week,
+            each = r.visit_minutes,
         );
     }
     if w.gaps.is_empty() {
@@ -496,13 +476,10 @@ fn compliance(h: &mut String, w: &WeekData) {
     let mut grid: BTreeMap<(String, String), BTreeMap<String, bool>> = BTreeMap::new();
     let mut dates = BTreeSet::new();
     for r in &w.checkpoints {
-        let (Some(id), Some(date)) = (text(r, "checkpoint"), text(r, "date")) else {
-            continue;
-        };
-        dates.insert(date.clone());
-        grid.entry((id, text(r, "name").unwrap_or_default()))
+        dates.insert(r.date.clone());
+        grid.entry((r.checkpoint.clone(), r.name.clone()))
             .or_default()
-            .insert(date, flag(r, "visited"));
+            .insert(r.date.clone(), r.visited);
     }
     h.push_str("<table data-table=\"checkpoints\"><tr><th class=\"l\">Checkpoint</th>");
     for d in &dates {
@@ -544,20 +521,16 @@ fn compliance(h: &mut String, w: &WeekData) {
     }
     let mut zones: BTreeMap<String, Zone> = BTreeMap::new();
     for r in &w.patrols {
-        let z = zones
-            .entry(text(r, "zone").unwrap_or_default())
-            .or_default();
+        let z = zones.entry(r.zone.clone()).or_default();
         z.patrols += 1;
-        z.on += usize::from(flag(r, "on_patrol"));
-        z.share += num(r, "in_zone_share").unwrap_or_default();
-        z.short += usize::from(flag(r, "cut_short"));
+        z.on += usize::from(r.on_patrol);
+        z.share += r.in_zone_share.unwrap_or_default();
+        z.short += usize::from(r.cut_short);
     }
     for r in &w.force {
-        let z = zones
-            .entry(text(r, "zone").unwrap_or_default())
-            .or_default();
+        let z = zones.entry(r.zone.clone()).or_default();
         z.windows += 1;
-        z.ok += usize::from(flag(r, "ok"));
+        z.ok += usize::from(r.ok);
     }
     for (id, z) in &zones {
         let share = |n: usize, of: usize| pct((of > 0).then(|| n as f64 / of as f64));
@@ -586,16 +559,12 @@ fn compliance(h: &mut String, w: &WeekData) {
         windows: BTreeSet<String>,
     }
     let mut units: BTreeMap<(String, String, String), Under> = BTreeMap::new();
-    for r in w.patrols.iter().filter(|r| !flag(r, "group_ok")) {
-        let key = (
-            text(r, "unit").unwrap_or_default(),
-            text(r, "kind").unwrap_or_default(),
-            text(r, "crew").unwrap_or_default(),
-        );
+    for r in w.patrols.iter().filter(|r| !r.group_ok) {
+        let key = (r.unit.clone(), r.kind.clone(), r.crew.to_string());
         let e = units.entry(key).or_default();
         e.patrols += 1;
-        e.zones.extend(text(r, "zone"));
-        e.windows.extend(text(r, "window"));
+        e.zones.insert(r.zone.clone());
+        e.windows.insert(r.window.clone());
     }
     if units.is_empty() {
         h.push_str("<p>None: every bike and foot patrol went out in a group of at least two.</p>");
@@ -623,8 +592,8 @@ fn compliance(h: &mut String, w: &WeekData) {
 }
 
 fn response(h: &mut String, ctx: &Setting, w: &WeekData, now: &Figures) {
-    let s = &w.response["static"];
-    let inc = &w.response["incidents"];
+    let s = &w.response;
+    let inc = &s.incidents;
     let _ = write!(
         h,
         "<h2 id=\"response\">The 30 km / 30 minute rule</h2><p>From the stations, \
@@ -634,15 +603,15 @@ fn response(h: &mut String, ctx: &Setting, w: &WeekData, now: &Figures) {
          hour covers {dynamic} of the area; of {received} incidents, {reached} had a unit \
          available and {pass} of those were within the rule.</p>",
         area = pct(now.response_area_share),
-        passing = s["passing_cells"],
-        cells = s["cells"],
+        passing = s.passing_cells,
+        cells = s.cells,
         incidents = pct(now.response_incident_share),
         failing = now.failing_areas,
-        worst = s["worst_time_min"],
+        worst = format_args!("{:.1}", s.worst_time_min),
         dynamic = pct(now.dynamic_area_share),
-        received = inc["received"],
-        reached = inc["with_unit_available"],
-        pass = pct(inc["passing_share"].as_f64()),
+        received = inc.received,
+        reached = inc.with_unit_available,
+        pass = pct(inc.passing_share),
     );
     if let Some(county) = svg::extent([&ctx.outline]) {
         let base = Base {

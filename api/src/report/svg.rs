@@ -11,6 +11,22 @@ use std::fmt::Write as _;
 use geo::{BoundingRect, MultiPolygon, Rect, coord};
 use h3o::CellIndex;
 
+/// Escapes text for HTML content and attribute values.
+pub(crate) fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Sequential palettes, light to dark, one per layer.
 pub(crate) const REDS: [&str; 5] = ["#fcbba1", "#fc9272", "#fb6a4a", "#de2d26", "#a50f15"];
 /// Patrol presence.
@@ -193,7 +209,7 @@ fn labels(svg: &mut String, view: &View, b: &Base<'_>) {
                 svg,
                 "<text x=\"{x:.0}\" y=\"{y:.0}\" text-anchor=\"middle\" fill=\"#333\" \
                  stroke=\"#fff\" stroke-width=\"2.5\" paint-order=\"stroke\">{}</text>",
-                super::html::escape(id)
+                escape(id)
             );
         }
     }
@@ -231,7 +247,7 @@ pub(crate) fn heatmap(map: &Heatmap<'_>, b: &Base<'_>) -> String {
     let _ = write!(
         svg,
         "<text x=\"8\" y=\"18\" font-size=\"15\" font-weight=\"bold\">{}</text>",
-        super::html::escape(map.title)
+        escape(map.title)
     );
     legend(&mut svg, view.height + 8.0, map);
     svg.push_str("</svg>");
@@ -273,7 +289,7 @@ fn legend(svg: &mut String, y: f64, map: &Heatmap<'_>) {
         "<text x=\"{:.1}\" y=\"{:.0}\" font-size=\"11\" fill=\"#555\">{}</text>",
         12.0 + n as f64 * w,
         y + 12.0,
-        super::html::escape(map.unit)
+        escape(map.unit)
     );
 }
 
@@ -319,7 +335,7 @@ pub(crate) fn failing_map(
              paint-order=\"stroke\">{}</text>",
             x + 6.0,
             y - 4.0,
-            super::html::escape(id)
+            escape(id)
         );
     }
     let _ = write!(

@@ -71,13 +71,6 @@ pub fn live_start(now_ms: i64, speedup: f64, settings: &Settings) -> i64 {
     now_ms - i64::from(fresh_s) * 750
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 struct Conn {
     publisher: Publisher,
     task: tokio::task::JoinHandle<()>,
@@ -85,7 +78,7 @@ struct Conn {
 
 fn connect(cfg: &SimConfig, station: &str, unit: &str) -> Conn {
     let topic = format!("owntracks/{station}/{unit}");
-    let will = format!(r#"{{"_type":"lwt","tst":{}}}"#, now_ms() / 1000).into_bytes();
+    let will = format!(r#"{{"_type":"lwt","tst":{}}}"#, ::model::now_ms() / 1000).into_bytes();
     let (publisher, task) = Publisher::connect(&PublisherConfig {
         host: cfg.host.clone(),
         port: cfg.port,
@@ -106,7 +99,7 @@ pub async fn simulate(
     cfg: SimConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SimReport> {
-    let wall_start = now_ms();
+    let wall_start = ::model::now_ms();
     let started = Instant::now();
     let speedup = cfg.speedup.max(0.01);
     // Catching up from the past at `speedup`, then running at real time.

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use api::config::TokenConfig;
+use api::http::auth::TokenConfig;
 use api::http::auth::{self, Role, Tokens};
 use api::wiring::{self, ApiSettings, IngestSettings};
 use ingest::source::broker;
@@ -141,7 +141,7 @@ impl Server {
 
 /// Milliseconds since the epoch.
 pub(crate) fn now_ms() -> i64 {
-    wiring::now_ms()
+    model::now_ms()
 }
 
 /// An OwnTracks location payload.

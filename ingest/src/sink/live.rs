@@ -18,9 +18,9 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::channels::ChannelConfig;
 use crate::events::{Event, EventKind};
 use crate::ping::EpochMillis;
-use crate::pipeline::ChannelConfig;
 use crate::store::StoredPing;
 
 /// What a unit is doing, as the map colours it.
@@ -334,18 +334,11 @@ impl OfflineSweep {
             tokio::select! {
                 () = stop.cancelled() => break,
                 _ = tick.tick() => {
-                    self.live.sweep(now_ms());
+                    self.live.sweep(model::now_ms());
                 }
             }
         }
     }
-}
-
-/// Wall-clock time in milliseconds since the epoch (the sweep's clock).
-fn now_ms() -> EpochMillis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

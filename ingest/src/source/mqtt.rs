@@ -265,13 +265,6 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest wait between reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-fn now_ms() -> EpochMillis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 fn options(cfg: &MqttSourceConfig) -> MqttOptions {
     let mut o = MqttOptions::new(&cfg.client_id, &cfg.host, cfg.port);
     o.set_keep_alive(cfg.keep_alive)
@@ -368,7 +361,7 @@ impl MqttSource {
     /// `shutdown` fires or the pipeline goes away; see [`run`].
     ///
     /// `out` leads to the pipeline stage
-    /// ([`ChannelConfig::FORWARD_WHEN_FULL`](crate::pipeline::ChannelConfig::FORWARD_WHEN_FULL)).
+    /// ([`ChannelConfig::FORWARD_WHEN_FULL`](crate::channels::ChannelConfig::FORWARD_WHEN_FULL)).
     /// It is not a field: a permit to send borrows it across the `select!` arm that uses it.
     async fn run(
         mut self,
@@ -437,7 +430,7 @@ impl MqttSource {
             seq: self.seq,
             topic: String::from_utf8_lossy(&publish.topic).into_owned(),
             payload: publish.payload.to_vec(),
-            recv_time: now_ms(),
+            recv_time: model::now_ms(),
         };
         if publish.qos != QoS::AtMostOnce {
             self.unacked.push_back((self.seq, publish));
