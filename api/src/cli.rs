@@ -19,12 +19,15 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[cfg(feature = "demo")]
     /// Run everything on this machine: embedded broker, fleet simulator, ingest and the API.
     Demo(DemoArgs),
     /// Run ingest and the API against a real broker.
     Serve(ServeArgs),
+    #[cfg(feature = "demo")]
     /// Publish simulated patrol pings over MQTT.
     Simulate(SimulateArgs),
+    #[cfg(feature = "demo")]
     /// Write simulated tracks straight into a store (fast; for benchmarks and analysis).
     Generate(GenerateArgs),
     /// Load GPX or CSV track files into a store (backfill).
@@ -32,6 +35,7 @@ pub enum Command {
     /// Check a fence catalog, or assign points to beats and zones.
     #[command(subcommand)]
     Fences(FencesCommand),
+    #[cfg(feature = "demo")]
     /// Write the demo jurisdiction files (the fixture county).
     Fixtures(FixturesArgs),
     /// Run an analytics job over a store.
@@ -61,15 +65,17 @@ pub enum TokenCommand {
     },
 }
 
+#[cfg(feature = "demo")]
 /// Arguments of `patrol demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where the demo keeps its store.
     #[arg(long, default_value = "data/demo")]
     pub data: PathBuf,
-    /// Jurisdiction directory.
-    #[arg(long, default_value = "fixtures")]
-    pub fixtures: PathBuf,
+    /// Jurisdiction directory (default: `./fixtures` when it holds one, else the fixture county
+    /// built into the binary, written to `<data>/fixtures`).
+    #[arg(long)]
+    pub fixtures: Option<PathBuf>,
     /// HTTP listen address.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
@@ -109,6 +115,7 @@ pub struct ServeArgs {
     pub retention_days: Option<u32>,
 }
 
+#[cfg(feature = "demo")]
 /// Arguments of `patrol simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -134,6 +141,7 @@ pub struct SimulateArgs {
     pub seed: u64,
 }
 
+#[cfg(feature = "demo")]
 /// Arguments of `patrol generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -202,6 +210,7 @@ pub enum FencesCommand {
     },
 }
 
+#[cfg(feature = "demo")]
 /// Arguments of `patrol fixtures`.
 #[derive(Debug, Args)]
 pub struct FixturesArgs {

@@ -6,8 +6,8 @@
 //! - [`config`]: the `serve` config file.
 //! - [`server`]: the axum router and route table; [`http`]: its handlers, auth, errors,
 //!   OpenAPI and the embedded map page.
-//! - [`sim`]: fleet simulator and bulk generator.
-//! - [`county`]: the generator of the demo jurisdiction.
+//! - `kit` (the default `demo` feature): `patrol demo`, `simulate` and `generate`, on the
+//!   `demo` crate's simulator and fixture county.
 //! - [`report`]: the weekly intelligence report (`patrol report`).
 //! - [`wiring`]: jurisdiction → stages → pipeline → API, shared by `demo` and `serve`.
 
@@ -15,11 +15,11 @@ pub mod analyze;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod county;
 pub mod http;
+#[cfg(feature = "demo")]
+mod kit;
 pub mod report;
 pub mod server;
-pub mod sim;
 pub mod wiring;
 
 /// Runs one command.

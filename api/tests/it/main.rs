@@ -12,6 +12,7 @@ mod demo;
 mod faults;
 mod http_api;
 mod http_limits;
+mod install;
 mod report;
 mod response;
 mod retention;

@@ -48,7 +48,7 @@ pub struct CountySummary {
 ///
 /// # Example
 /// ```no_run
-/// let summary = api::county::write_county(std::path::Path::new("fixtures"), 7)?;
+/// let summary = demo::county::write_county(std::path::Path::new("fixtures"), 7)?;
 /// assert_eq!(summary.files.len(), 11);
 /// # Ok::<(), anyhow::Error>(())
 /// ```
@@ -1987,11 +1987,10 @@ impl County {
         let _ = write!(
             s,
             "# Fixture jurisdiction: Ashford County\n\n\
-             Ashford County is fictional. Every file here is written by `api::county::write_county` \
+             Ashford County is fictional. Every file here is written by `demo::county::write_county` \
              with seed {seed}; do not edit them by hand. Regenerate with\n\n\
-             ```sh\ncargo run -p api --example gen_county      # writes ./fixtures (seed 7)\n\
-             patrol fixtures --out fixtures --seed 7          # same, once the subcommand exists\n```\n\n\
-             A test (`api::county::tests::committed_fixtures_match_generator`) regenerates into a \
+             ```sh\ncargo run -- fixtures --out fixtures --seed 7   # or: patrol fixtures ...\n```\n\n\
+             A test (`demo::county::tests::committed_fixtures_match_generator`) regenerates into a \
              temporary folder and compares byte for byte, so the committed files and the generator \
              never drift. `fixtures/tracks/` is not written by the generator.\n\n\
              All coordinates are WGS-84 longitude/latitude with 6 decimals. The county is laid out in \
@@ -2313,7 +2312,7 @@ mod tests {
             let old = std::fs::read(fixtures().join(name)).unwrap();
             assert!(
                 fresh == old,
-                "fixtures/{name} differs from the generator; run `cargo run -p api --example gen_county`"
+                "fixtures/{name} differs from the generator; run `cargo run -- fixtures --out fixtures`"
             );
         }
         let total: u64 = summary
