@@ -7,8 +7,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use devkit::broker;
 use ingest::geofence::index::GeofenceIndex;
-use ingest::source::{broker, mqtt};
+use ingest::source::mqtt;
 use ingest::store::{Store, StoreConfig};
 use model::jurisdiction::Jurisdiction;
 use tokio_util::sync::CancellationToken;
