@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use api::http::auth::{self, Caller, Role, Tokens};
 use api::wiring::{self, ApiSettings, IngestSettings};
+use devkit::broker;
 use ingest::ping::{Extras, Flags, Ping};
 use ingest::sink::live::LiveState;
-use ingest::source::broker;
 use ingest::source::mqtt::MqttSourceConfig;
 use ingest::store::StoredPing;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -27,9 +27,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use devkit::bench::{self, cpu_seconds, now_us, percentile_ms, raw_mqtt};
+use devkit::broker;
 use ingest::pipeline::{self, ChannelConfig, PipelineConfig};
 use ingest::sink::live::{LiveConfig, LiveState, SWEEP_EVERY};
-use ingest::source::broker;
 use ingest::source::mqtt::{
     self, Delivery, MqttSourceConfig, Publisher, PublisherConfig, SourceStats,
 };
@@ -38,11 +39,6 @@ use model::jurisdiction::Jurisdiction;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-#[path = "../../ingest/examples/bench_support/mod.rs"]
-mod bench_support;
-
-use bench_support::{cpu_seconds, now_us, percentile_ms, raw_mqtt};
 
 struct Args {
     broker: Option<SocketAddr>,
@@ -263,7 +259,7 @@ async fn main() -> anyhow::Result<()> {
                 let (topic, payload) = message(k);
                 publisher.publish(&topic, payload).await?;
                 if let Some(r) = rate {
-                    tokio::time::sleep_until(bench_support::due(t0, k + 1, r).into()).await;
+                    tokio::time::sleep_until(bench::due(t0, k + 1, r).into()).await;
                 }
             }
             publisher.disconnect().await?;

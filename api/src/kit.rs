@@ -47,7 +47,7 @@ fn demo_fixtures(a: &DemoArgs) -> anyhow::Result<PathBuf> {
 pub(crate) async fn demo(a: DemoArgs) -> anyhow::Result<()> {
     let fixtures = demo_fixtures(&a)?;
     let addr: SocketAddr = ([127, 0, 0, 1], a.mqtt_port).into();
-    ingest::source::broker::start_embedded(addr, 1000)
+    devkit::broker::start_embedded(addr, 1000)
         .with_context(|| format!("starting the embedded broker on {addr} (--mqtt-port)"))?;
     let tracker = TaskTracker::new();
     let token = CancellationToken::new();

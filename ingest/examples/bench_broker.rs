@@ -25,21 +25,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use devkit::bench::raw_mqtt::{self, Error};
+use devkit::bench::{self, cpu_seconds, now_us, percentile_ms};
 use ingest::source::mqtt::{self, Delivery, MqttSourceConfig, Publisher, PublisherConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-mod bench_support;
-
-use bench_support::raw_mqtt::{self, Error};
-use bench_support::{cpu_seconds, now_us, percentile_ms};
-
 #[derive(Clone, Copy, PartialEq)]
 enum Client {
     /// rumqttc through [`Publisher`] or [`mqtt::run`].
     Project,
-    /// The coalescing MQTT 5 client of this file.
+    /// The coalescing MQTT 5 client of `devkit::bench::raw_mqtt`.
     Raw,
 }
 
@@ -277,7 +274,7 @@ async fn source_publish(
     for k in 0..count {
         publisher.publish(&topic, payload(k)).await?;
         if let Some(r) = rate {
-            tokio::time::sleep_until(bench_support::due(t0, k + 1, r).into()).await;
+            tokio::time::sleep_until(bench::due(t0, k + 1, r).into()).await;
         }
     }
     publisher.disconnect().await?;

@@ -17,7 +17,7 @@ pub(crate) fn patrol() -> Command {
 
 /// A free loopback port.
 pub(crate) fn free_port() -> u16 {
-    ingest::source::broker::free_port().unwrap()
+    devkit::broker::free_port().unwrap()
 }
 
 /// Waits until something listens on `port`.

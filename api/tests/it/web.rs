@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use api::http::auth::TokenConfig;
 use api::http::auth::{self, Role, Tokens};
 use api::wiring::{self, ApiSettings, IngestSettings};
-use ingest::source::broker;
+use devkit::broker;
 use ingest::source::mqtt::{MqttSourceConfig, Publisher, PublisherConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

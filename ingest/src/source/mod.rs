@@ -1,6 +1,6 @@
-//! Where pings come from: the MQTT source and the embedded broker used by the demo and tests.
+//! Where pings come from: the MQTT source.
 //!
-//! **Architecture Invariant:** this is the only module that names `rumqttc` or `rumqttd`.
+//! **Architecture Invariant:** this is the only module that names `rumqttc`. The embedded broker
+//! of the demo and the tests (rumqttd) is in the dev kit, `devkit::broker`.
 
-pub mod broker;
 pub mod mqtt;

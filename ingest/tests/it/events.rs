@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use devkit::broker;
 use h3o::Resolution;
 use ingest::decode::DecodeConfig;
 use ingest::events::{Disposition, Event, EventConfig, EventEngine, EventKind, FixInput, Layer};
@@ -15,7 +16,6 @@ use ingest::geofence::GeofenceIndex;
 use ingest::ping::EpochMillis;
 use ingest::pipeline::{self, ChannelConfig, PipelineConfig, Stages};
 use ingest::sink::live::{LiveConfig, LiveEvent, LiveState, SWEEP_EVERY};
-use ingest::source::broker;
 use ingest::source::mqtt::{self, MqttSourceConfig, Publisher, PublisherConfig, SourceStats};
 use ingest::store::{Record, StoreConfig, scan_events};
 use ingest::validate::ValidateConfig;

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use devkit::broker;
 use ingest::decode::DecodeConfig;
 use ingest::geofence::index::GeofenceIndex;
 use ingest::geofence::{Catalog, FenceKind, LoadedFences, PropertyMap, parse_fences};
 use ingest::pipeline::{self, ChannelConfig, PipelineConfig, Stages};
 use ingest::sink::live::{LiveConfig, LiveState, SWEEP_EVERY};
-use ingest::source::broker;
 use ingest::source::mqtt::{self, MqttSourceConfig, Publisher, PublisherConfig, SourceStats};
 use ingest::store::StoreConfig;
 use ingest::validate::ValidateConfig;
@@ -204,6 +204,13 @@ async fn round_trip(addr: SocketAddr, client: &str) {
     let store = dir.path().join("store");
     assert_eq!(count_rows(&store, "pings"), i64::from(units * per_unit));
     assert_eq!(count_rows(&store, "rejects"), 5);
+}
+
+/// The embedded broker (in the dev kit, which cannot name ingest's constant) refuses no
+/// message ingest would take.
+#[test]
+fn embedded_broker_takes_the_largest_message_ingest_takes() {
+    assert_eq!(broker::MAX_PAYLOAD_BYTES, mqtt::MAX_PACKET_BYTES);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use devkit::broker;
 use h3o::Resolution;
 use ingest::decode::DecodeConfig;
 use ingest::events::{Event, EventConfig, EventKind, Layer};
 use ingest::geofence::GeofenceIndex;
 use ingest::pipeline::{self, ChannelConfig, Ingest, PipelineConfig, Stages};
 use ingest::sink::live::{LiveConfig, LiveEvent, LiveState, SWEEP_EVERY};
-use ingest::source::broker;
 use ingest::source::mqtt::{self, MqttSourceConfig, Publisher, PublisherConfig, SourceStats};
 use ingest::store::{StoreConfig, StoredEvent, scan_events, scan_ping_keys};
 use ingest::validate::ValidateConfig;

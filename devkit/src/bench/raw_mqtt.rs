@@ -14,9 +14,11 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::Semaphore;
 
-pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
+/// Any failure of the raw client (I/O, a refused CONNECT, a closed connection).
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
-pub(crate) fn put_varint(out: &mut Vec<u8>, mut n: usize) {
+/// Appends `n` as an MQTT variable byte integer (7 bits a byte, high bit = more).
+pub fn put_varint(out: &mut Vec<u8>, mut n: usize) {
     loop {
         let byte = (n % 128) as u8;
         n /= 128;
@@ -28,13 +30,14 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut n: usize) {
     }
 }
 
-pub(crate) fn put_str(out: &mut Vec<u8>, s: &[u8]) {
+/// Appends `s` as an MQTT string: its length in two bytes, big-endian, then the bytes.
+pub fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(&(s.len() as u16).to_be_bytes());
     out.extend_from_slice(s);
 }
 
 /// Appends a packet of type byte `first` with `body` as its remaining part.
-pub(crate) fn put_packet(out: &mut Vec<u8>, first: u8, body: &[u8]) {
+pub fn put_packet(out: &mut Vec<u8>, first: u8, body: &[u8]) {
     out.push(first);
     put_varint(out, body.len());
     out.extend_from_slice(body);
@@ -70,9 +73,10 @@ fn publish_packet(out: &mut Vec<u8>, topic: &[u8], pkid: u16, payload: &[u8]) {
 }
 
 /// Reads MQTT packets from a socket: `(first byte, remaining bytes)`.
-pub(crate) struct Frames {
+pub struct Frames {
     read: OwnedReadHalf,
-    pub(crate) buf: Vec<u8>,
+    /// The bytes read so far; a packet's body is the range [`Frames::next`] returns.
+    pub buf: Vec<u8>,
     start: usize,
 }
 
@@ -86,7 +90,7 @@ impl Frames {
     }
 
     /// The next complete packet already buffered, without reading the socket.
-    pub(crate) fn buffered(&mut self) -> Option<(u8, std::ops::Range<usize>)> {
+    pub fn buffered(&mut self) -> Option<(u8, std::ops::Range<usize>)> {
         let data = &self.buf[self.start..];
         let (mut len, mut shift, mut at) = (0usize, 0, 1);
         loop {
@@ -121,7 +125,11 @@ impl Frames {
         Ok(())
     }
 
-    pub(crate) async fn next(&mut self) -> Result<(u8, std::ops::Range<usize>), Error> {
+    /// The next packet, reading the socket as needed.
+    ///
+    /// # Errors
+    /// When the socket fails or the broker closes the connection.
+    pub async fn next(&mut self) -> Result<(u8, std::ops::Range<usize>), Error> {
         loop {
             if let Some(p) = self.buffered() {
                 return Ok(p);
@@ -132,7 +140,10 @@ impl Frames {
 }
 
 /// Connects with a clean start and waits for a successful CONNACK.
-pub(crate) async fn connect(
+///
+/// # Errors
+/// When the connection fails or the broker refuses the client.
+pub async fn connect(
     broker: SocketAddr,
     client_id: &str,
     receive_maximum: Option<u16>,
@@ -153,17 +164,25 @@ pub(crate) async fn connect(
 
 /// What a raw publisher sends: `count` QoS 1 messages, at most `window` of them
 /// unacknowledged, at `rate` per second or as fast as the window allows.
-pub(crate) struct RawPublish {
-    pub(crate) broker: SocketAddr,
-    pub(crate) client_id: String,
-    pub(crate) count: usize,
-    pub(crate) rate: Option<f64>,
-    pub(crate) window: usize,
+pub struct RawPublish {
+    /// The broker's address.
+    pub broker: SocketAddr,
+    /// The MQTT client id.
+    pub client_id: String,
+    /// How many messages to send.
+    pub count: usize,
+    /// Messages per second, or `None` for as fast as the window allows.
+    pub rate: Option<f64>,
+    /// The most messages unacknowledged at once.
+    pub window: usize,
 }
 
 /// Publishes message `k` as `message(k)` = (topic, payload), writing every message that is
 /// due and fits in the window in one `write`; returns once all are acknowledged.
-pub(crate) async fn publish(
+///
+/// # Errors
+/// When the connection fails or drops before every message is acknowledged.
+pub async fn publish(
     p: RawPublish,
     mut message: impl FnMut(usize) -> (String, Vec<u8>),
 ) -> Result<(), Error> {

@@ -3,6 +3,9 @@
 //! rumqttd has no shutdown API and keeps nothing on disk: it is the zero-install default, not a
 //! production broker (use Mosquitto with `deploy/mosquitto.conf`, see the README). It runs on a
 //! thread of its own for the life of the process.
+//!
+//! This is the only module of the workspace that names rumqttd, so the product's ingest does
+//! not link a second MQTT stack (and, through it, a second axum and hyper).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -20,6 +23,11 @@ pub enum BrokerError {
     #[error("no free port: {0}")]
     NoPort(std::io::Error),
 }
+
+/// The largest payload the broker takes: ingest's `MAX_PACKET_BYTES` (1 MiB), the limit of
+/// both shipped brokers. devkit cannot name ingest's constant (ingest's tests depend on this
+/// crate), so ingest's tests check that the two agree.
+pub const MAX_PAYLOAD_BYTES: u32 = 1 << 20;
 
 /// Picks a free loopback port by binding port 0 and releasing it.
 ///
@@ -59,7 +67,7 @@ next_connection_delay_ms = 0
     max_inflight_count = {max_inflight}
     dynamic_filters = true
 "#,
-        max_payload = super::mqtt::MAX_PACKET_BYTES
+        max_payload = MAX_PAYLOAD_BYTES
     );
     let config: rumqttd::Config =
         toml::from_str(&config_text).map_err(|e| BrokerError::Config(e.to_string()))?;

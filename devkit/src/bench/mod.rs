@@ -1,24 +1,25 @@
-//! What the MQTT benchmarks share: `bench_broker` includes it as a module of its own, the
-//! workspace's `bench_ingest` through `#[path]`. Benchmarks only.
+//! What the MQTT benchmarks share (`ingest`'s `bench_broker` and `api`'s `bench_ingest`
+//! examples): a raw MQTT 5 client that coalesces writes, the pacing of a publisher, the clock,
+//! CPU time and percentiles. Benchmarks only.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub(crate) mod raw_mqtt;
+pub mod raw_mqtt;
 
 /// Wall-clock time in microseconds since the epoch, as the payloads carry it.
-pub(crate) fn now_us() -> i64 {
+pub fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
 }
 
 /// When message `k` of a publisher sending at `rate` per second is due.
-pub(crate) fn due(t0: Instant, k: usize, rate: f64) -> Instant {
+pub fn due(t0: Instant, k: usize, rate: f64) -> Instant {
     t0 + Duration::from_secs_f64(k as f64 / rate)
 }
 
 /// User plus system CPU seconds of a process (`self` or a pid), from `/proc/PID/stat`.
-pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The fields after the command name (which may hold spaces) start after its ')'.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
@@ -28,7 +29,7 @@ pub(crate) fn cpu_seconds(pid: &str) -> Option<f64> {
 }
 
 /// The `p` quantile (0..=1, nearest rank) of sorted microsecond latencies, in ms.
-pub(crate) fn percentile_ms(sorted: &[i64], p: f64) -> f64 {
+pub fn percentile_ms(sorted: &[i64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }
