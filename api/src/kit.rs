@@ -185,9 +185,7 @@ pub(crate) fn generate(a: &GenerateArgs) -> anyhow::Result<()> {
     let fleet = sim::fleet::build(&a.fixtures, start, end, total, a.seed)?;
     let mut store = Store::open(StoreConfig::new(&a.store))
         .with_context(|| format!("opening store {}", a.store.display()))?;
-    let make = || wiring::stages(&j, !cloned).expect("stages were built once before");
-    // Build once up front so configuration errors surface as errors, not panics.
-    wiring::stages(&j, !cloned)?;
+    let make = || wiring::stages(&j, !cloned);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let report = sim::generate::generate(&fleet, &make, &mut store, end, threads, a.seed)?;
     println!(

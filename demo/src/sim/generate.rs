@@ -33,7 +33,7 @@ const CHUNK: usize = 250_000;
 /// When the store is not empty (generated data is not deduplicated) or a write fails.
 pub fn generate(
     fleet: &Fleet,
-    make_stages: &(dyn Fn() -> Stages + Sync),
+    make_stages: &dyn Fn() -> anyhow::Result<Stages>,
     store: &mut Store,
     end_ms: i64,
     threads: usize,
@@ -56,11 +56,13 @@ pub fn generate(
         ..FaultRates::scaled(1.0)
     };
     let mut report = GenerateReport::default();
+    let workers = (0..threads)
+        .map(|_| make_stages())
+        .collect::<anyhow::Result<Vec<Stages>>>()?;
     std::thread::scope(|scope| -> anyhow::Result<()> {
-        for worker in 0..threads {
+        for (worker, mut stages) in workers.into_iter().enumerate() {
             let tx = tx.clone();
             scope.spawn(move || {
-                let mut stages = make_stages();
                 let mut buf = Vec::with_capacity(CHUNK);
                 let tz = fleet.tz;
                 for (i, unit) in fleet.units.iter().enumerate().skip(worker).step_by(threads) {
