@@ -14,13 +14,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use devkit::testkit::mosquitto::{Mosquitto, mosquitto_with_config};
+use devkit::testkit::{fixtures, free_port};
 use rumqttc::Outgoing;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason, SubscribeReasonCode};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 
 use crate::security::{serve, shipped_config_with_users, stop};
-use crate::support::{Mosquitto, fixtures, free_port, metric, mosquitto_with_config};
+use crate::support::metric;
 
 const INGEST_PASSWORD: &str = "ingest-broker-test-secret";
 

@@ -7,16 +7,16 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use devkit::testkit::{artifacts, fixtures, free_port, wait_listening};
 use serde_json::{Value, json};
 
-use crate::cdp::{Browser, Reaper, chromium_or_skip, shots_dir};
-use crate::support::{fixtures, free_port, patrol, wait_listening};
+use crate::cdp::{Browser, Reaper, chromium};
+use crate::support::patrol;
 
 #[test]
+#[ignore = "needs chromium"]
 fn map_page_shows_live_units_replay_and_layers() {
-    let Some(chrome) = chromium_or_skip("the browser test") else {
-        return;
-    };
+    let chrome = chromium();
     // The real demo: embedded broker, simulator, ingest and the API.
     let data = tempfile::tempdir().unwrap();
     let (http, mqtt) = (free_port(), free_port());
@@ -90,7 +90,7 @@ fn map_page_shows_live_units_replay_and_layers() {
         "a unit moved {:.1} s after the first look",
         start.elapsed().as_secs_f64()
     );
-    let shots = shots_dir();
+    let shots = artifacts("browser-test");
     page.screenshot(&shots.join("01-live.png"));
     // Zoom into the county town with the mouse wheel, where most units are.
     let town = page.eval(

@@ -1,7 +1,7 @@
 //! A DevTools client for headless Chromium: a few JSON-RPC calls over a minimal WebSocket
 //! (RFC 6455) written here on a std `TcpStream`, so the tests add no dependency. Tests that
-//! need a browser skip with a message when no Chromium is installed, and fail instead when
-//! `CI` or `PATROL_REQUIRE_DATA` is set.
+//! need a browser are `#[ignore = "needs chromium"]` (CI's extended step runs them) and fail
+//! when no Chromium is installed.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use devkit::testkit::wait_listening;
 use serde_json::{Value, json};
-
-use crate::support::wait_listening;
 
 /// Kills a child process on drop.
 pub(crate) struct Reaper(pub(crate) Child);
@@ -244,29 +243,17 @@ fn http_json(port: u16, path: &str) -> Value {
     serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Where screenshots go: `target/browser-test/` (never committed).
-pub(crate) fn shots_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-test");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Chromium skipped or required: `None` (after saying why) when it is missing and neither
-/// `CI` nor `PATROL_REQUIRE_DATA` is set; a failed test when either is.
-pub(crate) fn chromium_or_skip(what: &str) -> Option<PathBuf> {
-    let found = api::report::chromium();
-    if found.is_none() {
-        let required =
-            std::env::var_os("CI").is_some() || std::env::var_os("PATROL_REQUIRE_DATA").is_some();
-        assert!(
-            !required,
-            "chromium is not installed (apt-get install -y chromium), and CI requires {what}"
-        );
-        eprintln!(
-            "skipping {what}: no chromium on the PATH (set PATROL_CHROMIUM or install chromium)"
-        );
-    }
-    found
+/// The Chromium binary (`PATROL_CHROMIUM`, or `chromium` on the PATH).
+///
+/// # Panics
+/// When there is none: a test that needs the browser fails rather than passing unchecked.
+pub(crate) fn chromium() -> PathBuf {
+    api::report::chromium().unwrap_or_else(|| {
+        panic!(
+            "this test needs Chromium: install it (apt-get install -y chromium) or set \
+             PATROL_CHROMIUM to its binary"
+        )
+    })
 }
 
 /// A running headless Chromium and a DevTools session on its page.

@@ -6,10 +6,12 @@ use std::collections::BTreeSet;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use devkit::testkit::mosquitto::mosquitto;
+use devkit::testkit::{fixtures, free_port, wait_listening};
 use ingest::source::mqtt::{Publisher, PublisherConfig};
 use rand::{Rng, SeedableRng};
 
-use crate::support::{fixtures, free_port, mosquitto, patrol, wait_listening};
+use crate::support::patrol;
 
 const VALID: usize = 200_000;
 

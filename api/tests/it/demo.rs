@@ -9,10 +9,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, Int32Array, StringArray};
+use devkit::testkit::{fixtures, free_port, wait_listening};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::security::http_get;
-use crate::support::{fixtures, free_port, patrol, wait_listening};
+use crate::support::patrol;
 
 /// The value of a Prometheus counter in a `/metrics` body.
 fn metric(body: &str, name: &str) -> u64 {

@@ -20,11 +20,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use devkit::testkit::mosquitto::mosquitto;
+use devkit::testkit::{fixtures, free_port, wait_listening};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 
-use crate::support::{fixtures, free_port, mosquitto, serve_command, wait_listening};
+use crate::support::serve_command;
 
 /// Broker settings for the ingest faults: queue without limit for ingest's session, refuse
 /// packets over the shipped limit, keep nothing on disk (the broker is not what fails here).
@@ -294,7 +296,7 @@ fn wait_stored(store: &Path, stream: &Stream, limit: Duration, serve: &Serve) {
 
 /// One test's broker, folder, store and serve config.
 struct Rig {
-    broker: crate::support::Mosquitto,
+    broker: devkit::testkit::mosquitto::Mosquitto,
     dir: tempfile::TempDir,
     store: PathBuf,
     cfg: PathBuf,

@@ -767,12 +767,12 @@ fn token_new_prints_lines_that_serve_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("serve.toml");
     std::fs::write(&config, format!("{chief_lines}{analyst_lines}")).unwrap();
-    let (http, mqtt) = (crate::support::free_port(), crate::support::free_port());
+    let (http, mqtt) = (devkit::testkit::free_port(), devkit::testkit::free_port());
     let child = crate::support::patrol()
         .args(["serve", "--config"])
         .arg(&config)
         .arg("--fixtures")
-        .arg(crate::support::fixtures())
+        .arg(devkit::testkit::fixtures())
         .arg("--store")
         .arg(dir.path().join("store"))
         .args(["--http", &format!("127.0.0.1:{http}")])
@@ -790,7 +790,7 @@ fn token_new_prints_lines_that_serve_accepts() {
         }
     }
     let _child = Kill(child);
-    crate::support::wait_listening(http, Duration::from_secs(30));
+    devkit::testkit::wait_listening(http, Duration::from_secs(30));
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let get = |path: &'static str, t: &str| {
@@ -814,7 +814,7 @@ fn token_new_prints_lines_that_serve_accepts() {
         .args(["serve", "--config"])
         .arg(&config)
         .arg("--fixtures")
-        .arg(crate::support::fixtures())
+        .arg(devkit::testkit::fixtures())
         .arg("--store")
         .arg(dir.path().join("store2"))
         .args([

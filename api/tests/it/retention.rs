@@ -5,8 +5,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Days, Utc};
+use devkit::testkit::{fixtures, free_port, wait_listening};
 
-use crate::support::{fixtures, free_port, patrol, wait_listening};
+use crate::support::patrol;
 
 #[test]
 fn serve_purges_partitions_older_than_the_retention() {

@@ -7,11 +7,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use devkit::testkit::mosquitto::mosquitto_with_config;
+use devkit::testkit::{free_port, wait_listening};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason};
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, MqttOptions};
 
-use crate::support::{free_port, mosquitto_with_config, serve_command, wait_listening};
+use crate::support::serve_command;
 
 const INGEST_PASSWORD: &str = "ingest-test-secret";
 const DEVICE_PASSWORD: &str = "c01-test-secret";
@@ -31,7 +33,7 @@ fn shipped_config(dir: &Path, port: u16) -> String {
 /// writable by everyone: Mosquitto started as root saves as the `mosquitto` user, and a
 /// directory it cannot write makes every save fail (and the test's restarts start empty).
 pub(crate) fn shipped_config_with_users(dir: &Path, port: u16, users: &[(&str, &str)]) -> String {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = devkit::testkit::repo();
     let conf = std::fs::read_to_string(repo.join("deploy/mosquitto.conf")).unwrap();
     std::fs::copy(repo.join("deploy/patrol.acl"), dir.join("patrol.acl")).unwrap();
     let passwd = dir.join("patrol.passwd");

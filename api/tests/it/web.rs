@@ -9,13 +9,12 @@ use api::config::TokenConfig;
 use api::http::auth::{self, Role, Tokens};
 use api::wiring::{self, ApiSettings, IngestSettings};
 use devkit::broker;
+use devkit::testkit::{fixtures, free_port};
 use ingest::source::mqtt::{MqttSourceConfig, Publisher, PublisherConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-use crate::support::{fixtures, free_port};
 
 /// A running in-process `patrol` (broker + ingest + API).
 pub(crate) struct Server {

@@ -58,8 +58,7 @@ fn location(lon: f64, tst: i64) -> Vec<u8> {
 /// `live_window_s` as given. Validation accepts fixes up to 15 minutes old, so that a track
 /// published in the past is not flagged late.
 fn stages(reorder_window_s: u32, live_window_s: u32) -> Stages {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    let j = Jurisdiction::load(&dir).unwrap();
+    let j = Jurisdiction::load(&devkit::testkit::fixtures()).unwrap();
     let catalog = j.catalog();
     let res = Resolution::try_from(j.settings().h3.fence_res).unwrap();
     let index = Arc::new(GeofenceIndex::build(catalog, res).unwrap());
