@@ -216,7 +216,7 @@ fn fixed_routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
             doc(
                 "/ready",
                 Access::Public,
-                "Readiness: 200 while ingest is connected to the broker and the store takes writes; 503 with the reason otherwise (wrong broker credentials, broker down, disk full, store read-only).",
+                "Readiness: 200 while ingest is connected to the broker with its subscriptions granted and the store takes writes; 503 with the reason otherwise (wrong broker credentials, broker down, subscription not granted yet, disk full, store read-only).",
                 &[],
                 "application/json",
             )
@@ -480,6 +480,9 @@ async fn ready(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value
             Some(e) => format!("not connected to the MQTT broker: {e}"),
             None => "not connected to the MQTT broker yet".to_owned(),
         });
+    } else if !s.source.subscribed.load(Relaxed) {
+        // Connected, but what devices publish now would not reach ingest.
+        problems.push("connected to the MQTT broker, its subscriptions not granted yet".to_owned());
     }
     if let Some(e) = s.ingest.store_error() {
         problems.push(format!("the store refuses writes, ingest is paused: {e}"));
