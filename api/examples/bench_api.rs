@@ -142,7 +142,7 @@ async fn main() {
     let clients = arg("--clients", 20) as usize;
     let seconds = arg("--seconds", 10);
 
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let fixtures = devkit::testkit::fixtures();
     let store = tempfile::tempdir().unwrap();
     // Two days of the fixture fleet for the analytics answer.
     let generate = <api::cli::Cli as clap::Parser>::try_parse_from([

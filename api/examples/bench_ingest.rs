@@ -22,7 +22,6 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -104,7 +103,7 @@ fn sent_us(payload: &[u8]) -> Option<i64> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = args()?;
-    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let fixtures = devkit::testkit::fixtures();
     let j = Jurisdiction::load(&fixtures).context("loading fixtures")?;
     let units: Vec<(String, String)> = j
         .units()

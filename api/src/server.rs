@@ -146,7 +146,7 @@ fn fixed_routes() -> Vec<(RouteDoc, MethodRouter<AppState>)> {
             doc(
                 "/ready",
                 Access::Public,
-                "Readiness: 200 while ingest is connected to the broker and the store takes writes; 503 with the reason otherwise (wrong broker credentials, broker down, disk full, store read-only).",
+                "Readiness: 200 while ingest is connected to the broker with its subscriptions granted and the store takes writes; 503 with the reason otherwise (wrong broker credentials, broker down, subscription not granted yet, disk full, store read-only).",
                 &[],
                 "application/json",
             )
@@ -389,6 +389,9 @@ async fn ready(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value
             Some(e) => format!("not connected to the MQTT broker: {e}"),
             None => "not connected to the MQTT broker yet".to_owned(),
         });
+    } else if !s.source.subscribed.load(Relaxed) {
+        // Connected, but what devices publish now would not reach ingest.
+        problems.push("connected to the MQTT broker, its subscriptions not granted yet".to_owned());
     }
     if let Some(e) = s.ingest.store_error() {
         problems.push(format!("the store refuses writes, ingest is paused: {e}"));
@@ -517,7 +520,7 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
 
 #[cfg(test)]
 mod tests {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tower::ServiceExt;
 
     use super::*;
 
@@ -554,26 +557,20 @@ mod tests {
                     )),
                 )
                 .layer(middleware::from_fn(security_headers));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
-            tokio::spawn(async move { axum::serve(listener, app).await });
-            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            let req = axum::http::Request::get("/slow")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = tokio::time::timeout(Duration::from_secs(10), app.oneshot(req))
+                .await
+                .expect("an answer at the deadline, not the handler's 60 s")
+                .unwrap();
+            assert_eq!(resp.status(), axum::http::StatusCode::GATEWAY_TIMEOUT);
+            assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
+            let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
                 .await
                 .unwrap();
-            s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .await
-                .unwrap();
-            let mut out = String::new();
-            tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out))
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(out.starts_with("HTTP/1.1 504"), "{out}");
-            assert!(out.contains("\"error\":\"timeout\""), "{out}");
-            assert!(
-                out.to_ascii_lowercase().contains("cache-control: no-store"),
-                "{out}"
-            );
+            let body = String::from_utf8_lossy(&body);
+            assert!(body.contains("\"error\":\"timeout\""), "{body}");
             tokio::time::timeout(Duration::from_secs(5), dropped_rx)
                 .await
                 .expect("the handler was dropped at the deadline")

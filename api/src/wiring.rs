@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
 use ingest::decode::DecodeConfig;
 use ingest::events::EventConfig;
 use ingest::geofence::index::GeofenceIndex;
@@ -179,29 +180,25 @@ pub struct ApiSettings {
     pub store: PathBuf,
 }
 
-/// Binds and serves the API until `token` fires.
+/// The API's router over the running ingest, its live hub started on `tracker` (it stops
+/// when `token` fires). [`serve_http`] serves it; tests call it in-process.
 ///
 /// # Errors
-/// When the address cannot be bound or the jurisdiction's layers cannot be loaded.
-pub async fn serve_http(
-    addr: SocketAddr,
+/// When the jurisdiction's layers cannot be loaded.
+pub fn router(
     api: ApiSettings,
     running: &Running,
     tracker: &TaskTracker,
     token: &CancellationToken,
-) -> anyhow::Result<SocketAddr> {
+) -> anyhow::Result<Router> {
     let reference = Arc::new(Reference::load(&running.jurisdiction)?);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding HTTP address {addr}"))?;
-    let bound = listener.local_addr()?;
     let hub = LiveHub::start(
         &running.ingest.live,
         reference.clone(),
         tracker,
         token.clone(),
     );
-    let app = server::app(AppState {
+    Ok(server::app(AppState {
         live: running.ingest.live.clone(),
         hub,
         ingest: running.ingest.stats.clone(),
@@ -213,7 +210,25 @@ pub async fn serve_http(
         analytics: Arc::default(),
         http: Arc::default(),
         shutdown: token.clone(),
-    });
+    }))
+}
+
+/// Binds and serves the API until `token` fires.
+///
+/// # Errors
+/// When the address cannot be bound or the jurisdiction's layers cannot be loaded.
+pub async fn serve_http(
+    addr: SocketAddr,
+    api: ApiSettings,
+    running: &Running,
+    tracker: &TaskTracker,
+    token: &CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding HTTP address {addr}"))?;
+    let bound = listener.local_addr()?;
+    let app = router(api, running, tracker, token)?;
     let t = token.clone();
     tracker.spawn(async move {
         if let Err(error) = axum::serve(listener, app)

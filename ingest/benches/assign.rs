@@ -4,10 +4,8 @@
 //! Each iteration assigns the same 10,000 random points over the beats' bounding box, so the
 //! reported throughput is pings per second on one core.
 
-use std::hint::black_box;
-use std::path::PathBuf;
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use devkit::testkit::shared_data;
 use geo::{BoundingRect, Contains, Coord, CoordsIter};
 use h3o::Resolution;
 use ingest::geofence::{Catalog, Fence, FenceKind, GeofenceIndex, LoadedFences, PropertyMap};
@@ -15,16 +13,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rstar::RTree;
 use rstar::primitives::{GeomWithData, Rectangle};
+use std::hint::black_box;
 
 const POINTS: usize = 10_000;
 
-fn chicago_beats() -> Option<Catalog> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/chicago-police-beats-districts/police_beats.geojson");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("skipping: {} is missing", path.display());
-        return None;
-    };
+fn chicago_beats() -> Catalog {
+    let path = shared_data("chicago-police-beats-districts").join("police_beats.geojson");
+    let text = std::fs::read_to_string(&path).expect("the beats file reads");
     let map = PropertyMap {
         id: "BEAT_NUM".to_owned(),
         name: "BEAT_NUM".to_owned(),
@@ -36,7 +31,7 @@ fn chicago_beats() -> Option<Catalog> {
         fences: Vec::new(),
         repairs: Vec::new(),
     };
-    Some(Catalog::from_parts(1, beats, zones))
+    Catalog::from_parts(1, beats, zones)
 }
 
 fn points(beats: &[Fence]) -> Vec<Coord<f64>> {
@@ -71,9 +66,7 @@ fn points(beats: &[Fence]) -> Vec<Coord<f64>> {
 }
 
 fn bench(c: &mut Criterion) {
-    let Some(catalog) = chicago_beats() else {
-        return;
-    };
+    let catalog = chicago_beats();
     let beats = &catalog.beats;
     let pts = points(beats);
     let mut group = c.benchmark_group("assign_chicago_beats");

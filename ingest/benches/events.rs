@@ -11,21 +11,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use devkit::testkit::{fixtures, shared_data};
 use h3o::Resolution;
 use ingest::events::{EventConfig, EventEngine, FixInput};
 use ingest::geofence::{Assignment, Catalog, FenceKind, GeofenceIndex, LoadedFences, PropertyMap};
 use ingest::ping::Flags;
 
-fn data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
-}
-
-fn sf_districts() -> Option<Catalog> {
-    let path = data().join("sf-police-districts/sfpd_districts.geojson");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("skipping: {} is missing", path.display());
-        return None;
-    };
+fn sf_districts() -> Catalog {
+    let path = shared_data("sf-police-districts").join("sfpd_districts.geojson");
+    let text = std::fs::read_to_string(&path).expect("the districts file reads");
     let map = PropertyMap {
         id: "DISTRICT".to_owned(),
         name: "DISTRICT".to_owned(),
@@ -37,43 +31,46 @@ fn sf_districts() -> Option<Catalog> {
         fences: Vec::new(),
         repairs: Vec::new(),
     };
-    Some(Catalog::from_parts(1, beats, zones))
+    Catalog::from_parts(1, beats, zones)
 }
 
 /// One taxi's fixes: unit, fix time, lat, lon and the assignment.
 type Fix = (String, i64, f64, f64, Assignment);
 
-fn taxi_fixes(index: &GeofenceIndex) -> Option<Vec<Fix>> {
-    let dir = data().join("sf-cabspotting-taxi-gps");
+fn taxi_fixes(index: &GeofenceIndex) -> Vec<Fix> {
+    let dir = shared_data("sf-cabspotting-taxi-gps");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .ok()?
+        .expect("the taxi folder lists")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "txt"))
         .collect();
     files.sort();
     let mut out = Vec::new();
     for path in files {
-        let cab = path.file_stem()?.to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(&path).ok()?;
+        let cab = path
+            .file_stem()
+            .expect("a taxi file has a name")
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(&path).expect("a taxi file reads");
         for p in ingest::import::parse_cabspotting(&text).expect("cabspotting parses") {
             let a = index.assign(p.lat, p.lon);
             out.push((cab.clone(), p.time_ms, p.lat, p.lon, a));
         }
     }
-    Some(out)
+    assert!(
+        !out.is_empty(),
+        "no cabspotting traces in {}",
+        dir.display()
+    );
+    out
 }
 
 fn bench(c: &mut Criterion) {
-    let Some(catalog) = sf_districts() else {
-        return;
-    };
+    let catalog = sf_districts();
     let index = Arc::new(GeofenceIndex::build(&catalog, Resolution::Ten).expect("index builds"));
-    let Some(fixes) = taxi_fixes(&index) else {
-        eprintln!("skipping: no cabspotting traces");
-        return;
-    };
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    let settings = model::jurisdiction::Jurisdiction::load(&dir)
+    let fixes = taxi_fixes(&index);
+    let settings = model::jurisdiction::Jurisdiction::load(&fixtures())
         .expect("fixture jurisdiction loads")
         .settings()
         .clone();

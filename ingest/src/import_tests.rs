@@ -1,5 +1,3 @@
-use std::path::PathBuf;
-
 use super::*;
 use crate::ping::Flags;
 use crate::validate::{JumpDetector, ValidateConfig, validate};
@@ -269,28 +267,10 @@ fn cabspotting_lines() {
     );
 }
 
-/// `shared/data/<dir>`, or `None` (with a message) when absent outside CI.
-fn shared_data(dir: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(dir);
-    if path.is_dir() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} is missing and CI is set",
-        path.display()
-    );
-    eprintln!("skipping: {} not found", path.display());
-    None
-}
-
 #[test]
+#[ignore = "needs ../shared/data"]
 fn real_cabspotting_trace() {
-    let Some(dir) = shared_data("sf-cabspotting-taxi-gps") else {
-        return;
-    };
+    let dir = devkit::testkit::shared_data("sf-cabspotting-taxi-gps");
     let text = std::fs::read_to_string(dir.join("new_abboip.txt")).unwrap();
     let points = parse_cabspotting(&text).unwrap();
     assert_eq!(points.len(), 23_495, "SOURCE.md count");

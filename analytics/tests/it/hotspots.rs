@@ -5,25 +5,8 @@ use std::path::PathBuf;
 
 use analytics::hotspots::{IncidentPoint, PaiScore, StudyArea, pai};
 use chrono::{NaiveDateTime, TimeZone};
+use devkit::testkit::shared_data;
 use h3o::Resolution;
-
-/// The shared data folder `name`, or `None` (with a message) when it is absent. With
-/// `PATROL_REQUIRE_DATA` set (CI) a missing folder fails the test.
-fn data(name: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(name);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("PATROL_REQUIRE_DATA").is_none(),
-        "shared data {} is missing and PATROL_REQUIRE_DATA is set",
-        dir.display()
-    );
-    eprintln!("skipping: shared data {} is missing", dir.display());
-    None
-}
 
 /// Splits a CSV line, honouring double quotes.
 fn fields(line: &str) -> Vec<String> {
@@ -115,10 +98,9 @@ fn report(name: &str, s: &PaiScore) {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn sf_december_2013_hot_spots_predict_the_last_week() {
-    let Some(dir) = data("sf-incidents-2013-12") else {
-        return;
-    };
+    let dir = shared_data("sf-incidents-2013-12");
     let tz = chrono_tz::America::Los_Angeles;
     let points = read(
         dir.join("sf_incidents_2013-12.csv"),
@@ -142,10 +124,9 @@ fn sf_december_2013_hot_spots_predict_the_last_week() {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn englewood_2017_hot_spots_predict_each_next_week() {
-    let Some(dir) = data("chicago-incidents-englewood") else {
-        return;
-    };
+    let dir = shared_data("chicago-incidents-englewood");
     let tz = chrono_tz::America::Chicago;
     let points = read(
         dir.join("crimes2017.csv"),

@@ -222,8 +222,8 @@ mod tests {
 
     #[test]
     fn fixture_layers_and_scope() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-        let r = Reference::load(&Jurisdiction::load(&dir).unwrap()).unwrap();
+        let j = Jurisdiction::load(&devkit::testkit::fixtures()).unwrap();
+        let r = Reference::load(&j).unwrap();
         let count = |v: &Value, layer: &str| {
             v["features"]
                 .as_array()

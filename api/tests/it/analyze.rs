@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::support::{fixtures, patrol};
+use devkit::testkit::fixtures;
+
+use crate::support::patrol;
 
 fn generate(store: &Path) {
     let out = patrol()

@@ -1,27 +1,19 @@
 //! A DevTools client for headless Chromium: a few JSON-RPC calls over a minimal WebSocket
 //! (RFC 6455) written here on a std `TcpStream`, so the tests add no dependency. Tests that
-//! need a browser skip with a message when no Chromium is installed, and fail instead when
-//! `CI` or `PATROL_REQUIRE_DATA` is set.
+//! need a browser are `#[ignore = "needs chromium"]` (CI's extended step runs them) and fail
+//! when no Chromium is installed.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use devkit::testkit::http::{get_blocking, split_head};
+use devkit::testkit::{poll_until, wait_for, wait_listening};
 use serde_json::{Value, json};
 
-use crate::support::wait_listening;
-
-/// Kills a child process on drop.
-pub(crate) struct Reaper(pub(crate) Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::support::Reaper;
 
 /// A WebSocket client, just enough for DevTools: text frames out (masked), frames in.
 struct Ws {
@@ -39,17 +31,17 @@ impl Ws {
              Sec-WebSocket-Key: cGF0cm9sLWJyb3dzZXJ0ZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         )
         .unwrap();
-        let mut head = Vec::new();
+        // Byte by byte: what follows the head is the WebSocket's, not HTTP's.
+        let mut raw = Vec::new();
         let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
+        let head = loop {
+            if let Some((head, _)) = split_head(&raw).unwrap() {
+                break head;
+            }
             s.read_exact(&mut b).unwrap();
-            head.push(b[0]);
-        }
-        let head = String::from_utf8_lossy(&head);
-        assert!(
-            head.starts_with("HTTP/1.1 101"),
-            "WebSocket upgrade refused: {head}"
-        );
+            raw.push(b[0]);
+        };
+        assert_eq!(head.status, 101, "WebSocket upgrade refused: {head:?}");
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         Ws { s }
     }
@@ -158,20 +150,24 @@ impl Page {
         r["result"]["value"].clone()
     }
 
-    /// Polls `expr` until it is `true`.
+    /// Polls `expr` until it is `true`; on time-out, says what the page shows.
     pub(crate) fn wait(&mut self, what: &str, expr: &str, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        while self.eval(expr) != Value::Bool(true) {
-            if Instant::now() >= deadline {
-                let stats = self.eval(
-                    "JSON.stringify({href: location.href, ready: document.readyState, \
-                     status: document.getElementById('status') && document.getElementById('status').textContent, \
-                     stats: window.patrol && window.patrol.stats()})",
-                );
-                panic!("timed out: {what}; page {stats}; errors {:#?}", self.errors);
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        if !poll_until(limit, || self.eval(expr) == Value::Bool(true)) {
+            let stats = self.eval(
+                "JSON.stringify({href: location.href, ready: document.readyState, \
+                 status: document.getElementById('status') && document.getElementById('status').textContent, \
+                 stats: window.patrol && window.patrol.stats()})",
+            );
+            panic!("timed out: {what}; page {stats}; errors {:#?}", self.errors);
         }
+    }
+
+    /// Waits until the page has drawn two more animation frames: what the last input
+    /// changed is on the canvas (for a screenshot).
+    pub(crate) fn frames_drawn(&mut self) {
+        self.eval(
+            "new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))",
+        );
     }
 
     pub(crate) fn screenshot(&mut self, path: &Path) {
@@ -215,58 +211,23 @@ pub(crate) fn base64_decode(s: &str) -> Vec<u8> {
     out
 }
 
+/// A DevTools JSON answer (DevTools keeps the connection open: the client reads
+/// `Content-Length` bytes).
 fn http_json(port: u16, path: &str) -> Value {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    // DevTools keeps the connection open: read the head, then Content-Length bytes.
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut r = BufReader::new(s);
-    let mut len = 0;
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':')
-            && k.eq_ignore_ascii_case("content-length")
-        {
-            len = v.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).unwrap();
-    serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{path}: {e}"))
+    get_blocking(port, path, None).unwrap().json()
 }
 
-/// Where screenshots go: `target/browser-test/` (never committed).
-pub(crate) fn shots_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-test");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Chromium skipped or required: `None` (after saying why) when it is missing and neither
-/// `CI` nor `PATROL_REQUIRE_DATA` is set; a failed test when either is.
-pub(crate) fn chromium_or_skip(what: &str) -> Option<PathBuf> {
-    let found = api::report::chromium();
-    if found.is_none() {
-        let required =
-            std::env::var_os("CI").is_some() || std::env::var_os("PATROL_REQUIRE_DATA").is_some();
-        assert!(
-            !required,
-            "chromium is not installed (apt-get install -y chromium), and CI requires {what}"
-        );
-        eprintln!(
-            "skipping {what}: no chromium on the PATH (set PATROL_CHROMIUM or install chromium)"
-        );
-    }
-    found
+/// The Chromium binary (`PATROL_CHROMIUM`, or `chromium` on the PATH).
+///
+/// # Panics
+/// When there is none: a test that needs the browser fails rather than passing unchecked.
+pub(crate) fn chromium() -> PathBuf {
+    api::report::chromium().unwrap_or_else(|| {
+        panic!(
+            "this test needs Chromium: install it (apt-get install -y chromium) or set \
+             PATROL_CHROMIUM to its binary"
+        )
+    })
 }
 
 /// A running headless Chromium and a DevTools session on its page.
@@ -302,35 +263,16 @@ impl Browser {
             .unwrap();
         let browser = Reaper(browser);
         let active = profile.path().join("DevToolsActivePort");
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let devtools: u16 = loop {
-            let port = std::fs::read_to_string(&active)
-                .ok()
-                .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()));
-            if let Some(p) = port {
-                break p;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "Chromium did not open DevTools within 90 s"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        };
+        let devtools: u16 = wait_for(Duration::from_secs(90), "Chromium's DevTools port", || {
+            let text = std::fs::read_to_string(&active).ok()?;
+            text.lines().next()?.trim().parse().ok()
+        });
         wait_listening(devtools, Duration::from_secs(30));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let ws_url = loop {
+        let ws_url = wait_for(Duration::from_secs(30), "a page target", || {
             let targets = http_json(devtools, "/json/list");
-            if let Some(t) = targets
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|t| t["type"] == "page")
-            {
-                break t["webSocketDebuggerUrl"].as_str().unwrap().to_owned();
-            }
-            assert!(Instant::now() < deadline, "no page target");
-            std::thread::sleep(Duration::from_millis(200));
-        };
+            let page = targets.as_array()?.iter().find(|t| t["type"] == "page")?;
+            Some(page["webSocketDebuggerUrl"].as_str()?.to_owned())
+        });
         let mut page = Page {
             ws: Ws::connect(&ws_url),
             next_id: 0,

@@ -4,12 +4,14 @@
 
 use std::collections::BTreeSet;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use devkit::testkit::mosquitto::mosquitto;
+use devkit::testkit::{fixtures, free_port, poll_every, wait_listening};
 use ingest::source::mqtt::{Publisher, PublisherConfig};
 use rand::{Rng, SeedableRng};
 
-use crate::support::{fixtures, free_port, mosquitto, patrol, wait_listening};
+use crate::support::{patrol, terminate, wait_ready};
 
 const VALID: usize = 200_000;
 
@@ -30,21 +32,6 @@ fn start_serve(store: &std::path::Path, mqtt_port: u16, http_port: u16) -> Child
     child
 }
 
-fn terminate(mut child: Child) {
-    let pid = child.id().to_string();
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 #[ignore = "needs mosquitto on the PATH (or PATROL_TEST_MOSQUITTO_BIN); run by CI's extended step"]
 fn sigkill_three_times_loses_and_duplicates_nothing() {
@@ -62,8 +49,9 @@ fn sigkill_three_times_loses_and_duplicates_nothing() {
         .collect();
     let http = free_port();
     let mut child = start_serve(&store, broker.port, http);
-    // The first start creates the persistent session; give it a moment to subscribe.
-    std::thread::sleep(Duration::from_millis(1500));
+    // The first start creates the persistent session: from its subscription on, the broker
+    // keeps what is published for it.
+    wait_ready(http, Duration::from_secs(20));
 
     let base = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -95,6 +83,8 @@ fn sigkill_three_times_loses_and_duplicates_nothing() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let port = broker.port;
+    // The publisher keeps its connection until the store holds everything: its last
+    // publishes may still be on their way to the broker when the loop ends.
     let publisher = rt.spawn(async move {
         let (p, task) = Publisher::connect(&PublisherConfig {
             host: "127.0.0.1".into(),
@@ -107,32 +97,41 @@ fn sigkill_three_times_loses_and_duplicates_nothing() {
         for (topic, payload) in messages {
             p.publish(&topic, payload).await.unwrap();
         }
-        // Let the last publishes reach the broker before the connection goes.
-        p.disconnect().await.unwrap();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        task.abort();
+        (p, task)
     });
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
     for _ in 0..3 {
+        // Each kill at a random point of the stream: the wait is the point of the test.
         std::thread::sleep(Duration::from_millis(rng.random_range(300..2500)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         child = start_serve(&store, broker.port, http);
     }
-    rt.block_on(publisher).unwrap();
+    let (publisher, connection) = rt.block_on(publisher).unwrap();
 
-    // Drain: stop gracefully, look at the store, start again until everything arrived.
-    let mut pings = Vec::new();
-    for _ in 0..40 {
-        std::thread::sleep(Duration::from_secs(2));
-        terminate(child);
-        pings = ingest::store::scan_ping_keys(&store).unwrap();
-        if pings.len() >= expected_pings.len() {
-            break;
-        }
-        child = start_serve(&store, broker.port, http);
-    }
+    // Drain: wait until the store (flushed to Parquet every 5 s) holds every valid ping and
+    // every rejection, then stop gracefully. The scan reads the store's files, so it looks
+    // once a second.
+    let arrived = poll_every(Duration::from_secs(1), Duration::from_secs(300), || {
+        let pings: BTreeSet<_> = ingest::store::scan_ping_keys(&store)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let rejects: BTreeSet<_> = ingest::store::scan_reject_keys(&store)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        pings.is_superset(&expected_pings) && rejects.is_superset(&expected_rejects)
+    });
+    terminate(&mut child);
+    drop(publisher);
+    connection.abort();
+    assert!(
+        arrived,
+        "the store did not get every ping and rejection within 300 s"
+    );
+    let pings = ingest::store::scan_ping_keys(&store).unwrap();
     let rejects = ingest::store::scan_reject_keys(&store).unwrap();
     let got: BTreeSet<_> = pings.iter().cloned().collect();
     assert_eq!(got.len(), pings.len(), "a ping is stored twice");

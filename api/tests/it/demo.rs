@@ -3,16 +3,17 @@
 //! not offline) and no fix is refused as from the future.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arrow::array::{Array, Int32Array, StringArray};
+use devkit::testkit::http::get_blocking;
+use devkit::testkit::{fixtures, free_port, wait_listening, wait_until};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::security::http_get;
-use crate::support::{fixtures, free_port, patrol, wait_listening};
+use crate::support::{Reaper, patrol, wait_exit};
 
 /// The value of a Prometheus counter in a `/metrics` body.
 fn metric(body: &str, name: &str) -> u64 {
@@ -48,18 +49,15 @@ fn column(store: &Path, table: &str, name: &str) -> Vec<String> {
     out
 }
 
-/// A GET with a bearer token.
+/// The body of `GET path` with a bearer token (empty while the server does not answer).
 fn authed_get(port: u16, path: &str, token: &str) -> String {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
+    get_blocking(port, path, Some(token)).map_or_else(|_| String::new(), |r| r.body)
+}
+
+/// The status and body of `GET path` without a token.
+fn public_get(port: u16, path: &str) -> (u16, String) {
+    let r = get_blocking(port, path, None).unwrap();
+    (r.status, r.body)
 }
 
 #[test]
@@ -81,6 +79,7 @@ fn demo_publishes_ingests_serves_and_stops_on_ctrl_c() {
         .unwrap();
     // The demo prints the map URL with a ready-made token.
     let out = BufReader::new(child.stdout.take().unwrap());
+    let mut child = Reaper(child);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in out.lines().map_while(Result::ok) {
@@ -98,36 +97,34 @@ fn demo_publishes_ingests_serves_and_stops_on_ctrl_c() {
     }
     let token = token.unwrap();
     wait_listening(http, Duration::from_secs(30));
-    assert!(http_get(http, "/health").starts_with("HTTP/1.1 200"));
-    assert!(http_get(http, "/").contains("<canvas"), "the map page");
-    assert!(
-        http_get(http, "/api/units").starts_with("HTTP/1.1 401"),
+    assert_eq!(public_get(http, "/health").0, 200);
+    assert!(public_get(http, "/").1.contains("<canvas"), "the map page");
+    assert_eq!(
+        public_get(http, "/api/units").0,
+        401,
         "the API needs the token"
     );
 
     // Units appear on the live API and pings become durable.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (mut units, mut stored) = (0, 0);
-    while Instant::now() < deadline {
-        let body = authed_get(http, "/api/units", &token);
-        units = body.matches("\"unit\":").count();
-        stored = metric(
-            &authed_get(http, "/metrics", &token),
-            "patrol_pings_stored_total",
-        );
-        if units >= 5 && stored >= 50 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    assert!(units >= 5, "only {units} units live");
-    assert!(stored >= 50, "only {stored} pings stored");
+    let mut stored = 0;
+    wait_until(
+        Duration::from_secs(60),
+        "5 units live and 50 pings stored",
+        || {
+            let body = authed_get(http, "/api/units", &token);
+            let units = body.matches("\"unit\":").count();
+            stored = metric(
+                &authed_get(http, "/metrics", &token),
+                "patrol_pings_stored_total",
+            );
+            units >= 5 && stored >= 50
+        },
+    );
 
     // Sped up, the units are live: fresh fixes, shown moving or idle, not offline (a unit or
     // two may be in a simulated network outage), and nothing was refused as from the future.
     let body = authed_get(http, "/api/units", &token);
-    let json = &body[body.find("\r\n\r\n").unwrap() + 4..];
-    let list: serde_json::Value = serde_json::from_str(json).unwrap();
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
     let list = list.as_array().unwrap();
     let live: Vec<&serde_json::Value> = list
         .iter()
@@ -147,17 +144,10 @@ fn demo_publishes_ingests_serves_and_stops_on_ctrl_c() {
 
     // Ctrl-C: a clean stop that leaves the received pings in Parquet.
     Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args(["-INT", &child.0.id().to_string()])
         .status()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "demo did not stop on SIGINT");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_exit(&mut child.0, Duration::from_secs(30));
     assert!(status.success(), "demo exited with {status}");
     let store = dir.path().join("store");
     let keys = ingest::store::scan_ping_keys(&store).unwrap();

@@ -20,11 +20,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use devkit::testkit::http::get_blocking;
+use devkit::testkit::mosquitto::mosquitto;
+use devkit::testkit::{
+    fixtures, free_port, poll_every, poll_until_async, wait_listening, wait_until,
+};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 
-use crate::support::{fixtures, free_port, mosquitto, serve_command, wait_listening};
+use crate::support::{serve_command, wait_exit};
 
 /// Broker settings for the ingest faults: queue without limit for ingest's session, refuse
 /// packets over the shipped limit, keep nothing on disk (the broker is not what fails here).
@@ -96,51 +101,15 @@ impl Serve {
         wait_exit(&mut self.child, Duration::from_secs(30))
     }
 
-    /// The status and body of `GET path`, with [`TOKEN`].
+    /// The status and body of `GET path`, with [`TOKEN`]; status 0 while serve does not
+    /// answer.
     fn get(&self, path: &str) -> (u16, String) {
-        use std::io::Write;
-        let mut text = String::new();
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.http)) {
-            let _ = write!(
-                s,
-                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
-            );
-            let _ = s.read_to_string(&mut text);
-        }
-        let status = text
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-        (status, body)
+        get_blocking(self.http, path, Some(TOKEN))
+            .map_or((0, String::new()), |r| (r.status, r.body))
     }
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "serve did not exit within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Waits until `cond` holds, checking every 100 ms; panics with `what` after `limit`.
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -213,6 +182,7 @@ fn publish(port: u16, messages: Vec<(String, Vec<u8>)>, per_second: usize) -> Pu
                             counter.fetch_add(1, Relaxed);
                         }
                         Ok(_) => {}
+                        // Disconnected: a device's pause before it reconnects (pacing).
                         Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
                     }
                 }
@@ -228,10 +198,8 @@ fn publish(port: u16, messages: Vec<(String, Vec<u8>)>, per_second: usize) -> Pu
                         .unwrap();
                 }
             }
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while a.load(Relaxed) < sent as u64 && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            // Every PUBACK, or what came within the limit: `report` says what was missing.
+            poll_until_async(Duration::from_secs(120), || a.load(Relaxed) >= sent as u64).await;
             driver.abort();
         });
     });
@@ -243,6 +211,15 @@ fn publish(port: u16, messages: Vec<(String, Vec<u8>)>, per_second: usize) -> Pu
 }
 
 impl Publisher {
+    /// Waits until the broker has acknowledged `n` messages: the stream is that far along.
+    fn wait_acked(&self, n: u64) {
+        wait_until(
+            Duration::from_secs(60),
+            &format!("{n} messages acknowledged by the broker"),
+            || self.acked.load(Relaxed) >= n,
+        );
+    }
+
     fn finish(self) -> (usize, u64) {
         self.thread.join().unwrap();
         (self.sent, self.acked.load(Relaxed))
@@ -273,28 +250,26 @@ fn report(name: &str, store: &Path, sent: usize, acked: u64, stream: &Stream) ->
 /// Waits until the store holds every valid ping of `stream` (Parquet is flushed every
 /// second); on time-out says how many are missing and what serve logged.
 fn wait_stored(store: &Path, stream: &Stream, limit: Duration, serve: &Serve) {
-    let deadline = Instant::now() + limit;
-    loop {
+    let mut missing = stream.valid.len();
+    // The scan reads the store's files: five times a second is enough.
+    let stored = poll_every(Duration::from_millis(200), limit, || {
         let keys: BTreeSet<_> = ingest::store::scan_ping_keys(store)
             .unwrap_or_default()
             .into_iter()
             .collect();
-        let missing = stream.valid.difference(&keys).count();
-        if missing == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} pings still missing from the store; serve logged:\n{}",
-            serve.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        missing = stream.valid.difference(&keys).count();
+        missing == 0
+    });
+    assert!(
+        stored,
+        "{missing} pings still missing from the store; serve logged:\n{}",
+        serve.log()
+    );
 }
 
 /// One test's broker, folder, store and serve config.
 struct Rig {
-    broker: crate::support::Mosquitto,
+    broker: devkit::testkit::mosquitto::Mosquitto,
     dir: tempfile::TempDir,
     store: PathBuf,
     cfg: PathBuf,
@@ -326,7 +301,7 @@ impl Rig {
     /// Starts serve and waits until it is connected to the broker.
     fn serve(&self) -> Serve {
         let serve = Serve::start(&self.cfg, &self.store, &self.log);
-        wait_for("the broker connection", Duration::from_secs(20), || {
+        wait_until(Duration::from_secs(20), "serve ready", || {
             serve.get("/ready").0 == 200
         });
         serve
@@ -380,8 +355,9 @@ fn ingest_sigkill_mid_stream_loses_nothing() {
     let mut serve = rig.serve();
     let s = stream(40_000, 0);
     let publisher = publish(rig.broker.port, s.messages.clone(), 8000);
-    for _ in 0..2 {
-        std::thread::sleep(Duration::from_millis(1500));
+    // Killed twice mid-stream: at 30 % and at 60 % of it.
+    for share in [12_000, 24_000] {
+        publisher.wait_acked(share);
         serve.kill();
         serve = Serve::start(cfg, store, log);
     }
@@ -399,9 +375,10 @@ fn ingest_down_thirty_seconds_loses_nothing() {
     let serve = rig.serve();
     let s = stream(20_000, 0);
     let publisher = publish(rig.broker.port, s.messages.clone(), 2000);
-    std::thread::sleep(Duration::from_secs(2));
+    publisher.wait_acked(4000);
     serve.kill();
-    // The broker queues for ingest's persistent session while it is away.
+    // The broker queues for ingest's persistent session while it is away: being away for
+    // 30 s is the fault.
     std::thread::sleep(Duration::from_secs(30));
     let serve = Serve::start(cfg, store, log);
     let (sent, acked) = publisher.finish();
@@ -466,13 +443,14 @@ fn disk_full_pauses_ingest_until_space_returns() {
         while f.write_all(&small).is_ok() {}
     }
     let publisher = publish(rig.broker.port, rest.to_vec(), 5000);
-    wait_for("ingest to pause", Duration::from_secs(30), || {
+    wait_until(Duration::from_secs(30), "ingest to pause", || {
         let (status, body) = serve.get("/ready");
         status == 503 && body.contains("store refuses writes")
     });
     let (_, metrics) = serve.get("/metrics");
     assert!(metrics.contains("patrol_store_paused 1"), "{metrics}");
-    // Paused for a while: the process stays up and acknowledges nothing more.
+    // Paused for a while: the process stays up and acknowledges nothing more. Nothing is
+    // awaited here, the 3 s are the span over which nothing must happen.
     let acked_before = metric(&serve, "patrol_mqtt_acked_total");
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(metric(&serve, "patrol_mqtt_acked_total"), acked_before);
@@ -518,7 +496,7 @@ fn a_store_turned_read_only_pauses_ingest_and_a_repaired_one_takes_everything() 
     let serve = rig.serve();
     let s = stream(20_000, 0);
     let publisher = publish(rig.broker.port, s.messages.clone(), 4000);
-    std::thread::sleep(Duration::from_secs(2));
+    publisher.wait_acked(8000);
     // What a failing disk does to ext4 with errors=remount-ro: read-only at once, open files
     // and all.
     let source = String::from_utf8(
@@ -538,7 +516,7 @@ fn a_store_turned_read_only_pauses_ingest_and_a_repaired_one_takes_everything() 
         "fault suite\n",
     )
     .unwrap();
-    wait_for("ingest to pause", Duration::from_secs(30), || {
+    wait_until(Duration::from_secs(30), "ingest to pause", || {
         let (status, body) = serve.get("/ready");
         status == 503 && body.contains("store refuses writes")
     });
@@ -547,7 +525,7 @@ fn a_store_turned_read_only_pauses_ingest_and_a_repaired_one_takes_everything() 
     let status = serve.stop();
     assert!(!status.success(), "stopping while paused is a failure exit");
     drop(guard);
-    wait_for("the unmount", Duration::from_secs(10), || {
+    wait_until(Duration::from_secs(10), "the unmount", || {
         !Command::new("mountpoint")
             .arg("-q")
             .arg(&mnt)
@@ -643,18 +621,19 @@ fn ingest_is_ready_again_soon_after_every_broker_restart() {
     // would keep ingest away for most of a minute after the second.
     for round in 1..=2 {
         rig.broker.kill9();
-        wait_for(
-            "/ready to report the lost broker",
+        wait_until(
             Duration::from_secs(20),
+            "/ready to report the lost broker",
             || {
                 let (status, body) = serve.get("/ready");
                 status == 503 && body.contains("not connected to the MQTT broker")
             },
         );
+        // Down for 10 s, so that ingest's reconnect back-off grows: the outage is the fault.
         std::thread::sleep(Duration::from_secs(10));
         rig.broker.restart();
         let back = Instant::now();
-        wait_for("the reconnect", Duration::from_secs(60), || {
+        wait_until(Duration::from_secs(60), "the reconnect", || {
             serve.get("/ready").0 == 200
         });
         let took = back.elapsed();

@@ -1,7 +1,8 @@
-//! The HTTP API against a real in-process server: access control and the error shape on every
-//! documented route, the OpenAPI document against the router, live units, the SSE stream,
-//! events, history and the fence catalog, and the tabular answers (CSV, Parquet read back with
-//! polars, Arrow IPC read back with arrow-rs) against the JSON ones.
+//! The HTTP API over a real in-process ingest, its router called in-process (the SSE stream
+//! on a socket): access control and the error shape on every documented route, the OpenAPI
+//! document against the router, live units, the SSE stream, events, history and the fence
+//! catalog, and the tabular answers (CSV, Parquet read back with polars, Arrow IPC read back
+//! with arrow-rs) against the JSON ones.
 
 use std::time::Duration;
 
@@ -12,16 +13,18 @@ use arrow::array::{
 };
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
+use devkit::testkit::http::Response;
+use devkit::testkit::wait_for_async;
 use polars::prelude::{AnyValue, DataFrame, SerReader};
 use serde_json::{Value, json};
 
-use crate::web::{Resp, Server, Sse, eventually, location, now_ms};
+use crate::web::{Server, location, now_ms, sse};
 
 const PARQUET: &str = "application/vnd.apache.parquet";
 const ARROW: &str = "application/vnd.apache.arrow.stream";
 
 /// A Parquet answer, read back with polars.
-fn parquet_frame(r: &Resp) -> DataFrame {
+fn parquet_frame(r: &Response) -> DataFrame {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.headers["content-type"], PARQUET);
     polars::prelude::ParquetReader::new(std::io::Cursor::new(r.bytes.clone()))
@@ -52,7 +55,7 @@ fn frame_column(df: &DataFrame, name: &str) -> Vec<Value> {
 }
 
 /// An Arrow IPC stream answer, read back with arrow-rs, as one batch.
-fn arrow_batch(r: &Resp) -> RecordBatch {
+fn arrow_batch(r: &Response) -> RecordBatch {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.headers["content-type"], ARROW);
     let reader =
@@ -159,7 +162,7 @@ fn url_for(path: &str, op: &Value, unit: &str) -> String {
     url
 }
 
-fn assert_error_shape(r: &crate::web::Resp, status: u16, code: &str, what: &str) {
+fn assert_error_shape(r: &Response, status: u16, code: &str, what: &str) {
     assert_eq!(r.status, status, "{what}: {}", r.body);
     let j = r.json();
     assert_eq!(j["error"], code, "{what}: {j}");
@@ -172,15 +175,6 @@ fn assert_error_shape(r: &crate::web::Resp, status: u16, code: &str, what: &str)
         2,
         "{what}: only error and message: {j}"
     );
-}
-
-/// Status of a GET, reading only the head for streams.
-async fn status(s: &Server, url: &str, token: Option<&str>) -> u16 {
-    if url.starts_with("/api/live") {
-        Sse::open(s.http, url, token.map(|t| s.tok(t))).await.status
-    } else {
-        s.get(url, token).await.status
-    }
 }
 
 #[test]
@@ -196,15 +190,15 @@ fn every_route_answers_401_403_by_role_and_scope() {
             let url = url_for(path, op, "C01");
             let public = op["security"].as_array().is_some_and(|a| a.is_empty());
             if public {
-                assert_eq!(status(&s, &url, None).await, 200, "{url} is public");
+                assert_eq!(s.status(&url, None).await, 200, "{url} is public");
                 continue;
             }
             // No token, or a token nobody configured: 401 with the error shape.
             if url.starts_with("/api/live") {
-                assert_eq!(status(&s, &url, None).await, 401, "{url}");
+                assert_eq!(s.status(&url, None).await, 401, "{url}");
             } else {
                 assert_error_shape(&s.get(&url, None).await, 401, "unauthorized", &url);
-                let forged = crate::web::get(s.http, &url, Some("ptk_not-a-real-token")).await;
+                let forged = s.get_bearer(&url, Some("ptk_not-a-real-token")).await;
                 assert_error_shape(&forged, 401, "unauthorized", &url);
             }
             let roles: Vec<&str> = op["x-roles"]
@@ -214,7 +208,7 @@ fn every_route_answers_401_403_by_role_and_scope() {
                 .map(|r| r.as_str().unwrap())
                 .collect();
             for role in Role::ALL {
-                let got = status(&s, &url, Some(role.as_str())).await;
+                let got = s.status(&url, Some(role.as_str())).await;
                 if roles.contains(&role.as_str()) {
                     // Analytics over this empty store say so (404); everything else answers.
                     let ok = if path.starts_with("/api/analytics/") {
@@ -242,29 +236,29 @@ fn every_route_answers_401_403_by_role_and_scope() {
                 let sep = if url.contains('?') { '&' } else { '?' };
                 let other = format!("{url}{sep}station=ST1");
                 assert_eq!(
-                    status(&s, &other, chief_st2).await,
+                    s.status(&other, chief_st2).await,
                     403,
                     "{other} as admin@ST2"
                 );
                 let own = format!("{url}{sep}station=ST2");
-                let got = status(&s, &own, chief_st2).await;
+                let got = s.status(&own, chief_st2).await;
                 assert!(
                     got == 200 || (got == 404 && path.starts_with("/api/analytics/")),
                     "{own} as admin@ST2: {got}"
                 );
             } else if path.contains("{id}") {
                 // C01 belongs to ST1, C11 to ST2.
-                assert_eq!(status(&s, &url, chief_st2).await, 403, "{url} as admin@ST2");
+                assert_eq!(s.status(&url, chief_st2).await, 403, "{url} as admin@ST2");
                 let own = url_for(path, op, "C11");
-                assert_eq!(status(&s, &own, chief_st2).await, 200, "{own} as admin@ST2");
+                assert_eq!(s.status(&own, chief_st2).await, 200, "{own} as admin@ST2");
             } else if path == "/metrics" {
                 assert_eq!(
-                    status(&s, &url, chief_st2).await,
+                    s.status(&url, chief_st2).await,
                     403,
                     "metrics need a county token"
                 );
             } else {
-                assert_eq!(status(&s, &url, chief_st2).await, 200, "{url} as admin@ST2");
+                assert_eq!(s.status(&url, chief_st2).await, 200, "{url} as admin@ST2");
             }
         }
         s.stop().await;
@@ -283,7 +277,7 @@ fn openapi_matches_the_router() {
         for path in &documented {
             let url = url_for(path, &doc["paths"][path]["get"], "C01");
             if url.starts_with("/api/live") {
-                assert_eq!(status(&s, &url, Some("admin")).await, 200, "{url}");
+                assert_eq!(s.status(&url, Some("admin")).await, 200, "{url}");
                 continue;
             }
             // A 404 may mean "nothing there" (analytics of an empty store), never "no route".
@@ -412,11 +406,12 @@ fn live_units_stream_and_events_respect_scope() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let s = Server::start().await;
-        let mut county = Sse::open(s.http, "/api/live", Some(s.tok("command"))).await;
+        let port = s.listen().await;
+        let mut county = sse(port, "/api/live", s.tok("command")).await;
         assert_eq!(county.status, 200);
         assert!(county.headers["content-type"].starts_with("text/event-stream"));
-        let mut st2 = Sse::open(s.http, "/api/live", Some(s.tok("command@ST2"))).await;
-        let mut c01_only = Sse::open(s.http, "/api/live?unit=C01", Some(s.tok("chief"))).await;
+        let mut st2 = sse(port, "/api/live", s.tok("command@ST2")).await;
+        let mut c01_only = sse(port, "/api/live?unit=C01", s.tok("chief")).await;
 
         let c01 = s.device("dev-c01");
         let c11 = s.device("dev-c11");
@@ -457,16 +452,16 @@ fn live_units_stream_and_events_respect_scope() {
         c01.publish("owntracks/ST1/C01", location(40.1, -88.8999, t + 2000, 20))
             .await
             .unwrap();
-        let (_, next) = c01_only.next(Duration::from_secs(20)).await.unwrap();
+        let next = c01_only.next(Duration::from_secs(20)).await.unwrap().data;
         assert!(
             next.contains("\"C01\"") && !next.contains("\"C11\""),
             "{next}"
         );
-        let (_, next) = st2.next(Duration::from_secs(20)).await.unwrap();
+        let next = st2.next(Duration::from_secs(20)).await.unwrap().data;
         assert!(next.contains("\"C11\""), "ST2 stream got {next}");
 
         // /api/units: the county sees both with kind and crew from units.csv, ST2 only its own.
-        let all = eventually("both units live", Duration::from_secs(20), || async {
+        let all = wait_for_async(Duration::from_secs(20), "both units live", || async {
             let v = s.get("/api/units", Some("command")).await.json();
             (v.as_array()?.len() >= 2).then_some(v)
         })
@@ -502,7 +497,7 @@ fn live_units_stream_and_events_respect_scope() {
                 .await
                 .is_some()
         );
-        let evs = eventually("the offline event", Duration::from_secs(10), || async {
+        let evs = wait_for_async(Duration::from_secs(10), "the offline event", || async {
             let v = s
                 .get("/api/events?kind=offline&unit=C01", Some("command"))
                 .await
@@ -553,7 +548,7 @@ fn history_track_at_and_fences() {
             .unwrap();
         }
         let url = format!("/api/units/C02/track?from={}&to={}", t0 - 1000, now_ms());
-        let track = eventually("ten stored fixes", Duration::from_secs(20), || async {
+        let track = wait_for_async(Duration::from_secs(20), "ten stored fixes", || async {
             let v = s.get(&url, Some("analyst")).await.json();
             (v["geometry"]["coordinates"].as_array()?.len() == 10).then_some(v)
         })
@@ -620,7 +615,7 @@ fn history_track_at_and_fences() {
             "/api/events?unit=C02&kind=enter&beat=BT01&from={}",
             t0 - 1000
         );
-        let entered = eventually("the enter event", Duration::from_secs(90), || async {
+        let entered = wait_for_async(Duration::from_secs(90), "the enter event", || async {
             let v = s.get(&events_url, Some("command")).await.json();
             (!v.as_array()?.is_empty()).then_some(v)
         })
@@ -774,12 +769,12 @@ fn token_new_prints_lines_that_serve_accepts() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("serve.toml");
     std::fs::write(&config, format!("{chief_lines}{analyst_lines}")).unwrap();
-    let (http, mqtt) = (crate::support::free_port(), crate::support::free_port());
+    let (http, mqtt) = (devkit::testkit::free_port(), devkit::testkit::free_port());
     let child = crate::support::patrol()
         .args(["serve", "--config"])
         .arg(&config)
         .arg("--fixtures")
-        .arg(crate::support::fixtures())
+        .arg(devkit::testkit::fixtures())
         .arg("--store")
         .arg(dir.path().join("store"))
         .args(["--http", &format!("127.0.0.1:{http}")])
@@ -789,31 +784,22 @@ fn token_new_prints_lines_that_serve_accepts() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child = Kill(child);
-    crate::support::wait_listening(http, Duration::from_secs(30));
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let get = |path: &'static str, t: &str| {
-            let t = t.to_owned();
-            async move { crate::web::get(http, path, Some(&t)).await.status }
-        };
-        assert_eq!(get("/api/units", &chief).await, 200);
-        assert_eq!(
-            get("/api/units", &analyst).await,
-            403,
-            "analysts get no live view"
-        );
-        assert_eq!(get("/api/fences?station=ST3", &analyst).await, 200);
-        assert_eq!(get("/api/fences?station=ST1", &analyst).await, 403);
-        assert_eq!(get("/api/units", "ptk_wrong").await, 401);
-    });
+    let _child = crate::support::Reaper(child);
+    devkit::testkit::wait_listening(http, Duration::from_secs(30));
+    let get = |path: &str, t: &str| {
+        devkit::testkit::http::get_blocking(http, path, Some(t))
+            .unwrap()
+            .status
+    };
+    assert_eq!(get("/api/units", &chief), 200);
+    assert_eq!(
+        get("/api/units", &analyst),
+        403,
+        "analysts get no live view"
+    );
+    assert_eq!(get("/api/fences?station=ST3", &analyst), 200);
+    assert_eq!(get("/api/fences?station=ST1", &analyst), 403);
+    assert_eq!(get("/api/units", "ptk_wrong"), 401);
 
     // A malformed hash is refused at startup, naming the entry.
     std::fs::write(&config, "[[tokens]]\nhash = \"abc\"\nrole = \"chief\"\n").unwrap();
@@ -821,7 +807,7 @@ fn token_new_prints_lines_that_serve_accepts() {
         .args(["serve", "--config"])
         .arg(&config)
         .arg("--fixtures")
-        .arg(crate::support::fixtures())
+        .arg(devkit::testkit::fixtures())
         .arg("--store")
         .arg(dir.path().join("store2"))
         .args([

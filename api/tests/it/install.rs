@@ -4,7 +4,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use crate::support::{free_port, patrol};
+use devkit::testkit::free_port;
+
+use crate::support::patrol;
 
 #[test]
 fn demo_runs_from_any_directory_on_the_built_in_county() {

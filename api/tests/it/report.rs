@@ -1,14 +1,16 @@
 //! `patrol report` end to end: two weeks generated from the fixture, the report of the second
-//! built, its figures held against `patrol analyze` run separately on the same week, and the
-//! page rendered in headless Chromium (every section present, every image decoded, a PNG
-//! saved under `target/report-test/`, and the `--pdf` print beside it).
+//! built, its figures held against `patrol analyze` run separately on the same week, and (with
+//! Chromium, in CI's extended step) the page rendered in headless Chromium: every section
+//! present, every image decoded, a PNG saved under `target/report-test/`, and the `--pdf`
+//! print beside it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use devkit::testkit::{artifacts, fixtures};
 use serde_json::{Map, Value, json};
 
-use crate::cdp::{Browser, base64_decode, chromium_or_skip};
-use crate::support::{fixtures, patrol};
+use crate::cdp::{Browser, base64_decode, chromium};
+use crate::support::patrol;
 
 const WEEK: &str = "2026-W47";
 const FROM: &str = "2026-11-16";
@@ -93,18 +95,9 @@ fn figures(html: &str) -> Value {
     serde_json::from_str(body).unwrap()
 }
 
-fn out_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/report-test");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-#[test]
-fn weekly_report_matches_the_jobs_and_renders() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    let fx = fixtures();
-    // Weeks 46 and 47: the report compares the one with the other.
+/// Generates weeks 46 and 47 of the fixture into `store` (the report compares the one with the
+/// other) and writes the report of week 47 to `report`, printed to `pdf` too when given.
+fn build_report(store: &Path, report: &Path, pdf: Option<&Path>) {
     run(
         &[
             "generate",
@@ -115,19 +108,24 @@ fn weekly_report_matches_the_jobs_and_renders() {
             "--interval",
             "30",
         ],
-        &[("--fixtures", &fixtures()), ("--store", &store)],
+        &[("--fixtures", &fixtures()), ("--store", store)],
     );
-    let report = out_dir().join("report.html");
-    // With Chromium, `--pdf` prints the report too.
-    let chrome = chromium_or_skip("the report rendering test");
-    let pdf_path = out_dir().join("report.pdf");
-    let _ = std::fs::remove_file(&pdf_path);
+    let fx = fixtures();
     let mut paths: Vec<(&str, &Path)> =
-        vec![("--store", &store), ("--fixtures", &fx), ("--out", &report)];
-    if chrome.is_some() {
-        paths.push(("--pdf", &pdf_path));
+        vec![("--store", store), ("--fixtures", &fx), ("--out", report)];
+    if let Some(pdf) = pdf {
+        let _ = std::fs::remove_file(pdf);
+        paths.push(("--pdf", pdf));
     }
     run(&["report", "--week", WEEK], &paths);
+}
+
+#[test]
+fn weekly_report_matches_the_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let report = tmp.path().join("report.html");
+    build_report(&store, &report, None);
     let html = std::fs::read_to_string(&report).unwrap();
     assert!(
         !html.contains("http://") && !html.contains("https://"),
@@ -232,11 +230,18 @@ fn weekly_report_matches_the_jobs_and_renders() {
         now["failing_areas"],
         json!(resp["static"]["failing_areas"].as_array().unwrap().len())
     );
+}
 
-    // The page in a real browser.
-    let Some(chrome) = chrome else {
-        return;
-    };
+/// The report in a real browser, and its `--pdf` print.
+#[test]
+#[ignore = "needs chromium"]
+fn weekly_report_renders_in_chromium() {
+    let chrome = chromium();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = artifacts("report-test");
+    let (report, pdf_path) = (out.join("report.html"), out.join("report.pdf"));
+    build_report(&tmp.path().join("store"), &report, Some(&pdf_path));
+    let figs = figures(&std::fs::read_to_string(&report).unwrap());
     let mut browser = Browser::launch(&chrome, 1600, 1000);
     let page = &mut browser.page;
     let url = format!("file://{}", report.canonicalize().unwrap().display());
@@ -288,7 +293,7 @@ fn weekly_report_matches_the_jobs_and_renders() {
     );
     let png = base64_decode(shot["data"].as_str().unwrap());
     assert!(png.starts_with(b"\x89PNG"), "a PNG");
-    std::fs::write(out_dir().join("report.png"), png).unwrap();
+    std::fs::write(out.join("report.png"), png).unwrap();
     page.eval("true");
     assert!(page.errors.is_empty(), "console errors: {:#?}", page.errors);
     let pdf = std::fs::read(&pdf_path).unwrap();

@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::support::{fixtures, patrol};
+use devkit::testkit::fixtures;
+
+use crate::support::patrol;
 
 fn analyze(store: &Path, out: &Path, extra: &[&str]) -> Output {
     patrol()

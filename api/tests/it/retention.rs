@@ -2,11 +2,12 @@
 //! keeps the rest. Data gets into the store through `patrol import`, as a backfill would.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{Duration as Days, Utc};
+use devkit::testkit::{fixtures, free_port, wait_listening, wait_until};
 
-use crate::support::{fixtures, free_port, patrol, wait_listening};
+use crate::support::{Reaper, patrol};
 
 #[test]
 fn serve_purges_partitions_older_than_the_retention() {
@@ -47,7 +48,7 @@ fn serve_purges_partitions_older_than_the_retention() {
     std::fs::write(&config, "[store_settings]\nflush_interval_s = 1\n").unwrap();
     let http = free_port();
     // No broker listens on this port: ingest keeps retrying while the store thread purges.
-    let mut child = patrol()
+    let child = patrol()
         .args(["serve", "--config"])
         .arg(&config)
         .arg("--fixtures")
@@ -62,14 +63,14 @@ fn serve_purges_partitions_older_than_the_retention() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let child = Reaper(child);
     wait_listening(http, Duration::from_secs(20));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while old_dir.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(!old_dir.exists(), "the 10-day-old partition was purged");
+    wait_until(
+        Duration::from_secs(20),
+        "the purge of the 10-day-old partition",
+        || !old_dir.exists(),
+    );
+    drop(child);
     assert!(recent_dir.is_dir(), "yesterday's partition was kept");
     let keys = ingest::store::scan_ping_keys(&store).unwrap();
     assert_eq!(keys.len(), 1, "{keys:?}");

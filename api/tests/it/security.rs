@@ -7,11 +7,14 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use devkit::testkit::http::get_blocking;
+use devkit::testkit::mosquitto::mosquitto_with_config;
+use devkit::testkit::{free_port, wait_listening, wait_until};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason};
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, MqttOptions};
 
-use crate::support::{free_port, mosquitto_with_config, serve_command, wait_listening};
+use crate::support::{serve_command, terminate, wait_ready};
 
 const INGEST_PASSWORD: &str = "ingest-test-secret";
 const DEVICE_PASSWORD: &str = "c01-test-secret";
@@ -31,7 +34,7 @@ fn shipped_config(dir: &Path, port: u16) -> String {
 /// writable by everyone: Mosquitto started as root saves as the `mosquitto` user, and a
 /// directory it cannot write makes every save fail (and the test's restarts start empty).
 pub(crate) fn shipped_config_with_users(dir: &Path, port: u16, users: &[(&str, &str)]) -> String {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = devkit::testkit::repo();
     let conf = std::fs::read_to_string(repo.join("deploy/mosquitto.conf")).unwrap();
     std::fs::copy(repo.join("deploy/patrol.acl"), dir.join("patrol.acl")).unwrap();
     let passwd = dir.join("patrol.passwd");
@@ -66,9 +69,9 @@ pub(crate) fn shipped_config_with_users(dir: &Path, port: u16, users: &[(&str, &
 }
 
 pub(crate) fn add_user(file: &Path, user: &str, password: &str) {
-    let bin = std::env::var("PATROL_TEST_MOSQUITTO_BIN")
-        .ok()
-        .and_then(|b| Path::new(&b).parent().map(|d| d.join("mosquitto_passwd")))
+    let bin = devkit::testkit::mosquitto::binary()
+        .parent()
+        .map(|d| d.join("mosquitto_passwd"))
         .filter(|p| p.exists())
         .unwrap_or_else(|| "mosquitto_passwd".into());
     let mut cmd = Command::new(&bin);
@@ -138,6 +141,7 @@ async fn device_publish(port: u16, topic: &str, payload: Vec<u8>) -> Option<PubA
                 other => panic!("device connection failed: {other:?}"),
             }
         }
+        // A device's pause before it tries again: pacing, not a wait for anything.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     None
@@ -148,7 +152,7 @@ fn ping(tst: i64) -> Vec<u8> {
 }
 
 /// Starts `patrol serve` with `config` on the fixture county and a free HTTP port, and waits
-/// until it listens; returns the process and the port.
+/// until it listens (not until it is ready); returns the process and the port.
 pub(crate) fn serve(config: &Path, store: &Path) -> (Child, u16) {
     let http = free_port();
     let child = serve_command(config, store, http)
@@ -160,14 +164,25 @@ pub(crate) fn serve(config: &Path, store: &Path) -> (Child, u16) {
 }
 
 pub(crate) fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    terminate(&mut child);
+}
+
+/// Waits until the unit `unit` is live in `patrol serve` on `port` (read with `token`): its
+/// ping went through ingest.
+fn wait_live(port: u16, token: &str, unit: &str) {
+    wait_until(Duration::from_secs(20), &format!("{unit} live"), || {
+        get_blocking(port, "/api/units", Some(token))
+            .is_ok_and(|r| r.body.contains(&format!("\"{unit}\"")))
+    });
+}
+
+/// A `[[tokens]]` entry for a new admin token: (token, config lines).
+fn admin_token() -> (String, String) {
+    let (token, hash) = api::http::auth::new_token();
+    (
+        token,
+        format!("[[tokens]]\nhash = \"{hash}\"\nrole = \"admin\"\n"),
+    )
 }
 
 #[test]
@@ -199,18 +214,18 @@ fn shipped_config_refuses_strangers_and_foreign_topics() {
     // Ingest logs in with its own credentials from the config file.
     let store = dir.path().join("store");
     let config = dir.path().join("serve.toml");
+    let (token, token_lines) = admin_token();
     std::fs::write(
         &config,
         format!(
             "[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\nclient_id = \"patrol-security-test\"\n\
-             username = \"ingest\"\npassword = \"{INGEST_PASSWORD}\"\n",
+             username = \"ingest\"\npassword = \"{INGEST_PASSWORD}\"\n{token_lines}",
             broker.port
         ),
     )
     .unwrap();
     let (serve, http) = serve(&config, &store);
-    // The subscription is made right after CONNACK; give it a moment.
-    std::thread::sleep(Duration::from_millis(1000));
+    wait_ready(http, Duration::from_secs(20));
 
     let tst = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -229,29 +244,12 @@ fn shipped_config_refuses_strangers_and_foreign_topics() {
     // Its own topic is fine, and ingest receives it.
     let own = rt.block_on(device_publish(broker.port, "owntracks/ST1/C01", ping(tst)));
     assert_eq!(own, Some(PubAckReason::Success));
-
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !http_get(http, "/api/units").contains("\"C01\"") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // The broker handled the foreign publish first, so had it let it through, ingest would
+    // have had it before this one.
+    wait_live(http, &token, "C01");
     stop(serve);
     let keys = ingest::store::scan_ping_keys(&store).unwrap();
     assert_eq!(keys, vec![("C01".to_owned(), tst * 1000)], "stored pings");
-}
-
-/// A minimal HTTP/1.1 GET, enough for a loopback test.
-pub(crate) fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -352,16 +350,17 @@ fn ingest_over_tls() {
     wait_listening(tls, Duration::from_secs(10));
     let store = dir.path().join("store");
     let config = dir.path().join("serve.toml");
+    let (token, token_lines) = admin_token();
     std::fs::write(
         &config,
         format!(
             "[mqtt]\nurl = \"mqtts://127.0.0.1:{tls}\"\nclient_id = \"patrol-tls-test\"\n\
-             ca_file = \"{d}/ca.pem\"\n"
+             ca_file = \"{d}/ca.pem\"\n{token_lines}"
         ),
     )
     .unwrap();
     let (serve, http) = serve(&config, &store);
-    std::thread::sleep(Duration::from_millis(1000));
+    wait_ready(http, Duration::from_secs(20));
     let tst = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -386,10 +385,7 @@ fn ingest_over_tls() {
             }
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !http_get(http, "/api/units").contains("\"C01\"") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_live(http, &token, "C01");
     stop(serve);
     let keys = ingest::store::scan_ping_keys(&store).unwrap();
     assert_eq!(keys, vec![("C01".to_owned(), tst * 1000)], "stored pings");

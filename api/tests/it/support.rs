@@ -1,13 +1,22 @@
-//! Helpers shared by the integration tests: paths, a private Mosquitto, child processes.
+//! Helpers shared by the integration tests of `api`: the `patrol` binary, its `serve` command
+//! and its child processes, `/ready` and `/metrics`. The workspace's test kit
+//! (`devkit::testkit`) has the rest.
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
 
-/// The repository's fixture county.
-pub(crate) fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+use devkit::testkit::http::get_blocking;
+use devkit::testkit::{fixtures, wait_for, wait_until};
+
+/// Kills a child process on drop, so a failed test leaves none behind.
+pub(crate) struct Reaper(pub(crate) Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The `patrol` binary built for these tests.
@@ -15,99 +24,37 @@ pub(crate) fn patrol() -> Command {
     Command::new(env!("CARGO_BIN_EXE_patrol"))
 }
 
-/// A free loopback port.
-pub(crate) fn free_port() -> u16 {
-    devkit::broker::free_port().unwrap()
-}
-
-/// Waits until something listens on `port`.
-pub(crate) fn wait_listening(port: u16, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listening on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A Mosquitto process on its own port, killed on drop.
-pub(crate) struct Mosquitto {
-    child: Child,
-    pub(crate) port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `mosquitto` (from `PATROL_TEST_MOSQUITTO_BIN`, or `mosquitto` on the PATH) with
-/// `extra` config lines after a listener on a free port.
-pub(crate) fn mosquitto(extra: &str) -> Mosquitto {
-    let port = free_port();
-    mosquitto_with_config(port, &format!("listener {port} 127.0.0.1\n{extra}\n"))
-}
-
-/// Starts `mosquitto` with the whole config `text`, which must listen on `port`.
-pub(crate) fn mosquitto_with_config(port: u16, text: &str) -> Mosquitto {
-    let bin = std::env::var("PATROL_TEST_MOSQUITTO_BIN").unwrap_or_else(|_| "mosquitto".into());
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(&conf, text).unwrap();
-    let child = Command::new(&bin)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {bin}: {e} (install mosquitto)"));
-    wait_listening(port, Duration::from_secs(10));
-    Mosquitto {
-        child,
-        port,
-        _dir: dir,
-    }
-}
-
-impl Mosquitto {
-    /// Kills the broker with SIGKILL (no shutdown save) and waits for it to die.
-    pub(crate) fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// Starts the broker again with the same config file (so the same port and persistence
-    /// directory) after [`Mosquitto::kill9`], and waits until it listens.
-    pub(crate) fn restart(&mut self) {
-        let bin = std::env::var("PATROL_TEST_MOSQUITTO_BIN").unwrap_or_else(|_| "mosquitto".into());
-        self.child = Command::new(&bin)
-            .arg("-c")
-            .arg(self._dir.path().join("mosquitto.conf"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-        wait_listening(self.port, Duration::from_secs(10));
-    }
-}
-
 /// The value of the Prometheus counter or gauge `name` in `/metrics` of the server on `port`,
 /// read with the admin `token`; `None` while the server does not answer.
 pub(crate) fn metric(port: u16, token: &str, name: &str) -> Option<u64> {
-    use std::io::{Read, Write};
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
-         Connection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    out.lines()
+    let r = get_blocking(port, "/metrics", Some(token)).ok()?;
+    r.body
+        .lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Waits until `patrol serve` on `port` says it is ready (`/ready` 200: connected to the
+/// broker, its subscriptions granted, the store taking writes), so that what is published
+/// from then on reaches it.
+pub(crate) fn wait_ready(port: u16, limit: Duration) {
+    wait_until(limit, &format!("/ready on port {port}"), || {
+        get_blocking(port, "/ready", None).is_ok_and(|r| r.status == 200)
+    });
+}
+
+/// Waits until `child` exits and returns its status.
+pub(crate) fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
+    wait_for(limit, "the process to exit", || child.try_wait().unwrap())
+}
+
+/// Sends SIGTERM to `child` (a clean stop) and returns its exit status.
+pub(crate) fn terminate(child: &mut Child) -> ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -TERM {}", child.id());
+    wait_exit(child, Duration::from_secs(30))
 }
 
 /// `patrol serve` with `config` on the fixture county, `store` and HTTP on `http`, logging

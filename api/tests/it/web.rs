@@ -1,25 +1,29 @@
-//! Helpers for the HTTP API tests: an in-process server (embedded broker, real ingest, real
-//! axum on a free port) with a token per role and scope, a device publisher, and a small
-//! HTTP/1.1 client.
+//! Helpers for the HTTP API tests: an in-process `patrol` (embedded broker, real ingest, the
+//! real router) with a token per role and scope, and a device publisher. Requests go to the
+//! router in-process (`tower::ServiceExt::oneshot`); a test of what happens on the wire (the
+//! live stream, hyper's framing, per-connection limits) serves it on a socket with
+//! [`Server::listen`] and talks to it with the test kit's HTTP/SSE client.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use api::http::auth::TokenConfig;
 use api::http::auth::{self, Role, Tokens};
 use api::wiring::{self, ApiSettings, IngestSettings};
+use axum::Router;
+use axum::body::Body;
 use devkit::broker;
+use devkit::testkit::http::Response;
+use devkit::testkit::sse::SseStream;
+use devkit::testkit::{fixtures, free_port, wait_until_async};
 use ingest::source::mqtt::{MqttSourceConfig, Publisher, PublisherConfig};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 
-use crate::support::{fixtures, free_port};
-
-/// A running in-process `patrol` (broker + ingest + API).
+/// A running in-process `patrol` (broker + ingest + the API's router).
 pub(crate) struct Server {
-    pub(crate) http: u16,
+    router: Router,
     pub(crate) mqtt: u16,
     /// Token by name: a role (`chief`) for county-wide tokens, `role@ST2` for scoped ones.
     pub(crate) tokens: HashMap<String, String>,
@@ -29,7 +33,8 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Starts everything on free ports, with a fast WAL flush so history sees pings quickly.
+    /// Starts everything, with a fast WAL flush so history sees pings quickly, and returns
+    /// once ingest's subscription is in place (what devices publish from then on arrives).
     pub(crate) async fn start() -> Server {
         Server::start_with(&[]).await
     }
@@ -95,13 +100,16 @@ impl Server {
             tokens,
             store: store.path().to_owned(),
         };
-        let bound = wiring::serve_http(([127, 0, 0, 1], 0).into(), api, &running, &tracker, &token)
-            .await
-            .unwrap();
-        // The source subscribes right after connecting; give it a moment.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let router = wiring::router(api, &running, &tracker, &token).unwrap();
+        let source = running.source.clone();
+        wait_until_async(
+            Duration::from_secs(30),
+            "ingest's subscription at the embedded broker",
+            || source.subscribed.load(std::sync::atomic::Ordering::Relaxed),
+        )
+        .await;
         Server {
-            http: bound.port(),
+            router,
             mqtt,
             tokens: names,
             _store: store,
@@ -110,14 +118,69 @@ impl Server {
         }
     }
 
+    /// Serves the router on a free loopback port until [`Server::stop`], and returns the
+    /// port.
+    pub(crate) async fn listen(&self) -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (app, stop) = (self.router.clone(), self.token.clone());
+        self.tracker.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .unwrap();
+        });
+        port
+    }
+
     /// The token called `name`.
     pub(crate) fn tok(&self, name: &str) -> &str {
         &self.tokens[name]
     }
 
-    /// GET with the token called `name` (or none).
-    pub(crate) async fn get(&self, path: &str, name: Option<&str>) -> Resp {
-        get(self.http, path, name.map(|n| self.tok(n))).await
+    /// The router's answer to `GET path` with the bearer token `bearer` (or none), its body
+    /// (a stream, for `/api/live`) not read yet.
+    async fn call(&self, path: &str, bearer: Option<&str>) -> axum::response::Response {
+        let mut req = axum::http::Request::get(path);
+        if let Some(t) = bearer {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = req.body(Body::empty()).unwrap();
+        self.router.clone().oneshot(req).await.unwrap()
+    }
+
+    /// The status of `GET path` with the token called `name` (or none), reading only the
+    /// head (for streams).
+    pub(crate) async fn status(&self, path: &str, name: Option<&str>) -> u16 {
+        let bearer = name.map(|n| self.tok(n));
+        self.call(path, bearer).await.status().as_u16()
+    }
+
+    /// The router's whole answer to `GET path` with the token called `name` (or none).
+    pub(crate) async fn get(&self, path: &str, name: Option<&str>) -> Response {
+        self.get_bearer(path, name.map(|n| self.tok(n))).await
+    }
+
+    /// The router's whole answer to `GET path` with the bearer token `bearer`, configured or
+    /// not.
+    pub(crate) async fn get_bearer(&self, path: &str, bearer: Option<&str>) -> Response {
+        let resp = self.call(path, bearer).await;
+        let mut headers: HashMap<String, String> = HashMap::new();
+        for (k, v) in resp.headers() {
+            let v = v.to_str().unwrap_or_default();
+            headers
+                .entry(k.as_str().to_owned())
+                .and_modify(|have| {
+                    have.push_str(", ");
+                    have.push_str(v);
+                })
+                .or_insert_with(|| v.to_owned());
+        }
+        let status = resp.status().as_u16();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Response::new(status, headers, bytes.to_vec())
     }
 
     /// A device publisher connected to the embedded broker.
@@ -139,6 +202,13 @@ impl Server {
     }
 }
 
+/// Opens the live stream `path` on the server at `port` with `token`, and reads its head.
+pub(crate) async fn sse(port: u16, path: &str, token: &str) -> SseStream {
+    SseStream::open(port, path, Some(token), Duration::from_secs(10))
+        .await
+        .unwrap()
+}
+
 /// Milliseconds since the epoch.
 pub(crate) fn now_ms() -> i64 {
     model::now_ms()
@@ -151,199 +221,4 @@ pub(crate) fn location(lat: f64, lon: f64, t_ms: i64, vel_kmh: u32) -> Vec<u8> {
         t_ms / 1000
     )
     .into_bytes()
-}
-
-/// Polls `f` until it returns `Some`, or fails after `limit`.
-pub(crate) async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    limit: Duration,
-    mut f: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A response.
-#[derive(Debug)]
-pub(crate) struct Resp {
-    pub(crate) status: u16,
-    /// Header lines, lower-cased names.
-    pub(crate) headers: HashMap<String, String>,
-    /// The body as text (invalid UTF-8 replaced).
-    pub(crate) body: String,
-    /// The body as sent (for Parquet and Arrow answers).
-    pub(crate) bytes: Vec<u8>,
-}
-
-impl Resp {
-    /// The body as JSON.
-    pub(crate) fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {} {}", self.status, self.body))
-    }
-}
-
-async fn send(port: u16, path: &str, token: Option<&str>) -> TcpStream {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    s
-}
-
-/// The status and the headers (names lower-cased) of an HTTP/1.1 response head.
-pub(crate) fn parse_head(head: &str) -> (u16, HashMap<String, String>) {
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    (status, headers)
-}
-
-/// GET `path`, reading the whole response (not for streams).
-pub(crate) async fn get(port: u16, path: &str, token: Option<&str>) -> Resp {
-    let mut s = send(port, path, token).await;
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut raw))
-        .await
-        .expect("response within 30 s")
-        .unwrap();
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(raw.len());
-    let (status, headers) = parse_head(&String::from_utf8_lossy(&raw[..split]));
-    let body = raw.get(split + 4..).unwrap_or_default();
-    let bytes = if headers
-        .get("transfer-encoding")
-        .is_some_and(|v| v == "chunked")
-    {
-        dechunk(body)
-    } else {
-        body.to_vec()
-    };
-    Resp {
-        status,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-        bytes,
-    }
-}
-
-fn dechunk(mut s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = s.windows(2).position(|w| w == b"\r\n") {
-        let size = String::from_utf8_lossy(&s[..eol]);
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        let rest = &s[eol + 2..];
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.extend_from_slice(&rest[..n]);
-        s = rest[n..].strip_prefix(b"\r\n").unwrap_or(&rest[n..]);
-    }
-    out
-}
-
-/// An open Server-Sent Events stream.
-pub(crate) struct Sse {
-    stream: TcpStream,
-    pub(crate) status: u16,
-    pub(crate) headers: HashMap<String, String>,
-    buf: String,
-}
-
-impl Sse {
-    /// Opens `path` and reads the response head (the body stays open).
-    pub(crate) async fn open(port: u16, path: &str, token: Option<&str>) -> Sse {
-        let mut stream = send(port, path, token).await;
-        let mut raw = Vec::new();
-        let mut byte = [0u8; 1];
-        while !raw.ends_with(b"\r\n\r\n") {
-            let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
-                .await
-                .expect("response head within 10 s")
-                .unwrap();
-            assert!(n > 0, "connection closed before the head");
-            raw.push(byte[0]);
-        }
-        let (status, headers) = parse_head(&String::from_utf8_lossy(&raw));
-        Sse {
-            stream,
-            status,
-            headers,
-            buf: String::new(),
-        }
-    }
-
-    /// The next `(event, data)` within `limit`, or `None` on timeout or close.
-    pub(crate) async fn next(&mut self, limit: Duration) -> Option<(String, String)> {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            // Events end with a blank line; chunk framing lines are skipped by the parser.
-            if let Some(ev) = self.take_event() {
-                return Some(ev);
-            }
-            let mut chunk = [0u8; 8192];
-            let n = tokio::time::timeout_at(deadline, self.stream.read(&mut chunk))
-                .await
-                .ok()?
-                .ok()?;
-            if n == 0 {
-                return None;
-            }
-            self.buf.push_str(&String::from_utf8_lossy(&chunk[..n]));
-        }
-    }
-
-    fn take_event(&mut self) -> Option<(String, String)> {
-        let (mut event, mut data) = (None, None);
-        let mut consumed = 0;
-        for line in self.buf.split_inclusive('\n') {
-            consumed += line.len();
-            let l = line.trim_end_matches(['\r', '\n']);
-            if let Some(e) = l.strip_prefix("event:") {
-                event = Some(e.trim().to_owned());
-            } else if let Some(d) = l.strip_prefix("data:") {
-                data = Some(d.trim().to_owned());
-            } else if l.is_empty() && data.is_some() && line.ends_with('\n') {
-                self.buf.drain(..consumed);
-                return Some((
-                    event.unwrap_or_else(|| "message".into()),
-                    data.unwrap_or_default(),
-                ));
-            }
-        }
-        None
-    }
-
-    /// The next event named `kind` whose data contains `needle`.
-    pub(crate) async fn wait_for(
-        &mut self,
-        kind: &str,
-        needle: &str,
-        limit: Duration,
-    ) -> Option<String> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            match self.next(deadline - Instant::now()).await {
-                Some((k, d)) if k == kind && d.contains(needle) => return Some(d),
-                Some(_) => {}
-                None => return None,
-            }
-        }
-        None
-    }
 }

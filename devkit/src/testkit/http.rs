@@ -206,13 +206,19 @@ pub struct Response {
 }
 
 impl Response {
-    fn new(head: Head, bytes: Vec<u8>) -> Response {
+    /// A response of `status` with header fields by lower-cased name and body `bytes` (for
+    /// answers that did not cross a socket, such as a router called in-process).
+    pub fn new(status: u16, headers: HashMap<String, String>, bytes: Vec<u8>) -> Response {
         Response {
-            status: head.status,
-            headers: head.headers,
+            status,
+            headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
             bytes,
         }
+    }
+
+    fn from_head(head: Head, bytes: Vec<u8>) -> Response {
+        Response::new(head.status, head.headers, bytes)
     }
 
     /// The body as JSON.
@@ -294,7 +300,7 @@ impl ResponseParser {
                 false
             }
         };
-        Ok(whole.then(|| Response::new(head.clone(), std::mem::take(&mut self.body))))
+        Ok(whole.then(|| Response::from_head(head.clone(), std::mem::take(&mut self.body))))
     }
 
     /// The response when the connection has ended: whole if its body runs to the end.
@@ -305,7 +311,7 @@ impl ResponseParser {
     pub fn finish(self) -> Result<Response, HttpError> {
         match self.head {
             None => Err(HttpError::Truncated("no response head")),
-            Some((head, Framing::UntilClose)) => Ok(Response::new(head, self.body)),
+            Some((head, Framing::UntilClose)) => Ok(Response::from_head(head, self.body)),
             Some((_, Framing::Chunked(_))) => Err(HttpError::Truncated("no last chunk")),
             Some((_, Framing::Length(_))) => {
                 Err(HttpError::Truncated("body shorter than its length"))

@@ -79,7 +79,17 @@ pub fn free_port() -> u16 {
 
 /// Looks at `condition` every 50 ms until it holds (`true`) or `limit` has passed (`false`).
 /// For callers that explain a time-out themselves; the others call [`wait_until`].
-pub fn poll_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+pub fn poll_until(limit: Duration, condition: impl FnMut() -> bool) -> bool {
+    poll_every(POLL, limit, condition)
+}
+
+/// [`poll_until`] looking every `interval`, for a condition that costs something to look at
+/// (a scan of a store on disk).
+pub fn poll_every(
+    interval: Duration,
+    limit: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         if condition() {
@@ -88,7 +98,7 @@ pub fn poll_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(POLL);
+        std::thread::sleep(interval);
     }
 }
 
@@ -116,6 +126,20 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>
         found.is_some()
     });
     found.expect("wait_until returned, so the value was found")
+}
+
+/// [`poll_until`] inside a tokio runtime: sleeps without blocking the runtime's thread.
+pub async fn poll_until_async(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// [`wait_until`] inside a tokio runtime: sleeps without blocking the runtime's thread.

@@ -61,7 +61,7 @@ impl EventConfig {
     /// # Example
     /// ```
     /// # fn settings() -> model::jurisdiction::Settings {
-    /// #     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    /// #     let dir = devkit::testkit::fixtures();
     /// #     model::jurisdiction::Jurisdiction::load(&dir).unwrap().settings().clone()
     /// # }
     /// let config = ingest::events::EventConfig::from_settings(&settings(), chrono_tz::UTC);

@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::{ConnAck, LastWill, Packet, Publish};
+use rumqttc::v5::mqttbytes::v5::{ConnAck, LastWill, Packet, Publish, SubAck, SubscribeReasonCode};
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -213,6 +213,10 @@ pub struct SourceStats {
     pub reconnects: std::sync::atomic::AtomicU64,
     /// True while a connection to the broker is up (between its CONNACK and its loss).
     pub connected: std::sync::atomic::AtomicBool,
+    /// True once the broker has granted every subscription on the current connection: from
+    /// then on a message published to the broker reaches ingest. (Between the CONNACK and the
+    /// SUBACKs the broker drops what is published for want of a subscriber.)
+    pub subscribed: std::sync::atomic::AtomicBool,
     /// The last connection error, for `/ready`; cleared by the next CONNACK.
     pub last_error: std::sync::Mutex<Option<String>>,
 }
@@ -336,6 +340,8 @@ struct MqttSource {
     backoff: Duration,
     /// A CONNACK arrived once: from then on a refusal is retried instead of fatal.
     ever_connected: bool,
+    /// SUBACKs still to come on this connection, one per subscribed topic.
+    subacks_awaited: usize,
 }
 
 impl MqttSource {
@@ -354,6 +360,7 @@ impl MqttSource {
             seq,
             backoff: FIRST_BACKOFF,
             ever_connected: false,
+            subacks_awaited: 0,
         }
     }
 
@@ -391,7 +398,10 @@ impl MqttSource {
                 event = self.eventloop.poll(), if can_poll => match event {
                     Ok(Event::Incoming(Packet::Publish(publish))) => self.forward(&out, publish),
                     Ok(Event::Incoming(Packet::ConnAck(ack))) => self.connected(&ack),
-                    Ok(_) => {
+                    Ok(other) => {
+                        if let Event::Incoming(Packet::SubAck(ack)) = &other {
+                            self.suback(ack);
+                        }
                         // The poll drained the request queue: retry acks that found it full.
                         let upto = *self.durable.borrow();
                         self.ack_upto(upto);
@@ -452,12 +462,31 @@ impl MqttSource {
         self.ever_connected = true;
         self.stats.connected.store(true, Relaxed);
         self.stats.set_error(None);
+        self.subacks_awaited = self.cfg.topics.len();
         // Subscribing again with a session present is harmless and covers brokers that lost
         // the session's subscriptions.
         for topic in &self.cfg.topics {
             if let Err(error) = self.client.try_subscribe(topic, QoS::AtLeastOnce) {
                 tracing::error!(%error, topic, "Subscribe failed");
             }
+        }
+    }
+
+    /// A SUBACK: once the broker has granted every topic, `subscribed` says so. A refused
+    /// topic is logged and leaves it false (nothing would arrive on it).
+    fn suback(&mut self, ack: &SubAck) {
+        let refused: Vec<&SubscribeReasonCode> = ack
+            .return_codes
+            .iter()
+            .filter(|c| !matches!(c, SubscribeReasonCode::Success(_)))
+            .collect();
+        if !refused.is_empty() {
+            tracing::error!(?refused, "The broker refused a subscription");
+            return;
+        }
+        self.subacks_awaited = self.subacks_awaited.saturating_sub(1);
+        if self.subacks_awaited == 0 {
+            self.stats.subscribed.store(true, Relaxed);
         }
     }
 
@@ -471,6 +500,7 @@ impl MqttSource {
     ) -> Result<ControlFlow<()>, SourceError> {
         self.stats.reconnects.fetch_add(1, Relaxed);
         self.stats.connected.store(false, Relaxed);
+        self.stats.subscribed.store(false, Relaxed);
         self.stats.set_error(Some(error.to_string()));
         if let ConnectionError::ConnectionRefused(code) = error
             && is_auth_refusal(code)
@@ -505,6 +535,7 @@ impl MqttSource {
     /// the next start (if the broker is gone, the short poll just times out).
     async fn finish(mut self, out: mpsc::Sender<Delivery>) {
         self.stats.connected.store(false, Relaxed);
+        self.stats.subscribed.store(false, Relaxed);
         for d in self.overflow.drain(..) {
             if out.send(d).await.is_err() {
                 break;

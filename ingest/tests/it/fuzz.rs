@@ -12,7 +12,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use ingest::decode::{self, DecodeConfig, MAX_LEVEL_BYTES, Message};
@@ -328,8 +327,7 @@ fn check_rejection(r: &Rejection, topic: &str, payload: &[u8], recv: EpochMillis
 
 #[test]
 fn decode_validate_and_stage_keep_their_rules() {
-    let j =
-        Jurisdiction::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")).unwrap();
+    let j = Jurisdiction::load(&devkit::testkit::fixtures()).unwrap();
     let stages = RefCell::new(live_stages(&j));
     let (d, v) = {
         let s = stages.borrow();

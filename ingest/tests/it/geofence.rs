@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use devkit::testkit::{fixtures, shared_data};
 use geo::{BoundingRect, Contains, Coord, CoordsIter, Intersects, LinesIter, Rect};
 use h3o::{LatLng, Resolution};
 use ingest::geofence::{
@@ -12,24 +13,6 @@ use ingest::geofence::{
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-/// The shared data folder `name`, or `None` (with a message) when it is missing, unless CI
-/// or `PATROL_REQUIRE_DATA` is set: then a missing folder fails the test.
-pub(crate) fn data(name: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(name);
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none() && std::env::var_os("PATROL_REQUIRE_DATA").is_none(),
-        "shared data {} is missing and CI or PATROL_REQUIRE_DATA is set",
-        dir.display()
-    );
-    eprintln!("skipping: shared data {} is missing", dir.display());
-    None
-}
 
 fn map(id: &str, name: &str, station: &str) -> PropertyMap {
     PropertyMap {
@@ -52,19 +35,19 @@ fn empty() -> LoadedFences {
 }
 
 /// SF's 10 districts as beats.
-pub(crate) fn sf_catalog() -> Option<Catalog> {
-    let dir = data("sf-police-districts")?;
+pub(crate) fn sf_catalog() -> Catalog {
+    let dir = shared_data("sf-police-districts");
     let districts = load(
         dir.join("sfpd_districts.geojson"),
         FenceKind::Beat,
         &map("DISTRICT", "DISTRICT", "DISTRICT"),
     );
-    Some(Catalog::from_parts(1, districts, empty()))
+    Catalog::from_parts(1, districts, empty())
 }
 
 /// Chicago's beats, with its police districts as zones.
-fn chicago_catalog() -> Option<Catalog> {
-    let dir = data("chicago-police-beats-districts")?;
+fn chicago_catalog() -> Catalog {
+    let dir = shared_data("chicago-police-beats-districts");
     let beats = load(
         dir.join("police_beats.geojson"),
         FenceKind::Beat,
@@ -75,12 +58,13 @@ fn chicago_catalog() -> Option<Catalog> {
         FenceKind::Zone,
         &map("DIST_NUM", "DIST_LABEL", "DIST_NUM"),
     );
-    Some(Catalog::from_parts(1, beats, districts))
+    Catalog::from_parts(1, beats, districts)
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn sf_districts_load_with_two_repairs() {
-    let Some(catalog) = sf_catalog() else { return };
+    let catalog = sf_catalog();
     assert_eq!(catalog.beats.len(), 10);
     // The file is clockwise (pre-RFC 7946), which is normalised silently; only the two
     // self-intersecting districts count as repairs.
@@ -98,10 +82,9 @@ fn sf_districts_load_with_two_repairs() {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn chicago_beats_merge_split_beat_and_check() {
-    let Some(catalog) = chicago_catalog() else {
-        return;
-    };
+    let catalog = chicago_catalog();
     // 277 features, 275 distinct BEAT_NUM ("3100" is three polygons).
     assert_eq!(catalog.beats.len(), 275);
     let split = catalog.beats.iter().find(|b| b.id == "3100").unwrap();
@@ -114,13 +97,8 @@ fn chicago_beats_merge_split_beat_and_check() {
 }
 
 #[test]
-fn fixtures_dir_checks_if_present() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    if !dir.join("beats.geojson").exists() {
-        eprintln!("skipping: no fixtures/beats.geojson yet");
-        return;
-    }
-    let j = model::jurisdiction::Jurisdiction::load(&dir).unwrap();
+fn fixture_fences_check() {
+    let j = model::jurisdiction::Jurisdiction::load(&fixtures()).unwrap();
     let report = check_catalog(j.catalog(), Some(j.county()));
     eprintln!("{report}");
     assert!(report.beats > 0);
@@ -204,18 +182,16 @@ fn differential(catalog: &Catalog, random: usize, seed: u64) -> usize {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn differential_chicago_beats_and_districts() {
-    let Some(catalog) = chicago_catalog() else {
-        return;
-    };
-    let n = differential(&catalog, 700_000, 7);
+    let n = differential(&chicago_catalog(), 700_000, 7);
     eprintln!("chicago: {n} points agree");
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn differential_sf_districts() {
-    let Some(catalog) = sf_catalog() else { return };
-    let n = differential(&catalog, 300_000, 11);
+    let n = differential(&sf_catalog(), 300_000, 11);
     eprintln!("sf: {n} points agree");
 }
 
@@ -259,12 +235,10 @@ fn agreement(index: &GeofenceIndex, csv: &str, lat: &str, lon: &str, label: &str
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn chicago_incidents_match_recorded_beat() {
-    let (Some(catalog), Some(dir)) = (chicago_catalog(), data("chicago-incidents-englewood"))
-    else {
-        return;
-    };
-    let index = GeofenceIndex::build(&catalog, Resolution::Ten).unwrap();
+    let dir = shared_data("chicago-incidents-englewood");
+    let index = GeofenceIndex::build(&chicago_catalog(), Resolution::Ten).unwrap();
     let csv = std::fs::read_to_string(dir.join("crimes2017.csv")).unwrap();
     let share = agreement(&index, &csv, "latitude", "longitude", "beat");
     eprintln!(
@@ -275,11 +249,10 @@ fn chicago_incidents_match_recorded_beat() {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn sf_incidents_match_recorded_district() {
-    let (Some(catalog), Some(dir)) = (sf_catalog(), data("sf-incidents-2013-12")) else {
-        return;
-    };
-    let index = GeofenceIndex::build(&catalog, Resolution::Ten).unwrap();
+    let dir = shared_data("sf-incidents-2013-12");
+    let index = GeofenceIndex::build(&sf_catalog(), Resolution::Ten).unwrap();
     let csv = std::fs::read_to_string(dir.join("sf_incidents_2013-12.csv")).unwrap();
     let share = agreement(&index, &csv, "lat", "lng", "PdDistrict");
     eprintln!("sf 2013-12: {:.2} % agree with PdDistrict", share * 100.0);

@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use devkit::broker;
+use devkit::testkit::wait_until_async;
 use ingest::decode::DecodeConfig;
 use ingest::geofence::index::GeofenceIndex;
 use ingest::geofence::{Catalog, FenceKind, LoadedFences, PropertyMap, parse_fences};
@@ -78,14 +79,6 @@ fn now_s() -> i64 {
         .as_secs() as i64
 }
 
-async fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Publishes `units * per_unit` valid pings plus duplicates, malformed and ignored messages,
 /// and checks that the store holds each valid ping once and each rejection once, and that every
 /// message was acknowledged.
@@ -127,8 +120,12 @@ async fn round_trip(addr: SocketAddr, client: &str) {
         source_stats.clone(),
         token.clone(),
     ));
-    // Let the subscription settle before publishing (no retained messages here).
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // What is published before the broker grants the subscription is lost (no retained
+    // messages here).
+    wait_until_async(Duration::from_secs(30), "the source's subscription", || {
+        source_stats.subscribed.load(Relaxed)
+    })
+    .await;
 
     let (publisher, task) = Publisher::connect(&PublisherConfig {
         host: addr.ip().to_string(),
@@ -155,7 +152,7 @@ async fn round_trip(addr: SocketAddr, client: &str) {
             // A broker with Mosquitto's default limits (1000 queued per session) drops what
             // overflows; keep what is unacknowledged well below that, as a real fleet does.
             if sent.is_multiple_of(100) {
-                wait_for("the backlog to drain", Duration::from_secs(60), || {
+                wait_until_async(Duration::from_secs(60), "the backlog to drain", || {
                     sent - source_stats.acked.load(Relaxed) < 400
                 })
                 .await;
@@ -182,7 +179,7 @@ async fn round_trip(addr: SocketAddr, client: &str) {
         .await
         .unwrap();
     let total = (units * per_unit + units * per_unit / 20 + 5) as u64;
-    wait_for("all messages acknowledged", Duration::from_secs(60), || {
+    wait_until_async(Duration::from_secs(60), "all messages acknowledged", || {
         source_stats.acked.load(Relaxed) >= total
     })
     .await;

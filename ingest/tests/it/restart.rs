@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use devkit::broker;
+use devkit::testkit::wait_until_async;
 use h3o::Resolution;
 use ingest::decode::DecodeConfig;
 use ingest::events::{Event, EventConfig, EventKind, Layer};
@@ -58,8 +59,7 @@ fn location(lon: f64, tst: i64) -> Vec<u8> {
 /// `live_window_s` as given. Validation accepts fixes up to 15 minutes old, so that a track
 /// published in the past is not flagged late.
 fn stages(reorder_window_s: u32, live_window_s: u32) -> Stages {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-    let j = Jurisdiction::load(&dir).unwrap();
+    let j = Jurisdiction::load(&devkit::testkit::fixtures()).unwrap();
     let catalog = j.catalog();
     let res = Resolution::try_from(j.settings().h3.fence_res).unwrap();
     let index = Arc::new(GeofenceIndex::build(catalog, res).unwrap());
@@ -128,8 +128,11 @@ impl Running {
             source.clone(),
             token.clone(),
         ));
-        // Let the subscription settle before anyone publishes.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // What is published before the broker grants the subscription is lost.
+        wait_until_async(Duration::from_secs(30), "the source's subscription", || {
+            source.subscribed.load(Relaxed)
+        })
+        .await;
         Self {
             ingest,
             source,
@@ -180,6 +183,8 @@ fn ingest_child() {
                 }
             }
         });
+        // The ack counter is an atomic, which notifies nobody: look at it every 20 ms.
+        let mut look = tokio::time::interval(Duration::from_millis(20));
         let mut acked = 0;
         loop {
             let now = running.source.acked.load(Relaxed);
@@ -189,7 +194,7 @@ fn ingest_child() {
             }
             tokio::select! {
                 _ = stop_rx.recv() => break,
-                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                _ = look.tick() => {}
             }
         }
         running.stop().await;
@@ -269,8 +274,19 @@ impl ChildIngest {
     }
 }
 
-/// Publishes `fixes` (step along the track, fix time) of unit F01 with QoS 1.
-fn publish(rt: &tokio::runtime::Runtime, port: u16, client: &str, fixes: &[(i64, i64)]) {
+/// A device's connection, closed on drop.
+struct Device(tokio::task::JoinHandle<()>);
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Publishes `fixes` (step along the track, fix time) of unit F01 with QoS 1. The connection
+/// stays open until the returned device is dropped: drop it once ingest has acknowledged the
+/// fixes, so none is cut off on its way to the broker.
+fn publish(rt: &tokio::runtime::Runtime, port: u16, client: &str, fixes: &[(i64, i64)]) -> Device {
     rt.block_on(async {
         let (publisher, task) = Publisher::connect(&PublisherConfig {
             host: "127.0.0.1".into(),
@@ -286,10 +302,8 @@ fn publish(rt: &tokio::runtime::Runtime, port: u16, client: &str, fixes: &[(i64,
                 .await
                 .unwrap();
         }
-        publisher.disconnect().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        task.abort();
-    });
+        Device(task)
+    })
 }
 
 /// The `events` table of `store`.
@@ -302,6 +316,10 @@ fn stored(store: &Path) -> Vec<StoredEvent> {
 /// killed (SIGKILL) after the first part of the track and stopped cleanly after the second.
 /// The `events` table ends exactly as that of an uninterrupted run (same rows, same JSON:
 /// no spurious enter, no exit missed, nothing twice), and every ping is stored once.
+///
+/// The track's last fix, 10 s after the one before it, closes it: it releases every earlier
+/// fix from the 5 s reorder window, so once ingest has acknowledged it (after the batch it
+/// released was stored) the `events` table is complete and ingest may stop.
 #[test]
 fn restart_and_crash_keep_the_event_state() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -313,7 +331,7 @@ fn restart_and_crash_keep_the_event_state() {
     // Fixes every 10 s, all at least 90 s old: the engine's 5 s reorder window releases each
     // fix with the next one or with the tick after it, whatever the wall clock does.
     let t0 = now_s() - 300;
-    let steps: Vec<i64> = (0..8).chain((0..8).rev()).chain(0..8).collect();
+    let steps: Vec<i64> = (0..8).chain((0..8).rev()).chain(0..8).chain([7]).collect();
     let fixes: Vec<(i64, i64)> = steps
         .iter()
         .enumerate()
@@ -322,19 +340,23 @@ fn restart_and_crash_keep_the_event_state() {
 
     let whole = dir.path().join("whole");
     let child = ChildIngest::start(port, &whole, "ingest-whole");
-    publish(&rt, port, "pub-whole", &fixes);
-    child.wait_acked_then(fixes.len(), ChildIngest::settle_and_stop);
+    let device = publish(&rt, port, "pub-whole", &fixes);
+    child.wait_acked_then(fixes.len(), ChildIngest::stop);
+    drop(device);
 
     let parts = dir.path().join("parts");
     let child = ChildIngest::start(port, &parts, "ingest-parts");
-    publish(&rt, port, "pub-1", &fixes[..7]);
+    let device = publish(&rt, port, "pub-1", &fixes[..7]);
     child.wait_acked_then(7, ChildIngest::kill);
+    drop(device);
     let child = ChildIngest::start(port, &parts, "ingest-parts");
-    publish(&rt, port, "pub-2", &fixes[7..15]);
+    let device = publish(&rt, port, "pub-2", &fixes[7..15]);
     child.wait_acked_then(8, ChildIngest::stop);
+    drop(device);
     let child = ChildIngest::start(port, &parts, "ingest-parts");
-    publish(&rt, port, "pub-3", &fixes[15..]);
-    child.wait_acked_then(fixes.len() - 15, ChildIngest::settle_and_stop);
+    let device = publish(&rt, port, "pub-3", &fixes[15..]);
+    child.wait_acked_then(fixes.len() - 15, ChildIngest::stop);
+    drop(device);
 
     let want = stored(&whole);
     let beats: Vec<_> = want
@@ -366,12 +388,6 @@ impl ChildIngest {
     fn wait_acked_then(mut self, n: usize, then: impl FnOnce(Self)) {
         self.wait_acked(n);
         then(self);
-    }
-
-    /// Gives the stage's one-second tick time to release the last fix, then stops.
-    fn settle_and_stop(self) {
-        std::thread::sleep(Duration::from_millis(2500));
-        self.stop();
     }
 }
 
@@ -435,11 +451,12 @@ async fn live_enter_goes_out_with_the_confirming_fix() {
             .publish("owntracks/ST1/F01", location(lon(0), t0 + 10 * i))
             .await
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while running.source.acked.load(Relaxed) < (i + 1) as u64 {
-            assert!(Instant::now() < deadline, "fix {i} not acknowledged");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_until_async(
+            Duration::from_secs(20),
+            &format!("fix {i} acknowledged"),
+            || running.source.acked.load(Relaxed) > i as u64,
+        )
+        .await;
         // Live events are broadcast before the batch is stored, so once a fix is
         // acknowledged, whatever it released is on the channel.
         seen.push(live_beat_events(&mut rx));

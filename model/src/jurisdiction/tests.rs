@@ -1,14 +1,11 @@
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::America::Chicago;
+use devkit::testkit::fixtures;
 use geo::Validation;
 
 use super::*;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
-}
 
 fn t(h: u32, m: u32) -> NaiveTime {
     NaiveTime::from_hms_opt(h, m, 0).unwrap()
