@@ -8,20 +8,6 @@ use chrono::{NaiveDateTime, TimeZone};
 use devkit::testkit::shared_data;
 use h3o::Resolution;
 
-/// Splits a CSV line, honouring double quotes.
-fn fields(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(String::new()),
-            _ => out.last_mut().unwrap().push(c),
-        }
-    }
-    out
-}
-
 /// Incidents of a CSV file: one per distinct `key`, local time parsed from `when(row)`.
 fn read(
     path: PathBuf,
@@ -32,15 +18,14 @@ fn read(
     when: impl Fn(&[String], &dyn Fn(&str) -> usize) -> String,
     format: &str,
 ) -> Vec<IncidentPoint> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    let header = fields(lines.next().unwrap());
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header = reader.headers().unwrap().clone();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let (k, la, lo) = (col(key), col(lat), col(lon));
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    for line in lines {
-        let f = fields(line);
+    for record in reader.records() {
+        let f: Vec<String> = record.unwrap().iter().map(str::to_owned).collect();
         let (Ok(lat), Ok(lon)) = (f[la].parse::<f64>(), f[lo].parse::<f64>()) else {
             continue;
         };

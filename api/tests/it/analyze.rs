@@ -5,7 +5,10 @@
 use std::path::Path;
 use std::process::Output;
 
+use chrono::NaiveDate;
+use chrono_tz::America::Chicago;
 use devkit::testkit::fixtures;
+use model::jurisdiction::{Jurisdiction, load_incidents};
 
 use crate::support::patrol;
 
@@ -42,20 +45,22 @@ fn analyze_with(job: &str, store: &Path, out: &Path, span: (&str, &str), extra: 
         .unwrap()
 }
 
-/// A CSV file as a header and rows (no quoting in these tables).
+/// A CSV file as a header and rows.
 fn csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    let header = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .map(str::to_owned)
-        .collect();
-    let rows = lines
-        .map(|l| l.split(',').map(str::to_owned).collect())
-        .collect();
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let fields = |r: &csv::StringRecord| r.iter().map(str::to_owned).collect();
+    let header = fields(reader.headers().unwrap());
+    let rows = reader.records().map(|r| fields(&r.unwrap())).collect();
     (header, rows)
+}
+
+/// The fixture county's incidents received on local day `day`.
+fn incidents_on(day: NaiveDate) -> usize {
+    load_incidents(&fixtures().join("incidents.csv"))
+        .unwrap()
+        .iter()
+        .filter(|i| i.received.with_timezone(&Chicago).date_naive() == day)
+        .count()
 }
 
 fn col(header: &[String], name: &str) -> usize {
@@ -166,10 +171,12 @@ fn patrol_jobs_run_on_a_generated_store() {
         String::from_utf8_lossy(&run.stderr)
     );
     let (h, rows) = csv(&out);
-    let roster = std::fs::read_to_string(fixtures().join("roster.csv")).unwrap();
-    let rostered = roster
-        .lines()
-        .filter(|l| l.starts_with("2026-11-02,"))
+    let day = NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
+    let rostered = Jurisdiction::load(&fixtures())
+        .unwrap()
+        .roster()
+        .iter()
+        .filter(|r| r.date == day)
         .count();
     assert_eq!(rows.len(), rostered);
     let share = col(&h, "in_zone_share");
@@ -191,16 +198,7 @@ fn patrol_jobs_run_on_a_generated_store() {
         String::from_utf8_lossy(&run.stderr)
     );
     let (_, rows) = csv(&out);
-    let incidents = std::fs::read_to_string(fixtures().join("incidents.csv")).unwrap();
-    let received = incidents
-        .lines()
-        .filter(|l| {
-            l.split(',')
-                .nth(1)
-                .is_some_and(|r| r.starts_with("2026-11-02T"))
-        })
-        .count();
-    assert_eq!(rows.len(), received);
+    assert_eq!(rows.len(), incidents_on(day));
 }
 
 /// Two tables of one job as the same rows, numbers equal to 1e-9 relative (sums of floats

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use devkit::testkit::mosquitto::{Mosquitto, mosquitto_with_config};
 use devkit::testkit::{fixtures, free_port, poll_until};
+use model::jurisdiction::Jurisdiction;
 use rumqttc::Outgoing;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason, SubscribeReasonCode};
@@ -36,16 +37,14 @@ fn device_password(unit: &str) -> String {
 /// (station, unit) pairs of the fixture fleet, at most `per_station` units of each station, so
 /// that every topic names the unit's own station.
 fn fleet(per_station: usize) -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(fixtures().join("units.csv")).unwrap();
-    let mut taken: BTreeMap<String, usize> = BTreeMap::new();
+    let j = Jurisdiction::load(&fixtures()).unwrap();
+    let mut taken: BTreeMap<&str, usize> = BTreeMap::new();
     let mut out = Vec::new();
-    for line in text.lines().skip(1) {
-        let cols: Vec<&str> = line.split(',').collect();
-        let (unit, station) = (cols[0], cols[2]);
-        let n = taken.entry(station.to_owned()).or_default();
+    for unit in j.units() {
+        let n = taken.entry(&unit.station).or_default();
         if *n < per_station {
             *n += 1;
-            out.push((station.to_owned(), unit.to_owned()));
+            out.push((unit.station.clone(), unit.id.clone()));
         }
     }
     out

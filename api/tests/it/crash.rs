@@ -9,6 +9,7 @@ use std::time::Duration;
 use devkit::testkit::mosquitto::mosquitto;
 use devkit::testkit::{fixtures, free_port, poll_every, wait_listening};
 use ingest::source::mqtt::{Publisher, PublisherConfig};
+use model::jurisdiction::Jurisdiction;
 use rand::{Rng, SeedableRng};
 
 use crate::support::{patrol, terminate, wait_ready};
@@ -40,11 +41,11 @@ fn sigkill_three_times_loses_and_duplicates_nothing() {
     );
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
-    let units: Vec<String> = std::fs::read_to_string(fixtures().join("units.csv"))
+    let units: Vec<String> = Jurisdiction::load(&fixtures())
         .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').next().unwrap().to_owned())
+        .units()
+        .iter()
+        .map(|u| u.id.clone())
         .take(20)
         .collect();
     let http = free_port();

@@ -25,6 +25,7 @@ use devkit::testkit::mosquitto::mosquitto;
 use devkit::testkit::{
     fixtures, free_port, poll_every, poll_until_async, wait_listening, wait_until,
 };
+use model::jurisdiction::Jurisdiction;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
@@ -121,14 +122,11 @@ struct Stream {
 }
 
 fn stream(n: usize, salt: i64) -> Stream {
-    let units: Vec<(String, String)> = std::fs::read_to_string(fixtures().join("units.csv"))
+    let units: Vec<(String, String)> = Jurisdiction::load(&fixtures())
         .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (f[0].to_owned(), f[2].to_owned())
-        })
+        .units()
+        .iter()
+        .map(|u| (u.id.clone(), u.station.clone()))
         .take(20)
         .collect();
     // A day back, so every fix is within the reorder window's past and no alert depends on

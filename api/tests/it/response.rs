@@ -4,7 +4,10 @@
 use std::path::Path;
 use std::process::Output;
 
+use chrono::NaiveDate;
+use chrono_tz::America::Chicago;
 use devkit::testkit::fixtures;
+use model::jurisdiction::load_incidents;
 
 use crate::support::patrol;
 
@@ -67,10 +70,11 @@ fn analyze_response_on_a_generated_day() {
         }
     }
     // Every incident received that day, each with the drive from a unit on the road.
-    let day = std::fs::read_to_string(fixtures().join("incidents.csv"))
+    let monday = NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
+    let day = load_incidents(&fixtures().join("incidents.csv"))
         .unwrap()
-        .lines()
-        .filter(|l| l.contains(",2026-11-02T"))
+        .iter()
+        .filter(|i| i.received.with_timezone(&Chicago).date_naive() == monday)
         .count();
     assert!(day > 0);
     assert_eq!(s["incidents"]["received"], day);

@@ -2,7 +2,7 @@
 //! against brute force, and agreement with the beats/districts recorded on real incidents.
 #![allow(clippy::unwrap_used, reason = "test helpers panic on bad test data")]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use devkit::testkit::{fixtures, shared_data};
 use geo::{BoundingRect, Contains, Coord, CoordsIter, Intersects, LinesIter, Rect};
@@ -195,34 +195,16 @@ fn differential_sf_districts() {
     eprintln!("sf: {n} points agree");
 }
 
-/// Splits one CSV line, honouring double quotes (no embedded newlines in these files).
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut fields = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                chars.next();
-                fields.last_mut().unwrap().push('"');
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => fields.push(String::new()),
-            (c, _) => fields.last_mut().unwrap().push(c),
-        }
-    }
-    fields
-}
-
-/// Share of CSV rows whose recorded fence (column `label`) is the one `assign` picks.
-fn agreement(index: &GeofenceIndex, csv: &str, lat: &str, lon: &str, label: &str) -> f64 {
-    let mut lines = csv.lines();
-    let header = csv_fields(lines.next().unwrap());
+/// Share of the rows of the CSV file `path` whose recorded fence (column `label`) is the one
+/// `assign` picks.
+fn agreement(index: &GeofenceIndex, path: &Path, lat: &str, lon: &str, label: &str) -> f64 {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header = reader.headers().unwrap().clone();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let (lat, lon, label) = (col(lat), col(lon), col(label));
     let (mut rows, mut hits) = (0_u32, 0_u32);
-    for line in lines {
-        let f = csv_fields(line);
+    for f in reader.records() {
+        let f = f.unwrap();
         let (Ok(y), Ok(x)) = (f[lat].parse::<f64>(), f[lon].parse::<f64>()) else {
             continue;
         };
@@ -239,7 +221,7 @@ fn agreement(index: &GeofenceIndex, csv: &str, lat: &str, lon: &str, label: &str
 fn chicago_incidents_match_recorded_beat() {
     let dir = shared_data("chicago-incidents-englewood");
     let index = GeofenceIndex::build(&chicago_catalog(), Resolution::Ten).unwrap();
-    let csv = std::fs::read_to_string(dir.join("crimes2017.csv")).unwrap();
+    let csv = dir.join("crimes2017.csv");
     let share = agreement(&index, &csv, "latitude", "longitude", "beat");
     eprintln!(
         "chicago 2017: {:.2} % agree with the recorded beat",
@@ -253,7 +235,7 @@ fn chicago_incidents_match_recorded_beat() {
 fn sf_incidents_match_recorded_district() {
     let dir = shared_data("sf-incidents-2013-12");
     let index = GeofenceIndex::build(&sf_catalog(), Resolution::Ten).unwrap();
-    let csv = std::fs::read_to_string(dir.join("sf_incidents_2013-12.csv")).unwrap();
+    let csv = dir.join("sf_incidents_2013-12.csv");
     let share = agreement(&index, &csv, "lat", "lng", "PdDistrict");
     eprintln!("sf 2013-12: {:.2} % agree with PdDistrict", share * 100.0);
     assert!(share >= 0.97, "{share}");

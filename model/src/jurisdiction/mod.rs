@@ -12,8 +12,9 @@
 //! Two files are data rather than description and have loaders of their own, since a job may
 //! read another file in their format: `incidents.csv` ([`load_incidents`]) and the optional
 //! `population.csv` ([`load_population`]). The road network is named
-//! ([`Jurisdiction::roads_path`]) and read by analytics. CSV files are plain comma-separated
-//! text with a fixed header and no quoting.
+//! ([`Jurisdiction::roads_path`]) and read by analytics. CSV files are comma-separated text
+//! (RFC 4180: a field may be quoted, to hold a comma, a line break or a doubled quote) with a
+//! fixed header; fields are trimmed and blank lines skipped.
 //!
 //! Local dates and times become instants in one way, [`local_to_utc`], which refuses a local
 //! time that does not exist rather than guessing one.
@@ -313,16 +314,29 @@ fn parse_hh_mm(s: &str) -> Option<NaiveTime> {
     NaiveTime::parse_from_str(s, "%H:%M").ok()
 }
 
-/// Rows of a headered CSV file as (1-based line, fields), after checking the header; blank
-/// lines are skipped and quoted fields refused.
+/// Rows of a headered CSV file as (1-based line where the row starts, fields), after checking
+/// the header. Fields are trimmed and may be quoted; blank lines are skipped.
 fn read_csv(path: &Path, header: &[&str]) -> Result<Vec<(usize, Vec<String>)>, JurisdictionError> {
     let text = read(path)?;
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
-    match lines.next() {
-        Some((_, first)) if first.split(',').map(str::trim).eq(header.iter().copied()) => {}
+    // Flexible: a row of the wrong length is refused below, naming its line, rather than by
+    // the reader.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut lines = LineCounter::new(&text);
+    let mut record = csv::StringRecord::new();
+    // The next record's line, or `None` at the end of the file.
+    let mut next = |reader: &mut csv::Reader<&[u8]>, record: &mut csv::StringRecord| {
+        let line = lines.line_at(usize::try_from(reader.position().byte()).unwrap_or(usize::MAX));
+        match reader.read_record(record) {
+            Ok(more) => Ok(more.then_some(line)),
+            Err(e) => Err(csv_error(path, line, e.to_string())),
+        }
+    };
+    match next(&mut reader, &mut record)? {
+        Some(_) if record.iter().eq(header.iter().copied()) => {}
         _ => {
             return Err(csv_error(
                 path,
@@ -332,21 +346,53 @@ fn read_csv(path: &Path, header: &[&str]) -> Result<Vec<(usize, Vec<String>)>, J
         }
     }
     let mut rows = Vec::new();
-    for (n, line) in lines.filter(|(_, l)| !l.trim().is_empty()) {
-        if line.contains('"') {
-            return Err(csv_error(path, n, "quoted fields are not supported".into()));
+    while let Some(line) = next(&mut reader, &mut record)? {
+        // A line of blanks is one empty field.
+        if record.len() == 1 && record[0].is_empty() {
+            continue;
         }
-        let fields: Vec<String> = line.split(',').map(|f| f.trim().to_owned()).collect();
-        if fields.len() != header.len() {
+        if record.len() != header.len() {
             return Err(csv_error(
                 path,
-                n,
-                format!("expected {} fields, found {}", header.len(), fields.len()),
+                line,
+                format!("expected {} fields, found {}", header.len(), record.len()),
             ));
         }
-        rows.push((n, fields));
+        rows.push((line, record.iter().map(str::to_owned).collect()));
     }
     Ok(rows)
+}
+
+/// The line numbers of a CSV text's records, for errors. The csv crate's own record positions
+/// leave blank lines out of the count and miscount CRLF line ends, so they are counted here
+/// from the byte at which the reader starts each record.
+struct LineCounter<'a> {
+    text: &'a str,
+    /// Newlines before byte `counted`.
+    newlines: usize,
+    counted: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        LineCounter {
+            text,
+            newlines: 0,
+            counted: 0,
+        }
+    }
+
+    /// The 1-based line of the record the reader starts reading at byte `from`: that of its
+    /// first byte that ends no line (the reader skips line ends before a record).
+    fn line_at(&mut self, from: usize) -> usize {
+        let rest = self.text.get(from..).unwrap_or_default();
+        let start = from + rest.find(|c| c != '\r' && c != '\n').unwrap_or(rest.len());
+        if let Some(between) = self.text.as_bytes().get(self.counted..start) {
+            self.newlines += between.iter().filter(|&&b| b == b'\n').count();
+            self.counted = start;
+        }
+        self.newlines + 1
+    }
 }
 
 /// Parses field `col` of a CSV row, naming the column on failure.

@@ -230,8 +230,8 @@ pub const INCIDENTS_HEADER: [&str; 9] = [
     "arrived",
 ];
 
-/// Loads a file in the format of `incidents.csv` (header [`INCIDENTS_HEADER`], no quoting;
-/// times RFC 3339 with an offset; `unit`, `dispatched`, `arrived` may be empty).
+/// Loads a file in the format of `incidents.csv` (header [`INCIDENTS_HEADER`], fields may be
+/// quoted; times RFC 3339 with an offset; `unit`, `dispatched`, `arrived` may be empty).
 ///
 /// # Errors
 /// [`JurisdictionError::Io`] or [`JurisdictionError::Csv`] naming the line and column, or

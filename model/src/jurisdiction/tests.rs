@@ -158,6 +158,59 @@ fn incidents_load() {
     );
 }
 
+/// Quoted fields are CSV (RFC 4180): a comma, a doubled quote and a line break inside quotes
+/// belong to the field, and the rows after a field over two lines keep their own line
+/// numbers in errors.
+#[test]
+fn quoted_fields_are_read_and_lines_still_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("incidents.csv");
+    let head = INCIDENTS_HEADER.join(",");
+    std::fs::write(
+        &path,
+        format!(
+            "{head}\n\
+             \"IN1, \"\"north\"\"\",2025-11-23T00:21:15-06:00,40.09,-88.91,\"theft\nfrom car\",3,,,\n\
+             \n\
+             IN2 , 2025-11-23T00:41:55-06:00 ,40.1,-88.9,vandalism,3,,,\n"
+        ),
+    )
+    .unwrap();
+    let rows = load_incidents(&path).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].id, "IN1, \"north\"");
+    assert_eq!(rows[0].category, "theft\nfrom car");
+    assert_eq!((rows[1].id.as_str(), rows[1].lat), ("IN2", 40.1));
+
+    // Line 5 (the quoted field spans lines 2 and 3, line 4 is blank) has a bad priority.
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("vandalism,3", "vandalism,high")).unwrap();
+    let err = load_incidents(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("incidents.csv:5:") && err.contains("`priority`") && err.contains("high"),
+        "{err}"
+    );
+    // So do CRLF line ends after a blank line.
+    std::fs::write(
+        &path,
+        format!("{head}\r\n\r\nIN4,2025-11-23T00:41:55-06:00,40.1,-88.9,x,high,,,\r\n"),
+    )
+    .unwrap();
+    let err = load_incidents(&path).unwrap_err().to_string();
+    assert!(err.contains("incidents.csv:3:"), "{err}");
+    // A row with a field too many names its line too.
+    std::fs::write(
+        &path,
+        format!("{head}\nIN3,2025-11-23T00:41:55-06:00,40.1,-88.9,x,3,,,,\n"),
+    )
+    .unwrap();
+    let err = load_incidents(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("incidents.csv:2:") && err.contains("expected 9 fields, found 10"),
+        "{err}"
+    );
+}
+
 #[test]
 fn population_rows_are_checked() {
     let dir = tempfile::tempdir().unwrap();
