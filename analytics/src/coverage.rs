@@ -362,8 +362,7 @@ mod tests {
 
     #[test]
     fn fixture_fences_have_cells() {
-        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
-        let j = model::jurisdiction::Jurisdiction::load(&fixtures).unwrap();
+        let j = model::jurisdiction::Jurisdiction::load(&devkit::testkit::fixtures()).unwrap();
         let cells = fence_cells("zone", &j.catalog().zones, Resolution::Nine).unwrap();
         assert!(cells.iter().all(|f| !f.cells.is_empty()));
         // Zones do not overlap, and centre containment assigns each cell once.

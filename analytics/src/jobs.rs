@@ -667,7 +667,7 @@ mod tests {
     use polars::prelude::{ParquetWriter, PlSmallStr};
 
     fn fixtures() -> Jurisdiction {
-        Jurisdiction::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")).unwrap()
+        Jurisdiction::load(&devkit::testkit::fixtures()).unwrap()
     }
 
     /// A store holding one local day of the fixture roster: every unit on duty that day

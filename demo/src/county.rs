@@ -2240,14 +2240,10 @@ impl County {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use devkit::testkit::fixtures;
     use geo::{Area as _, Contains, Coord, Intersects, LineString, MultiPolygon, Point, Polygon};
     use quick_xml::events::Event;
     use std::collections::{BTreeSet, VecDeque};
-    use std::path::PathBuf;
-
-    fn fixtures() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
-    }
 
     fn read(name: &str) -> String {
         std::fs::read_to_string(fixtures().join(name)).unwrap()

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
+use devkit::testkit::{fixtures, osmium, shared_data};
 use model::jurisdiction::{self, Incident, Jurisdiction};
 
 use super::*;
@@ -329,10 +330,6 @@ fn failing_areas_cluster_adjacent_cells() {
     assert_eq!(summary.failing_areas, areas);
 }
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
-}
-
 struct County {
     jurisdiction: Jurisdiction,
     net: RoadNetwork,
@@ -483,39 +480,9 @@ fn fixture_what_if_a_station_in_harlan_closes_the_north_pocket() {
     assert!(passing_area_share(&c.grid, &after) > passing_area_share(&c.grid, &before));
 }
 
-/// The shared data folder's file, or `None` (with a message) when it is missing and
-/// `PATROL_REQUIRE_DATA` (set by CI) is not.
-fn shared_data(relative: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(relative);
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("PATROL_REQUIRE_DATA").is_none() && std::env::var_os("CI").is_none(),
-        "{} is missing and PATROL_REQUIRE_DATA or CI is set",
-        path.display()
-    );
-    eprintln!("skipping: {} not found", path.display());
-    None
-}
-
-/// `osmium` from Debian's osmium-tool, or `None` with a message when it is absent locally.
-fn osmium() -> Option<&'static str> {
-    let found = std::process::Command::new("osmium")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if found {
-        return Some("osmium");
-    }
-    assert!(
-        std::env::var_os("PATROL_REQUIRE_DATA").is_none(),
-        "osmium (osmium-tool) is not installed and PATROL_REQUIRE_DATA is set"
-    );
-    eprintln!("skipping: osmium (osmium-tool) is not installed");
-    None
+/// The Logan Square OSM extract of the shared data (the test fails when it is missing).
+fn logan_osm() -> PathBuf {
+    shared_data("chicago-osm-logan-square").join("chicago_logan_square.osm")
 }
 
 /// The `<bounds>` box of the Logan Square extract as an outline.
@@ -535,10 +502,9 @@ fn logan_sources() -> Vec<Source> {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn logan_square_rule_is_sane_on_real_roads() {
-    let Some(path) = shared_data("chicago-osm-logan-square/chicago_logan_square.osm") else {
-        return;
-    };
+    let path = logan_osm();
     let net = RoadNetwork::load(&path, &SpeedTable::defaults()).unwrap();
     let fast = RoadNetwork::load(&path, &SpeedTable::defaults().with_factor(2.0).unwrap()).unwrap();
     let grid = Grid::new(&net, &logan_outline(), 10).unwrap();
@@ -559,16 +525,12 @@ fn logan_square_rule_is_sane_on_real_roads() {
 }
 
 #[test]
+#[ignore = "needs ../shared/data and osmium"]
 fn logan_square_pbf_gives_the_same_verdict() {
-    let Some(xml) = shared_data("chicago-osm-logan-square/chicago_logan_square.osm") else {
-        return;
-    };
-    let Some(osmium) = osmium() else {
-        return;
-    };
+    let xml = logan_osm();
     let dir = tempfile::tempdir().unwrap();
     let pbf = dir.path().join("roads.osm.pbf");
-    let status = std::process::Command::new(osmium)
+    let status = std::process::Command::new(osmium())
         .arg("cat")
         .arg(&xml)
         .arg("-o")

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use devkit::testkit::{fixtures, osmium, shared_data};
+
 use super::*;
 use crate::distance::{EARTH_RADIUS_M, haversine_m};
 
@@ -488,34 +490,19 @@ fn check_nearest(net: &RoadNetwork, queries: &[(f64, f64)]) {
     }
 }
 
-/// A file under the shared data folder; `None` (with a message) when it is missing, unless
-/// `CI` is set.
-fn shared_data(relative: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data")
-        .join(relative);
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{} is missing",
-        path.display()
-    );
-    eprintln!("skipping: {} not found", path.display());
-    None
+/// The Logan Square OSM extract of the shared data (the test fails when it is missing).
+fn logan_osm() -> PathBuf {
+    shared_data("chicago-osm-logan-square").join("chicago_logan_square.osm")
 }
 
-fn logan_square(speeds: &SpeedTable) -> Option<RoadNetwork> {
-    let path = shared_data("chicago-osm-logan-square/chicago_logan_square.osm")?;
-    Some(RoadNetwork::load(&path, speeds).unwrap())
+fn logan_square(speeds: &SpeedTable) -> RoadNetwork {
+    RoadNetwork::load(&logan_osm(), speeds).unwrap()
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn logan_square_loads_with_source_counts() {
-    let Some(net) = logan_square(&SpeedTable::defaults()) else {
-        return;
-    };
+    let net = logan_square(&SpeedTable::defaults());
     let report = net.report();
     // SOURCE.md lists 258 highway ways by class but omits one secondary_link.
     let by_class: BTreeMap<String, usize> = [
@@ -549,13 +536,10 @@ fn logan_square_loads_with_source_counts() {
 }
 
 #[test]
+#[ignore = "needs ../shared/data"]
 fn logan_square_drive_distances_and_speed_scaling() {
-    let Some(net) = logan_square(&SpeedTable::defaults()) else {
-        return;
-    };
-    let Some(fast) = logan_square(&SpeedTable::defaults().with_factor(2.0).unwrap()) else {
-        return;
-    };
+    let net = logan_square(&SpeedTable::defaults());
+    let fast = logan_square(&SpeedTable::defaults().with_factor(2.0).unwrap());
     let (source, _) = net.nearest_node(41.9338, -87.7149).unwrap();
     let (slat, slon) = net.coord(source).unwrap();
     let reach = net.multi_source(&[(source, 0.0)]).unwrap();
@@ -588,11 +572,7 @@ fn logan_square_drive_distances_and_speed_scaling() {
 
 #[test]
 fn fixture_roads_osm_is_strongly_connected() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/roads.osm");
-    if !path.exists() {
-        eprintln!("skipping: {} not found", path.display());
-        return;
-    }
+    let path = fixtures().join("roads.osm");
     let net = RoadNetwork::load(&path, &SpeedTable::defaults()).unwrap();
     let report = net.report();
     assert_eq!(
@@ -601,24 +581,6 @@ fn fixture_roads_osm_is_strongly_connected() {
         "{report:?}"
     );
     assert!(net.edge_count() > 0);
-}
-
-/// The `osmium` binary (Debian's `osmium-tool`), or `None` with a message when it is not
-/// installed and `PATROL_REQUIRE_DATA` is not set (CI installs it and sets the variable).
-fn osmium() -> Option<&'static str> {
-    let found = std::process::Command::new("osmium")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if found {
-        return Some("osmium");
-    }
-    assert!(
-        std::env::var_os("PATROL_REQUIRE_DATA").is_none(),
-        "osmium (osmium-tool) is not installed and PATROL_REQUIRE_DATA is set"
-    );
-    eprintln!("skipping: osmium (osmium-tool) is not installed");
-    None
 }
 
 /// Converts an OSM XML file to `<dir>/<name>.osm.pbf` with osmium.
@@ -659,10 +621,9 @@ fn assert_same_network(a: &RoadNetwork, b: &RoadNetwork) {
 }
 
 #[test]
+#[ignore = "needs osmium"]
 fn pbf_from_osmium_matches_the_xml() {
-    let Some(osmium) = osmium() else {
-        return;
-    };
+    let osmium = osmium();
     let dir = tempfile::tempdir().unwrap();
     let xml = dir.path().join("small.osm");
     std::fs::write(&xml, SMALL_OSM).unwrap();
@@ -677,15 +638,11 @@ fn pbf_from_osmium_matches_the_xml() {
 }
 
 #[test]
+#[ignore = "needs ../shared/data and osmium"]
 fn logan_square_pbf_matches_the_xml() {
-    let Some(xml) = shared_data("chicago-osm-logan-square/chicago_logan_square.osm") else {
-        return;
-    };
-    let Some(osmium) = osmium() else {
-        return;
-    };
+    let xml = logan_osm();
     let dir = tempfile::tempdir().unwrap();
-    let pbf = to_pbf(osmium, &xml, dir.path(), "logan");
+    let pbf = to_pbf(osmium(), &xml, dir.path(), "logan");
     let speeds = SpeedTable::defaults();
     let from_xml = RoadNetwork::load(&xml, &speeds).unwrap();
     let from_pbf = RoadNetwork::load(&pbf, &speeds).unwrap();

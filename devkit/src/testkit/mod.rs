@@ -57,6 +57,24 @@ pub fn shared_data(name: &str) -> PathBuf {
     dir
 }
 
+/// The `osmium` binary (Debian's `osmium-tool`), for the tests that write `.osm.pbf` files.
+/// They are `#[ignore = "needs osmium"]` (or `"needs ../shared/data and osmium"`): CI's
+/// extended step installs it and runs them.
+///
+/// # Panics
+/// When it is not installed: the test fails rather than passing having checked nothing.
+pub fn osmium() -> &'static str {
+    let found = std::process::Command::new("osmium")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "this test needs osmium: install it (apt-get install -y osmium-tool)"
+    );
+    "osmium"
+}
+
 /// Where a test writes what a person may want to look at afterwards (screenshots, rendered
 /// reports): `target/<name>/`, created if needed.
 ///
