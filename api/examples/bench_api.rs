@@ -19,7 +19,6 @@ use api::wiring::{self, ApiSettings, IngestSettings};
 use devkit::broker;
 use ingest::ping::{Extras, Flags, Ping};
 use ingest::sink::live::LiveState;
-use ingest::source::mqtt::MqttSourceConfig;
 use ingest::store::StoredPing;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -165,16 +164,7 @@ async fn main() {
     let tracker = TaskTracker::new();
     let token = CancellationToken::new();
     let running = wiring::start_ingest(
-        IngestSettings {
-            fixtures: fixtures.clone(),
-            store: store.path().to_owned(),
-            mqtt: MqttSourceConfig::new("127.0.0.1", mqtt, "bench-api"),
-            flush_interval: Duration::from_secs(5),
-            retention: None,
-            node: None,
-            channels: ingest::pipeline::ChannelConfig::DEFAULT,
-            sweep_every: ingest::sink::live::SWEEP_EVERY,
-        },
+        IngestSettings::local(fixtures.clone(), store.path().to_owned(), mqtt, "bench-api"),
         &tracker,
         &token,
     )

@@ -52,16 +52,12 @@ pub(crate) async fn demo(a: DemoArgs) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
     let token = CancellationToken::new();
     let running = wiring::start_ingest(
-        IngestSettings {
-            fixtures: fixtures.clone(),
-            store: a.data.join("store"),
-            mqtt: mqtt::MqttSourceConfig::new("127.0.0.1", a.mqtt_port, "patrol-demo-ingest"),
-            flush_interval: Duration::from_secs(5),
-            retention: None,
-            node: None,
-            channels: ingest::pipeline::ChannelConfig::DEFAULT,
-            sweep_every: ingest::sink::live::SWEEP_EVERY,
-        },
+        IngestSettings::local(
+            fixtures.clone(),
+            a.data.join("store"),
+            a.mqtt_port,
+            "patrol-demo-ingest",
+        ),
         &tracker,
         &token,
     )?;

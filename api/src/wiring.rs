@@ -88,6 +88,25 @@ pub struct IngestSettings {
     pub sweep_every: Duration,
 }
 
+impl IngestSettings {
+    /// Ingest from a broker on this machine at `mqtt_port` as `client_id`, with the serve
+    /// defaults: a flush every 5 s, no retention, the host's name, the default channels and
+    /// offline sweep.
+    #[must_use]
+    pub fn local(fixtures: PathBuf, store: PathBuf, mqtt_port: u16, client_id: &str) -> Self {
+        Self {
+            fixtures,
+            store,
+            mqtt: MqttSourceConfig::new("127.0.0.1", mqtt_port, client_id),
+            flush_interval: Duration::from_secs(5),
+            retention: None,
+            node: None,
+            channels: ChannelConfig::DEFAULT,
+            sweep_every: ingest::sink::live::SWEEP_EVERY,
+        }
+    }
+}
+
 /// A running ingest.
 #[derive(Debug)]
 pub struct Running {

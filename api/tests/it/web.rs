@@ -16,7 +16,7 @@ use devkit::broker;
 use devkit::testkit::http::Response;
 use devkit::testkit::sse::SseStream;
 use devkit::testkit::{fixtures, free_port, wait_until_async};
-use ingest::source::mqtt::{MqttSourceConfig, Publisher, PublisherConfig};
+use ingest::source::mqtt::{Publisher, PublisherConfig};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -64,14 +64,14 @@ impl Server {
         let token = CancellationToken::new();
         let running = wiring::start_ingest(
             IngestSettings {
-                fixtures: fixtures(),
-                store: store.path().to_owned(),
-                mqtt: MqttSourceConfig::new("127.0.0.1", mqtt, &format!("it-{mqtt}")),
+                // Parquet soon after the WAL, so history routes see what was just sent.
                 flush_interval: Duration::from_millis(300),
-                retention: None,
-                node: None,
-                channels: ingest::pipeline::ChannelConfig::DEFAULT,
-                sweep_every: ingest::sink::live::SWEEP_EVERY,
+                ..IngestSettings::local(
+                    fixtures(),
+                    store.path().to_owned(),
+                    mqtt,
+                    &format!("it-{mqtt}"),
+                )
             },
             &tracker,
             &token,
