@@ -496,7 +496,7 @@ pub fn run(j: &Jurisdiction, store: &Path, req: &Request) -> Result<Output, Anal
         job.scenario = req.scenario.clone();
         job.incidents.clone_from(&req.incidents);
         let report = job
-            .run()
+            .run_on(j)
             .map_err(|e| AnalyticsError::Response(Box::new(e)))?;
         let cells = report.cell_table()?;
         response = Some(Box::new(report));

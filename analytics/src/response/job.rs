@@ -124,13 +124,20 @@ impl ResponseJob {
     /// # Errors
     /// A [`JobError`] naming the file or step that failed.
     pub fn run(&self) -> Result<ResponseReport, JobError> {
+        self.run_on(&Jurisdiction::load(&self.fixtures)?)
+    }
+
+    /// As [`ResponseJob::run`], on a jurisdiction already loaded from `fixtures`.
+    ///
+    /// # Errors
+    /// A [`JobError`] naming the file or step that failed.
+    pub fn run_on(&self, j: &Jurisdiction) -> Result<ResponseReport, JobError> {
         if self.from >= self.to {
             return Err(JobError::EmptySpan {
                 from: self.from,
                 to: self.to,
             });
         }
-        let j = Jurisdiction::load(&self.fixtures)?;
         let settings = j.settings();
         let roads = j
             .roads_path()
