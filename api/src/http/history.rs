@@ -22,11 +22,10 @@ use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use ingest::store::projected_reader;
 use model::schema::{
     BEAT, DETAIL, EVENTS, FIX_TIME, FLAGS, LAT, LON, PINGS, SPEED_KMH, STATION, TIME, UNIT, ZONE,
 };
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{Value, json};
 
 use crate::http::auth::Caller;
@@ -208,7 +207,7 @@ fn read_file(
     out: &mut Vec<Fix>,
     stop: &Stop,
 ) -> anyhow::Result<()> {
-    for batch in read_columns(File::open(path)?, &COLUMNS)? {
+    for batch in projected_reader(File::open(path)?, &COLUMNS)? {
         stop.check()?;
         let b = batch?;
         let units = col::<StringArray>(&b, UNIT)?;
@@ -287,21 +286,6 @@ fn fix_table(fixes: &[Fix]) -> anyhow::Result<RecordBatch> {
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?)
 }
 
-/// The batches of a Parquet file with only `columns` read (those it has).
-fn read_columns(
-    file: File,
-    columns: &[&str],
-) -> anyhow::Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
-    let schema = builder.parquet_schema();
-    let indices: Vec<usize> = columns
-        .iter()
-        .filter_map(|c| schema.columns().iter().position(|d| d.name() == *c))
-        .collect();
-    let mask = ProjectionMask::leaves(schema, indices);
-    Ok(builder.with_projection(mask).build()?)
-}
-
 fn col<'a, T: Array + 'static>(b: &'a RecordBatch, name: &str) -> anyhow::Result<&'a T> {
     b.column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())
@@ -325,7 +309,7 @@ pub(crate) fn read_events(
         for path in parquet_files(&dir) {
             stop.check()?;
             let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-            for batch in read_columns(file, &[TIME, DETAIL])? {
+            for batch in projected_reader(file, &[TIME, DETAIL])? {
                 stop.check()?;
                 let b = batch?;
                 let times = col::<TimestampMillisecondArray>(&b, TIME)?;

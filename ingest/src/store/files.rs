@@ -17,7 +17,7 @@ use model::schema::{
 };
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
@@ -321,9 +321,15 @@ pub(crate) fn event_rows(dir: &Path, out: &mut Vec<StoredEvent>) -> Result<(), S
     Ok(())
 }
 
-/// Reads the named columns of one file.
-pub(crate) fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordBatch>, StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+/// The batches of a store's Parquet file with only `columns` read (those it has), as they
+/// are decoded: readers that stop between batches (the HTTP API's) read no further.
+///
+/// # Errors
+/// The file is not Parquet.
+pub fn projected_reader(
+    file: File,
+    columns: &[&str],
+) -> Result<ParquetRecordBatchReader, parquet::errors::ParquetError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
     let schema = builder.parquet_schema();
     let indices: Vec<usize> = columns
@@ -331,7 +337,13 @@ pub(crate) fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordBa
         .filter_map(|c| schema.columns().iter().position(|d| d.name() == *c))
         .collect();
     let mask = ProjectionMask::leaves(schema, indices);
-    let reader = builder.with_projection(mask).build()?;
+    builder.with_projection(mask).build()
+}
+
+/// Reads the named columns of one file.
+pub(crate) fn read_columns(path: &Path, columns: &[&str]) -> Result<Vec<RecordBatch>, StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let reader = projected_reader(file, columns)?;
     Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 

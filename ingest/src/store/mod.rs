@@ -24,6 +24,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::ping::Rejection;
+pub use files::projected_reader;
 use files::{day_of, partition_dir};
 pub use record::{Record, StoredEvent, StoredPing, WalEntry};
 pub use resume::{Input, Resume};
