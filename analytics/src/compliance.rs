@@ -460,6 +460,7 @@ mod tests {
             kind: kind.parse().unwrap(),
             station: "ST1".into(),
             crew: 1,
+            devices: Default::default(),
         }
     }
 

@@ -123,6 +123,7 @@ pub(crate) fn units(list: &[(&str, &str)]) -> LazyFrame {
             kind: kind.parse().unwrap(),
             station: "ST1".into(),
             crew: 1,
+            devices: Default::default(),
         })
         .collect();
     crate::dosage::units_table(&units).unwrap()

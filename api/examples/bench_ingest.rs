@@ -30,9 +30,8 @@ use devkit::bench::{self, cpu_seconds, now_us, percentile_ms, raw_mqtt};
 use devkit::broker;
 use ingest::pipeline::{self, ChannelConfig, PipelineConfig};
 use ingest::sink::live::{LiveConfig, LiveState, SWEEP_EVERY};
-use ingest::source::mqtt::{
-    self, Delivery, MqttSourceConfig, Publisher, PublisherConfig, SourceStats,
-};
+use ingest::source::intake::{Body, Delivery, Intake};
+use ingest::source::mqtt::{self, MqttSourceConfig, Publisher, PublisherConfig, SourceStats};
 use ingest::store::StoreConfig;
 use model::jurisdiction::Jurisdiction;
 use tokio::sync::{mpsc, watch};
@@ -87,7 +86,10 @@ fn args() -> anyhow::Result<Args> {
 
 /// The value of `"sent_us":` in a payload. The publishers put it last, so the search runs
 /// from the end (the tap sees every message; a scan from the start showed in profiles).
-fn sent_us(payload: &[u8]) -> Option<i64> {
+fn sent_us(body: &Body) -> Option<i64> {
+    let Body::Mqtt { payload, .. } = body else {
+        return None;
+    };
     let key = b"\"sent_us\":";
     let at = payload.windows(key.len()).rposition(|w| w == key)? + key.len();
     let digits = &payload[at..];
@@ -155,8 +157,7 @@ async fn main() -> anyhow::Result<()> {
     let source_stats = Arc::new(SourceStats::default());
     tracker.spawn(mqtt::run(
         scfg,
-        src_tx,
-        durable_rx,
+        Intake::new(src_tx, durable_rx),
         source_stats,
         token.clone(),
     ));
@@ -166,7 +167,7 @@ async fn main() -> anyhow::Result<()> {
     let tap_pending = pending.clone();
     tracker.spawn(async move {
         while let Some(d) = src_rx.recv().await {
-            if let Some(t) = sent_us(&d.payload)
+            if let Some(t) = sent_us(&d.body)
                 && let Ok(mut p) = tap_pending.lock()
             {
                 p.push_back((d.seq, t));

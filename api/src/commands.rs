@@ -157,6 +157,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<()> {
             node: file.store_settings.node.clone(),
             channels: file.pipeline.channels(),
             sweep_every: file.pipeline.sweep_every(),
+            gateways: file.gateways.clone(),
         },
         &tracker,
         &token,

@@ -23,6 +23,14 @@
 //! store_queue = 8                 # batches waiting for the store (then the stage waits)
 //! live_capacity = 4096            # live events a slow subscriber may lag before it skips ahead
 //! sweep_interval_s = 5            # how often silent units are marked offline
+//! [gateways]                      # device protocols, each on its own address; unset = off
+//! osmand = "0.0.0.0:5055"         # OsmAnd / Traccar Client (HTTP)
+//! jt808 = "0.0.0.0:5015"          # JT/T 808 terminals (TCP)
+//! gt06 = "0.0.0.0:5023"           # GT06 / Concox trackers (TCP)
+//! teltonika = "0.0.0.0:5027"      # Teltonika Codec 8 / 8E (TCP)
+//! lip_udp = "0.0.0.0:5030"        # TETRA LIP from a radio dispatch gateway (UDP; TCP: lip_tcp)
+//! nmea_udp = "0.0.0.0:5031"       # NMEA from a radio dispatch gateway (UDP; TCP: nmea_tcp)
+//! idle_timeout_s = 600            # close a TCP connection silent this long
 //! [[tokens]]                      # one per API client; `patrol token new` prints these
 //! hash = "9f86d0...(64 hex digits)" # SHA-256 of the token
 //! role = "command"                # command | analyst | chief | admin
@@ -39,6 +47,7 @@ use ingest::pipeline::ChannelConfig;
 use ingest::sink::live::SWEEP_EVERY;
 use serde::Deserialize;
 
+use crate::gateways::GatewayAddrs;
 use crate::http::auth::TokenConfig;
 
 /// The whole file; every key optional, flags override it.
@@ -60,6 +69,9 @@ pub struct ServeConfig {
     /// Channel capacities and the offline sweep.
     #[serde(default)]
     pub pipeline: PipelineSettings,
+    /// Device gateways' listen addresses; each unset one is off.
+    #[serde(default)]
+    pub gateways: GatewayAddrs,
     /// API bearer tokens (`[[tokens]]`), stored as SHA-256 hashes.
     #[serde(default)]
     pub tokens: Vec<TokenConfig>,

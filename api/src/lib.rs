@@ -4,6 +4,7 @@
 //! - [`cli`]: the command line; [`commands`]: what each subcommand does; [`analyze`]: the
 //!   patrol analytics jobs behind `patrol analyze`.
 //! - [`config`]: the `serve` config file.
+//! - [`gateways`]: the device gateways' addresses and the OsmAnd HTTP gateway.
 //! - [`server`]: the axum router and route table; [`http`]: its handlers, auth, errors,
 //!   OpenAPI and the embedded map page.
 //! - `kit` (the default `demo` feature): `patrol demo`, `simulate` and `generate`, on the
@@ -15,6 +16,7 @@ pub mod analyze;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod gateways;
 pub mod http;
 #[cfg(feature = "demo")]
 mod kit;

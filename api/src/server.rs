@@ -18,7 +18,9 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
+use ingest::gateway::server::GatewayStats;
 
+use crate::gateways::RunningGateway;
 use crate::http::analytics as analytics_api;
 use crate::http::auth::{self, Access, Caller, Guard, TokenId};
 use crate::http::error::ApiError;
@@ -403,6 +405,61 @@ async fn ready(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value
     }
 }
 
+/// The device gateways' counters, labelled by protocol and transport.
+fn gateway_metrics(out: &mut String, gateways: &[RunningGateway]) {
+    type Read = fn(&GatewayStats) -> u64;
+    let series: [(&str, &str, &str, Read); 6] = [
+        (
+            "patrol_gateway_connections",
+            "gauge",
+            "Device connections open.",
+            |g| g.connections.load(Relaxed),
+        ),
+        (
+            "patrol_gateway_accepted_total",
+            "counter",
+            "Device connections accepted.",
+            |g| g.accepted.load(Relaxed),
+        ),
+        (
+            "patrol_gateway_frames_total",
+            "counter",
+            "Frames, datagrams, lines and requests received.",
+            |g| g.frames.load(Relaxed),
+        ),
+        (
+            "patrol_gateway_fixes_total",
+            "counter",
+            "Fixes handed to the pipeline.",
+            |g| g.fixes.load(Relaxed),
+        ),
+        (
+            "patrol_gateway_rejects_total",
+            "counter",
+            "Frames and records kept as rejects.",
+            |g| g.rejects.load(Relaxed),
+        ),
+        (
+            "patrol_gateway_acks_total",
+            "counter",
+            "Acknowledgements sent once the fixes were durable.",
+            |g| g.acks.load(Relaxed),
+        ),
+    ];
+    for (name, kind, help, read) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for g in gateways {
+            let _ = writeln!(
+                out,
+                "{name}{{protocol=\"{}\",transport=\"{}\"}} {}",
+                g.protocol,
+                g.transport,
+                read(&g.stats)
+            );
+        }
+    }
+}
+
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
     let mut counter = |name: &str, help: &str, value: u64| {
@@ -496,6 +553,7 @@ async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
             let _ = writeln!(out, "patrol_rejected_total{{reason=\"{reason}\"}} {n}");
         }
     }
+    gateway_metrics(&mut out, &s.gateways);
     let h = &s.http;
     let _ = writeln!(
         out,

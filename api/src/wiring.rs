@@ -11,9 +11,11 @@ use anyhow::Context;
 use axum::Router;
 use ingest::decode::DecodeConfig;
 use ingest::events::EventConfig;
+use ingest::gateway::server::DeviceMap;
 use ingest::geofence::index::GeofenceIndex;
 use ingest::pipeline::{self, ChannelConfig, Ingest, PipelineConfig, Stages};
 use ingest::sink::live::{LiveConfig, LiveState};
+use ingest::source::intake::Intake;
 use ingest::source::mqtt::{self, MqttSourceConfig, SourceStats};
 use ingest::store::StoreConfig;
 use ingest::validate::ValidateConfig;
@@ -22,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::gateways::{self, GatewayAddrs, RunningGateway};
 use crate::http::auth::Tokens;
 use crate::http::hub::LiveHub;
 use crate::http::reference::Reference;
@@ -86,6 +89,8 @@ pub struct IngestSettings {
     pub channels: ChannelConfig,
     /// How often silent units are marked offline.
     pub sweep_every: Duration,
+    /// Where the device gateways listen.
+    pub gateways: GatewayAddrs,
 }
 
 impl IngestSettings {
@@ -103,6 +108,7 @@ impl IngestSettings {
             node: None,
             channels: ChannelConfig::DEFAULT,
             sweep_every: ingest::sink::live::SWEEP_EVERY,
+            gateways: GatewayAddrs::default(),
         }
     }
 }
@@ -114,6 +120,8 @@ pub struct Running {
     pub ingest: Ingest,
     /// Source counters.
     pub source: Arc<SourceStats>,
+    /// The device gateways listening.
+    pub gateways: Vec<RunningGateway>,
     /// The loaded jurisdiction.
     pub jurisdiction: Jurisdiction,
 }
@@ -132,11 +140,11 @@ impl Running {
     }
 }
 
-/// Starts the pipeline (with the event engine) and the MQTT source on `tracker`; they stop
-/// when `token` fires.
+/// Starts the pipeline (with the event engine), the MQTT source and the device gateways on
+/// `tracker`; they stop when `token` fires.
 ///
 /// # Errors
-/// When the jurisdiction or the store cannot be opened.
+/// When the jurisdiction or the store cannot be opened, or a gateway's address bound.
 pub fn start_ingest(
     cfg: IngestSettings,
     tracker: &TaskTracker,
@@ -175,7 +183,8 @@ pub fn start_ingest(
         .with_context(|| format!("opening store {}", cfg.store.display()))?;
     let source = Arc::new(SourceStats::default());
     let (stats, failed) = (ingest.stats.clone(), token.clone());
-    let run = mqtt::run(cfg.mqtt, tx, durable_rx, source.clone(), token.clone());
+    let intake = Intake::new(tx, durable_rx);
+    let run = mqtt::run(cfg.mqtt, intake.clone(), source.clone(), token.clone());
     tracker.spawn(async move {
         if let Err(error) = run.await {
             tracing::error!(%error, "MQTT source stopped");
@@ -183,9 +192,12 @@ pub fn start_ingest(
             failed.cancel();
         }
     });
+    let devices = Arc::new(DeviceMap::from_units(j.units()));
+    let gateways = gateways::start(&cfg.gateways, &intake, &devices, tracker, token)?;
     Ok(Running {
         ingest,
         source,
+        gateways,
         jurisdiction: j,
     })
 }
@@ -222,6 +234,7 @@ pub fn router(
         hub,
         ingest: running.ingest.stats.clone(),
         source: running.source.clone(),
+        gateways: running.gateways.clone().into(),
         tokens: Arc::new(api.tokens),
         reference,
         store: api.store,

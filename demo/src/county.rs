@@ -1605,11 +1605,52 @@ fn units(rng: &mut ChaCha8Rng) -> Vec<UnitRow> {
 }
 
 fn units_csv(units: &[UnitRow]) -> String {
-    let mut s = String::from("unit,kind,station,crew\n");
-    for u in units {
-        let _ = writeln!(s, "{},{},{},{}", u.id, u.kind, u.station, u.crew);
+    let mut s = String::from("unit,kind,station,crew,device,imei,issi\n");
+    for (n, u) in (1u64..).zip(units) {
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{}",
+            u.id,
+            u.kind,
+            u.station,
+            u.crew,
+            device_number(n),
+            imei(n),
+            issi(n)
+        );
     }
     s
+}
+
+/// The `n`th unit's device id: an 11-digit mobile number (a JT/T 808 terminal's, and the id
+/// its phone's tracker app and radio feed send).
+fn device_number(n: u64) -> String {
+    format!("{}", 13_900_000_000 + n)
+}
+
+/// The `n`th unit's tracker IMEI: 14 digits and the Luhn check digit.
+fn imei(n: u64) -> String {
+    let body = format!("{:014}", 35_000_000_000_000 + n);
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let d2 = d * 2;
+                d2 / 10 + d2 % 10
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+/// The `n`th unit's TETRA radio ISSI.
+fn issi(n: u64) -> String {
+    format!("{}", 2_001_000 + n)
 }
 
 struct RosterRow {
@@ -2130,9 +2171,14 @@ impl County {
         }
         s.push_str(
             "\n## Fleet (`units.csv`)\n\n\
-             Header `unit,kind,station,crew`. `kind` is `car`, `bike`, `ebike` or `foot` (foot = \
-             hand-held radio); ids are the kind's letter and a number (`C01`, `B05`, `E02`, `F10`). \
-             `crew` is the number of officers (1-3). Bikes and foot patrols go in groups of two; \
+             Header `unit,kind,station,crew,device,imei,issi`. `kind` is `car`, `bike`, `ebike` or \
+             `foot` (foot = hand-held radio); ids are the kind's letter and a number (`C01`, `B05`, \
+             `E02`, `F10`). `crew` is the number of officers (1-3). The last three columns are the \
+             identities the unit's devices report with, for the device gateways: `device` (an \
+             11-digit number: a JT/T 808 terminal's phone number, or the id an OsmAnd/Traccar \
+             client or an NMEA feed sends), `imei` (a GT06 or Teltonika tracker's, with its Luhn \
+             check digit) and `issi` (a TETRA radio's). They are made up. Bikes and foot patrols \
+             go in groups of two; \
              ",
         );
         let _ = write!(

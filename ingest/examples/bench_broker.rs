@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use devkit::bench::raw_mqtt::{self, Error};
 use devkit::bench::{self, cpu_seconds, now_us, percentile_ms};
-use ingest::source::mqtt::{self, Delivery, MqttSourceConfig, Publisher, PublisherConfig};
+use ingest::source::mqtt::{self, MqttSourceConfig, Publisher, PublisherConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -115,7 +115,10 @@ fn payload(i: usize) -> Vec<u8> {
 }
 
 /// The publish time at the start of a payload made by [`payload`].
-fn sent_us(payload: &[u8]) -> Option<i64> {
+fn sent_us(body: &Body) -> Option<i64> {
+    let Body::Mqtt { payload, .. } = body else {
+        return None;
+    };
     let rest = payload.strip_prefix(b"{\"sent_us\":")?;
     let end = rest.iter().position(|b| !b.is_ascii_digit())?;
     std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
@@ -225,7 +228,12 @@ async fn source_subscribe(
     let (durable_tx, durable_rx) = watch::channel(0u64);
     let token = CancellationToken::new();
     let stats = Arc::new(mqtt::SourceStats::default());
-    let source = tokio::spawn(mqtt::run(cfg, tx, durable_rx, stats.clone(), token.clone()));
+    let source = tokio::spawn(mqtt::run(
+        cfg,
+        Intake::new(tx, durable_rx),
+        stats.clone(),
+        token.clone(),
+    ));
     // The source subscribes right after CONNACK; give it that moment.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = ready.send(());
@@ -239,7 +247,7 @@ async fn source_subscribe(
         let mut upto = 0;
         for d in buf.drain(..) {
             upto = d.seq;
-            if let Some(t) = sent_us(&d.payload) {
+            if let Some(t) = sent_us(&d.body) {
                 lat.push(now - t);
             }
         }

@@ -1,4 +1,5 @@
-//! Ingest: everything between a device's MQTT publish and a durable, queryable record.
+//! Ingest: everything between a device's report (MQTT, or a device gateway) and a durable,
+//! queryable record.
 //!
 //! # Layout
 //! - [`ping`]: the validated `Ping`, its flags, and the `Rejection` record.
@@ -7,7 +8,10 @@
 //! - [`events`]: per-unit enter/exit, crossing, checkpoint and duty events from fixes.
 //! - [`import`]: GPX and CSV track files for backfill.
 //! - [`store`]: the write-ahead log and the Parquet store (its schema is `model::schema`).
-//! - [`source`]: the MQTT source (the only module that names rumqttc) and the embedded broker.
+//! - [`source`]: the intake every source hands its inputs to, and the MQTT source (the only
+//!   module that names rumqttc).
+//! - [`gateway`]: device protocols (JT/T 808, GT06, Teltonika, OsmAnd, TETRA LIP, NMEA) and
+//!   their TCP/UDP servers, into the same intake.
 //! - [`sink`]: live per-unit state for the API.
 //! - [`channels`]: the bounded channels between the stages: capacities and full-channel
 //!   policies.
@@ -16,6 +20,7 @@
 pub mod channels;
 pub mod decode;
 pub mod events;
+pub mod gateway;
 pub mod geofence;
 pub mod import;
 pub mod ping;

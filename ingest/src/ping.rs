@@ -231,6 +231,14 @@ pub enum RejectReason {
     /// The store already holds a fix of this unit at this time at another position; the first
     /// one stored stands (found by the store, not by validation).
     ConflictingFix,
+    /// A device gateway's frame that is not valid in its protocol (checksum, length, escaping,
+    /// syntax, a field out of range).
+    BadFrame,
+    /// A device gateway's well-formed position whose device says it has no valid fix.
+    NoFix,
+    /// A device gateway's frame from a device that no unit in `units.csv` carries, or a
+    /// position before the device identified itself.
+    UnknownDevice,
 }
 
 impl RejectReason {
@@ -252,6 +260,9 @@ impl RejectReason {
             RejectReason::StationMismatch => "station_mismatch",
             RejectReason::IgnoredType => "ignored_type",
             RejectReason::ConflictingFix => "conflicting_fix",
+            RejectReason::BadFrame => "bad_frame",
+            RejectReason::NoFix => "no_fix",
+            RejectReason::UnknownDevice => "unknown_device",
         }
     }
 }
@@ -267,12 +278,13 @@ impl fmt::Display for RejectReason {
 pub struct Rejection {
     /// Time the system received the message.
     pub recv_time: EpochMillis,
-    /// MQTT topic (or `file:<path>` for imports).
+    /// MQTT topic, `file:<path>` for imports, or `<protocol>/<peer or device>` for a device
+    /// gateway's frame.
     pub topic: String,
     /// Machine-readable reason.
     pub reason: RejectReason,
     /// Human-readable detail (for example the JSON parser's message).
     pub detail: String,
-    /// The payload exactly as received.
+    /// The payload (a gateway's frame) exactly as received.
     pub payload: Vec<u8>,
 }

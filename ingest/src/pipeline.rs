@@ -2,7 +2,7 @@
 //! acks, with live state fed from the stage.
 //!
 //! ```text
-//! source::mqtt --mpsc(Delivery)--> stage --mpsc(Batch)--> store thread --watch(seq)--> source acks
+//! sources --intake(Delivery)--> stage --mpsc(Batch)--> store thread --watch(seq)--> source acks
 //!                                    \--> sink::live (broadcast, never blocks)
 //! ```
 //! The stage feeds accepted pings to the [`EventEngine`] (when [`Stages::with_events`] gave it
@@ -46,7 +46,7 @@ use crate::events::{
 use crate::geofence::index::{Assignment, GeofenceIndex};
 use crate::ping::{EpochMillis, RejectReason, Rejection};
 use crate::sink::live::{LiveState, OfflineSweep};
-use crate::source::mqtt::Delivery;
+use crate::source::intake::{Body, Delivery};
 use crate::store::{Input, Record, Store, StoreConfig, StoredEvent, StoredPing, WalEntry};
 use crate::validate::{self, JumpDetector, ValidateConfig};
 
@@ -211,31 +211,53 @@ impl Stages {
         Ok(self)
     }
 
+    /// Processes one input of the intake: an MQTT message is decoded, a gateway's fix goes
+    /// straight to validation, a gateway's refusal is kept.
+    pub fn input(&mut self, body: &Body, recv_time: EpochMillis) -> Outcome {
+        match body {
+            Body::Mqtt { topic, payload } => self.message(topic, payload, recv_time),
+            Body::Fix { raw, origin, frame } => self.fix(raw.clone(), origin, frame, recv_time),
+            Body::Reject(r) => Outcome::Reject(r.clone()),
+        }
+    }
+
+    /// Validates one decoded fix (`topic` and `payload` are kept if it is refused); an
+    /// accepted ping also goes through the event engine, if there is one.
+    pub fn fix(
+        &mut self,
+        raw: RawPing,
+        topic: &str,
+        payload: &[u8],
+        recv_time: EpochMillis,
+    ) -> Outcome {
+        match self.accept(raw, topic, payload, recv_time) {
+            Ok((ping, assignment)) => {
+                let (pushed, out_of_zone) = match &mut self.events {
+                    Some(engine) => {
+                        let fix = FixInput::from_ping(&ping.ping, Some(assignment));
+                        let pushed = engine.push(&fix);
+                        (Some(pushed), engine.out_of_zone(ping.ping.unit()))
+                    }
+                    None => (None, false),
+                };
+                let (events, provisional) =
+                    pushed.map_or_else(Default::default, |p| (p.events, p.provisional));
+                Outcome::Ping {
+                    ping,
+                    events,
+                    provisional,
+                    out_of_zone,
+                }
+            }
+            Err(r) => Outcome::Reject(r),
+        }
+    }
+
     /// Decodes and processes one MQTT message; an accepted ping also goes through the event
     /// engine, if there is one.
     pub fn message(&mut self, topic: &str, payload: &[u8], recv_time: EpochMillis) -> Outcome {
         match decode::decode(topic, payload, &self.decode) {
-            Ok(Message::Location(raw)) => match self.accept(raw, topic, payload, recv_time) {
-                Ok((ping, assignment)) => {
-                    let (pushed, out_of_zone) = match &mut self.events {
-                        Some(engine) => {
-                            let fix = FixInput::from_ping(&ping.ping, Some(assignment));
-                            let pushed = engine.push(&fix);
-                            (Some(pushed), engine.out_of_zone(ping.ping.unit()))
-                        }
-                        None => (None, false),
-                    };
-                    let (events, provisional) =
-                        pushed.map_or_else(Default::default, |p| (p.events, p.provisional));
-                    Outcome::Ping {
-                        ping,
-                        events,
-                        provisional,
-                        out_of_zone,
-                    }
-                }
-                Err(r) => Outcome::Reject(r),
-            },
+            Ok(Message::Location(raw)) => self.fix(raw, topic, payload, recv_time),
             Ok(Message::Offline { station, unit, .. }) => Outcome::Offline { station, unit },
             Ok(Message::Ignored { kind, .. }) => Outcome::Reject(Rejection {
                 recv_time,
@@ -536,7 +558,7 @@ impl Stage {
         for d in buf.drain(..) {
             self.upto = d.seq;
             self.stats.received.fetch_add(1, Relaxed);
-            match self.stages.message(&d.topic, &d.payload, d.recv_time) {
+            match self.stages.input(&d.body, d.recv_time) {
                 Outcome::Ping {
                     ping,
                     events,

@@ -10,6 +10,7 @@ use ingest::sink::live::LiveState;
 use ingest::source::mqtt::SourceStats;
 use tokio_util::sync::CancellationToken;
 
+use crate::gateways::RunningGateway;
 use crate::http::answers::AnalyticsCache;
 use crate::http::auth::Tokens;
 use crate::http::hub::LiveHub;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub ingest: Arc<IngestStats>,
     /// Source counters.
     pub source: Arc<SourceStats>,
+    /// The device gateways' counters.
+    pub gateways: Arc<[RunningGateway]>,
     /// Configured bearer tokens.
     pub tokens: Arc<Tokens>,
     /// Fleet and base layers.

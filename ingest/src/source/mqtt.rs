@@ -24,9 +24,10 @@ use std::time::Duration;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{ConnAck, LastWill, Packet, Publish, SubAck, SubscribeReasonCode};
 use rumqttc::v5::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::intake::{Body, Intake};
 use crate::ping::EpochMillis;
 
 /// Settings of the MQTT source.
@@ -189,19 +190,6 @@ pub fn parse_url(url: &str) -> Result<BrokerUrl, String> {
     })
 }
 
-/// One received message, numbered in arrival order.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// Arrival sequence number; acks go out in this order.
-    pub seq: u64,
-    /// The topic.
-    pub topic: String,
-    /// The payload as received.
-    pub payload: Vec<u8>,
-    /// Receive time.
-    pub recv_time: EpochMillis,
-}
-
 /// Counters and connection state of the source, read by `/metrics` and `/ready`.
 #[derive(Debug, Default)]
 pub struct SourceStats {
@@ -308,14 +296,23 @@ fn options(cfg: &MqttSourceConfig) -> MqttOptions {
 /// succeeded.
 pub async fn run(
     cfg: MqttSourceConfig,
-    out: mpsc::Sender<Delivery>,
-    durable: watch::Receiver<u64>,
+    out: Intake,
     stats: Arc<SourceStats>,
     shutdown: CancellationToken,
 ) -> Result<(), SourceError> {
+    let durable = out.durable_watch();
     MqttSource::new(cfg, durable, stats)
         .run(out, shutdown)
         .await
+}
+
+/// A message the pipeline's full channel could not take yet.
+#[derive(Debug)]
+struct Held {
+    body: Body,
+    recv_time: EpochMillis,
+    /// What to ack once it is durable; `None` for QoS 0.
+    publish: Option<Publish>,
 }
 
 /// The source task's state: the client and its event loop, the messages waiting for their
@@ -330,13 +327,12 @@ struct MqttSource {
     /// never depends on this task.
     durable: watch::Receiver<u64>,
     stats: Arc<SourceStats>,
-    /// Received but not yet acked, in arrival order.
+    /// Taken by the pipeline but not yet acked, with their numbers, in arrival order.
     unacked: VecDeque<(u64, Publish)>,
-    /// Received but not yet taken by the pipeline (only when its channel is full); at most a
-    /// receive window, since the broker sends no more than that unacknowledged.
-    overflow: VecDeque<Delivery>,
-    /// Sequence number of the last message received.
-    seq: u64,
+    /// Received but not yet taken by the pipeline (only when its channel is full), with what
+    /// to ack once they are durable; at most a receive window, since the broker sends no
+    /// more than that unacknowledged. They follow every message in `unacked`.
+    overflow: VecDeque<Held>,
     backoff: Duration,
     /// A CONNACK arrived once: from then on a refusal is retried instead of fatal.
     ever_connected: bool,
@@ -348,7 +344,6 @@ impl MqttSource {
     fn new(cfg: MqttSourceConfig, durable: watch::Receiver<u64>, stats: Arc<SourceStats>) -> Self {
         let (client, eventloop) =
             AsyncClient::new(options(&cfg), usize::from(cfg.receive_maximum) * 2 + 16);
-        let seq = *durable.borrow();
         MqttSource {
             cfg,
             client,
@@ -357,7 +352,6 @@ impl MqttSource {
             stats,
             unacked: VecDeque::new(),
             overflow: VecDeque::new(),
-            seq,
             backoff: FIRST_BACKOFF,
             ever_connected: false,
             subacks_awaited: 0,
@@ -370,11 +364,7 @@ impl MqttSource {
     /// `out` leads to the pipeline stage
     /// ([`ChannelConfig::FORWARD_WHEN_FULL`](crate::channels::ChannelConfig::FORWARD_WHEN_FULL)).
     /// It is not a field: a permit to send borrows it across the `select!` arm that uses it.
-    async fn run(
-        mut self,
-        out: mpsc::Sender<Delivery>,
-        shutdown: CancellationToken,
-    ) -> Result<(), SourceError> {
+    async fn run(mut self, out: Intake, shutdown: CancellationToken) -> Result<(), SourceError> {
         let window = usize::from(self.cfg.receive_maximum).max(1);
         loop {
             // With a full window held here, stop polling until the pipeline takes some: the
@@ -384,8 +374,9 @@ impl MqttSource {
                 () = shutdown.cancelled() => break,
                 permit = out.reserve(), if !self.overflow.is_empty() => {
                     let Ok(permit) = permit else { break };
-                    if let Some(d) = self.overflow.pop_front() {
-                        permit.send(d);
+                    if let Some(held) = self.overflow.pop_front() {
+                        let seq = out.send(permit, held.body, held.recv_time);
+                        self.taken(seq, held.publish);
                     }
                 }
                 changed = self.durable.changed() => {
@@ -432,25 +423,37 @@ impl MqttSource {
         }
     }
 
-    /// Numbers a publish and hands it to the pipeline, or holds it while the channel is full.
-    fn forward(&mut self, out: &mpsc::Sender<Delivery>, publish: Publish) {
-        self.seq += 1;
+    /// Hands a publish to the pipeline, or holds it while the channel is full.
+    fn forward(&mut self, out: &Intake, publish: Publish) {
         self.stats.received.fetch_add(1, Relaxed);
-        let delivery = Delivery {
-            seq: self.seq,
+        let body = Body::Mqtt {
             topic: String::from_utf8_lossy(&publish.topic).into_owned(),
             payload: publish.payload.to_vec(),
-            recv_time: model::now_ms(),
         };
-        if publish.qos != QoS::AtMostOnce {
-            self.unacked.push_back((self.seq, publish));
-        }
+        let recv_time = model::now_ms();
+        let publish = (publish.qos != QoS::AtMostOnce).then_some(publish);
         if self.overflow.is_empty() {
-            if let Err(mpsc::error::TrySendError::Full(d)) = out.try_send(delivery) {
-                self.overflow.push_back(d);
+            match out.try_submit(body, recv_time) {
+                Ok(seq) => self.taken(seq, publish),
+                Err(body) => self.overflow.push_back(Held {
+                    body,
+                    recv_time,
+                    publish,
+                }),
             }
         } else {
-            self.overflow.push_back(delivery);
+            self.overflow.push_back(Held {
+                body,
+                recv_time,
+                publish,
+            });
+        }
+    }
+
+    /// The pipeline took message `seq`: ack it once it is durable (QoS 0 needs no ack).
+    fn taken(&mut self, seq: u64, publish: Option<Publish>) {
+        if let Some(publish) = publish {
+            self.unacked.push_back((seq, publish));
         }
     }
 
@@ -533,11 +536,12 @@ impl MqttSource {
 
     /// Hands over what is still queued and disconnects cleanly, which keeps the session for
     /// the next start (if the broker is gone, the short poll just times out).
-    async fn finish(mut self, out: mpsc::Sender<Delivery>) {
+    async fn finish(mut self, out: Intake) {
         self.stats.connected.store(false, Relaxed);
         self.stats.subscribed.store(false, Relaxed);
-        for d in self.overflow.drain(..) {
-            if out.send(d).await.is_err() {
+        // Handed over but never acked: the broker redelivers them and the store drops copies.
+        for held in self.overflow.drain(..) {
+            if out.submit(held.body, held.recv_time).await.is_err() {
                 break;
             }
         }

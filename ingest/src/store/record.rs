@@ -109,7 +109,7 @@ const TAG_SNAPSHOT: u8 = 5;
 
 /// Every reason, so a stored name can be read back (the WAL holds reasons by name). A reason
 /// missing here would make its rejections unreadable on replay.
-pub const REASONS: [RejectReason; 15] = [
+pub const REASONS: [RejectReason; 18] = [
     RejectReason::MalformedJson,
     RejectReason::MissingField,
     RejectReason::BadTopic,
@@ -125,6 +125,9 @@ pub const REASONS: [RejectReason; 15] = [
     RejectReason::StationMismatch,
     RejectReason::IgnoredType,
     RejectReason::ConflictingFix,
+    RejectReason::BadFrame,
+    RejectReason::NoFix,
+    RejectReason::UnknownDevice,
 ];
 
 /// Looks a reason up by its stored name.
@@ -357,7 +360,10 @@ mod tests {
             | RejectReason::UnknownUnit
             | RejectReason::StationMismatch
             | RejectReason::IgnoredType
-            | RejectReason::ConflictingFix => r.as_str(),
+            | RejectReason::ConflictingFix
+            | RejectReason::BadFrame
+            | RejectReason::NoFix
+            | RejectReason::UnknownDevice => r.as_str(),
         };
         let names: std::collections::BTreeSet<&str> = REASONS.iter().map(|r| place(*r)).collect();
         assert_eq!(names.len(), REASONS.len());

@@ -17,6 +17,7 @@ use ingest::geofence::GeofenceIndex;
 use ingest::ping::EpochMillis;
 use ingest::pipeline::{self, ChannelConfig, PipelineConfig, Stages};
 use ingest::sink::live::{LiveConfig, LiveEvent, LiveState, SWEEP_EVERY};
+use ingest::source::intake::Intake;
 use ingest::source::mqtt::{self, MqttSourceConfig, Publisher, PublisherConfig, SourceStats};
 use ingest::store::{Record, StoreConfig, scan_events};
 use ingest::validate::ValidateConfig;
@@ -403,8 +404,7 @@ async fn beat_crossing_reaches_live_and_the_store() {
     scfg.topics = vec!["owntracks/+/+".into()];
     tracker.spawn(mqtt::run(
         scfg,
-        tx,
-        durable_rx,
+        Intake::new(tx, durable_rx),
         source_stats.clone(),
         token.clone(),
     ));

@@ -14,6 +14,7 @@ use ingest::geofence::index::GeofenceIndex;
 use ingest::geofence::{Catalog, FenceKind, LoadedFences, PropertyMap, parse_fences};
 use ingest::pipeline::{self, ChannelConfig, PipelineConfig, Stages};
 use ingest::sink::live::{LiveConfig, LiveState, SWEEP_EVERY};
+use ingest::source::intake::Intake;
 use ingest::source::mqtt::{self, MqttSourceConfig, Publisher, PublisherConfig, SourceStats};
 use ingest::store::StoreConfig;
 use ingest::validate::ValidateConfig;
@@ -115,8 +116,7 @@ async fn round_trip(addr: SocketAddr, client: &str) {
     scfg.topics = vec!["owntracks/+/+".into()];
     tracker.spawn(mqtt::run(
         scfg,
-        tx,
-        durable_rx,
+        Intake::new(tx, durable_rx),
         source_stats.clone(),
         token.clone(),
     ));

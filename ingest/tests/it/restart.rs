@@ -21,6 +21,7 @@ use ingest::events::{Event, EventConfig, EventKind, Layer};
 use ingest::geofence::GeofenceIndex;
 use ingest::pipeline::{self, ChannelConfig, Ingest, PipelineConfig, Stages};
 use ingest::sink::live::{LiveConfig, LiveEvent, LiveState, SWEEP_EVERY};
+use ingest::source::intake::Intake;
 use ingest::source::mqtt::{self, MqttSourceConfig, Publisher, PublisherConfig, SourceStats};
 use ingest::store::{StoreConfig, StoredEvent, scan_events, scan_ping_keys};
 use ingest::validate::ValidateConfig;
@@ -123,8 +124,7 @@ impl Running {
         scfg.topics = vec!["owntracks/+/+".into()];
         tracker.spawn(mqtt::run(
             scfg,
-            tx,
-            durable_rx,
+            Intake::new(tx, durable_rx),
             source.clone(),
             token.clone(),
         ));

@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 
 use super::{
     JurisdictionError, NonexistentLocalTime, Settings, Station, csv_error, field, local_to_utc,
-    parse_hh_mm, read_csv,
+    parse_hh_mm, read_csv, read_csv_optional,
 };
 
 /// Kind of a unit, which bounds its plausible speed.
@@ -86,6 +86,56 @@ pub struct Unit {
     pub station: String,
     /// Officers in the unit.
     pub crew: u8,
+    /// The identities its devices report with.
+    pub devices: DeviceIds,
+}
+
+/// The identities a unit's devices report with: the optional columns of `units.csv`
+/// ([`DEVICE_COLUMNS`]), each unique across the fleet. Device gateways map a device to its
+/// unit through them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceIds {
+    /// `device`: the id an OsmAnd/Traccar client or an NMEA feed sends, or a JT/T 808
+    /// terminal's phone number; 1-64 ASCII letters, digits, `-`, `_` and `.`.
+    pub device: Option<String>,
+    /// `imei`: a GT06 or Teltonika tracker's IMEI, 15 digits.
+    pub imei: Option<String>,
+    /// `issi`: a TETRA radio's individual short subscriber identity, 1-8 digits below
+    /// 2^24.
+    pub issi: Option<String>,
+}
+
+/// The optional columns of `units.csv` after [`UNITS_HEADER`], in any order.
+pub const DEVICE_COLUMNS: [&str; 3] = ["device", "imei", "issi"];
+
+impl DeviceIds {
+    /// Checks each identity's form; returns the column and why.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if let Some(d) = &self.device
+            && (d.len() > 64
+                || !d
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')))
+        {
+            return Err((
+                "device",
+                format!("`{d}` is not 1-64 ASCII letters, digits, `-`, `_` or `.`"),
+            ));
+        }
+        if let Some(i) = &self.imei
+            && (i.len() != 15 || !i.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(("imei", format!("`{i}` is not 15 digits")));
+        }
+        if let Some(i) = &self.issi
+            && !(i.len() <= 8
+                && i.bytes().all(|b| b.is_ascii_digit())
+                && i.parse::<u32>().is_ok_and(|n| n < 1 << 24))
+        {
+            return Err(("issi", format!("`{i}` is not a number below 2^24")));
+        }
+        Ok(())
+    }
 }
 
 /// A row of `roster.csv`: one unit assigned to one zone for one window of one local date.
@@ -161,7 +211,8 @@ impl RosterEntry {
 /// The header `units.csv` starts with.
 pub const UNITS_HEADER: [&str; 4] = ["unit", "kind", "station", "crew"];
 
-/// `units.csv`: ids unique and non-empty, crews of at least one, stations that exist.
+/// `units.csv`: ids unique and non-empty, crews of at least one, stations that exist, device
+/// identities well formed and unique.
 pub(super) fn load_units(
     path: &Path,
     stations: &[Station],
@@ -169,14 +220,36 @@ pub(super) fn load_units(
     let h = &UNITS_HEADER;
     let mut units: Vec<Unit> = Vec::new();
     let mut ids = BTreeSet::new();
-    for (line, f) in read_csv(path, h)? {
+    let mut device_ids: [BTreeSet<String>; 3] = Default::default();
+    for (line, f) in read_csv_optional(path, h, &DEVICE_COLUMNS)? {
+        let id = |k: usize| f.get(k).filter(|v| !v.is_empty()).cloned();
         let unit = Unit {
             id: f[0].clone(),
             kind: field(path, line, h, &f, 1)?,
             station: f[2].clone(),
             crew: field(path, line, h, &f, 3)?,
+            devices: DeviceIds {
+                device: id(4),
+                imei: id(5),
+                issi: id(6),
+            },
         };
         let csv_err = |reason: String| csv_error(path, line, reason);
+        unit.devices
+            .check()
+            .map_err(|(column, why)| csv_err(format!("column `{column}`: {why}")))?;
+        let d = &unit.devices;
+        for ((seen, value), column) in device_ids
+            .iter_mut()
+            .zip([&d.device, &d.imei, &d.issi])
+            .zip(DEVICE_COLUMNS)
+        {
+            if let Some(v) = value
+                && !seen.insert(v.clone())
+            {
+                return Err(csv_err(format!("column `{column}`: `{v}` is repeated")));
+            }
+        }
         if unit.id.is_empty() || !ids.insert(unit.id.clone()) {
             return Err(csv_err(format!(
                 "column `unit`: `{}` is empty or repeated",

@@ -32,7 +32,10 @@ use geo::MultiPolygon;
 
 use crate::fences::{Catalog, CatalogError, FenceKind, LoadedFences, load_boundary, load_fences};
 
-pub use fleet::{ROSTER_HEADER, RosterEntry, UNITS_HEADER, Unit, UnitKind, UnknownUnitKind};
+pub use fleet::{
+    DEVICE_COLUMNS, DeviceIds, ROSTER_HEADER, RosterEntry, UNITS_HEADER, Unit, UnitKind,
+    UnknownUnitKind,
+};
 pub use places::{
     Checkpoint, CheckpointKind, INCIDENTS_HEADER, Incident, POPULATION_HEADER, Station,
     StationKind, load_incidents, load_population,
@@ -317,6 +320,17 @@ fn parse_hh_mm(s: &str) -> Option<NaiveTime> {
 /// Rows of a headered CSV file as (1-based line where the row starts, fields), after checking
 /// the header. Fields are trimmed and may be quoted; blank lines are skipped.
 fn read_csv(path: &Path, header: &[&str]) -> Result<Vec<(usize, Vec<String>)>, JurisdictionError> {
+    read_csv_optional(path, header, &[])
+}
+
+/// [`read_csv`] for a file whose header is `header` followed by any of `optional` (each at
+/// most once, in any order): each row's fields come back in the order `header` then
+/// `optional`, a column the file lacks as an empty field.
+fn read_csv_optional(
+    path: &Path,
+    header: &[&str],
+    optional: &[&str],
+) -> Result<Vec<(usize, Vec<String>)>, JurisdictionError> {
     let text = read(path)?;
     // Flexible: a row of the wrong length is refused below, naming its line, rather than by
     // the reader.
@@ -335,30 +349,59 @@ fn read_csv(path: &Path, header: &[&str]) -> Result<Vec<(usize, Vec<String>)>, J
             Err(e) => Err(csv_error(path, line, e.to_string())),
         }
     };
-    match next(&mut reader, &mut record)? {
-        Some(_) if record.iter().eq(header.iter().copied()) => {}
-        _ => {
-            return Err(csv_error(
-                path,
-                1,
-                format!("expected header `{}`", header.join(",")),
-            ));
+    let expected = || {
+        let mut s = format!("expected header `{}`", header.join(","));
+        if !optional.is_empty() {
+            s.push_str(&format!(", then any of `{}`", optional.join("`, `")));
         }
+        s
+    };
+    // Where each optional column is in the file's rows.
+    let mut extra: Vec<Option<usize>> = vec![None; optional.len()];
+    match next(&mut reader, &mut record)? {
+        Some(_)
+            if record.len() >= header.len()
+                && record.iter().take(header.len()).eq(header.iter().copied()) =>
+        {
+            for (at, name) in record.iter().enumerate().skip(header.len()) {
+                let slot = optional.iter().position(|o| *o == name);
+                match slot.and_then(|k| extra.get_mut(k)) {
+                    Some(place @ None) => *place = Some(at),
+                    _ => {
+                        return Err(csv_error(
+                            path,
+                            1,
+                            format!("column `{name}`: {}", expected()),
+                        ));
+                    }
+                }
+            }
+        }
+        _ => return Err(csv_error(path, 1, expected())),
     }
+    let width = header.len() + extra.iter().flatten().count();
     let mut rows = Vec::new();
     while let Some(line) = next(&mut reader, &mut record)? {
         // A line of blanks is one empty field.
         if record.len() == 1 && record[0].is_empty() {
             continue;
         }
-        if record.len() != header.len() {
+        if record.len() != width {
             return Err(csv_error(
                 path,
                 line,
-                format!("expected {} fields, found {}", header.len(), record.len()),
+                format!("expected {} fields, found {}", width, record.len()),
             ));
         }
-        rows.push((line, record.iter().map(str::to_owned).collect()));
+        let mut fields: Vec<String> = record
+            .iter()
+            .take(header.len())
+            .map(str::to_owned)
+            .collect();
+        for at in &extra {
+            fields.push(at.and_then(|a| record.get(a)).unwrap_or("").to_owned());
+        }
+        rows.push((line, fields));
     }
     Ok(rows)
 }

@@ -445,3 +445,74 @@ fn unit_kinds_round_trip_and_bound_speed() {
     assert_eq!(UnitKind::Foot.max_speed_kmh(), 25.0);
     assert!("horse".parse::<UnitKind>().is_err());
 }
+
+#[test]
+fn device_columns_are_optional_in_any_order_and_checked() {
+    let j = Jurisdiction::load(&fixtures()).unwrap();
+    let c01 = j.unit("C01").unwrap();
+    assert_eq!(c01.devices.device.as_deref(), Some("13900000001"));
+    assert_eq!(c01.devices.imei.as_deref(), Some("350000000000014"));
+    assert_eq!(c01.devices.issi.as_deref(), Some("2001001"));
+
+    // Without the device columns: the fleet loads, no unit has a device.
+    let dir = fixture_copy();
+    edit(dir.path(), "units.csv", |s| {
+        s.lines()
+            .map(|l| l.splitn(5, ',').take(4).collect::<Vec<_>>().join(","))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let j = Jurisdiction::load(dir.path()).unwrap();
+    assert!(j.units().iter().all(|u| u.devices == DeviceIds::default()));
+
+    // Only `issi`, and an empty cell: that unit has none.
+    let dir = fixture_copy();
+    edit(dir.path(), "units.csv", |s| {
+        s.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                let f: Vec<&str> = l.split(',').collect();
+                let issi = if i == 1 { "" } else { f[6] };
+                format!("{},{issi}", f[..4].join(","))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    let j = Jurisdiction::load(dir.path()).unwrap();
+    assert_eq!(j.unit("C01").unwrap().devices, DeviceIds::default());
+    assert_eq!(
+        j.unit("C02").unwrap().devices.issi.as_deref(),
+        Some("2001002")
+    );
+
+    let refused = |edit_text: &dyn Fn(String) -> String, needles: &[&str]| {
+        let dir = fixture_copy();
+        edit(dir.path(), "units.csv", edit_text);
+        let msg = load_error(dir.path());
+        assert!(needles.iter().all(|n| msg.contains(n)), "{msg}");
+    };
+    refused(
+        &|s| s.replacen("350000000000022", "350000000000014", 1),
+        &["units.csv:3:", "`imei`", "repeated"],
+    );
+    refused(
+        &|s| s.replacen("350000000000014", "35000", 1),
+        &["units.csv:2:", "`imei`", "15 digits"],
+    );
+    refused(
+        &|s| s.replacen(",2001001", ",16777216", 1),
+        &["units.csv:2:", "`issi`"],
+    );
+    refused(
+        &|s| s.replacen("13900000001", "139 000", 1),
+        &["units.csv:2:", "`device`"],
+    );
+    refused(
+        &|s| s.replacen("device,imei,issi", "device,imei,msisdn", 1),
+        &["units.csv:1:", "`msisdn`"],
+    );
+    refused(
+        &|s| s.replacen("device,imei,issi", "device,imei,device", 1),
+        &["units.csv:1:", "`device`"],
+    );
+}
