@@ -82,6 +82,11 @@ pub struct DemoArgs {
     /// Port of the embedded MQTT broker (on 127.0.0.1; not 1883, which a local Mosquitto may hold).
     #[arg(long, default_value_t = 11883)]
     pub mqtt_port: u16,
+    /// First port of the device gateways on 127.0.0.1, one after another: OsmAnd (HTTP),
+    /// JT/T 808, GT06, Teltonika, TETRA LIP (UDP and TCP) and NMEA (UDP and TCP); the
+    /// simulated units report through them and MQTT in turn. 0 turns them off (all MQTT).
+    #[arg(long, default_value_t = 15055)]
+    pub gateway_port: u16,
     /// Above 1, the fleet starts a little in the past (within the reorder window, so every
     /// fix arrives live) and catches up at this many simulated seconds per real second, then
     /// runs at real time: devices never report the future.
@@ -139,6 +144,11 @@ pub struct SimulateArgs {
     /// Random seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// First port of `patrol serve`'s device gateways on the broker's host, laid out as
+    /// `patrol demo --gateway-port` lays them out; the units then report through them and
+    /// MQTT in turn. Without it every unit reports over MQTT.
+    #[arg(long)]
+    pub gateway_port: Option<u16>,
 }
 
 #[cfg(feature = "demo")]

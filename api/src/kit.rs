@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use demo::sim::link::GatewayPorts;
 use demo::sim::{self, SimConfig};
 use ingest::source::mqtt;
 use ingest::store::{Store, StoreConfig};
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cli::{DemoArgs, GenerateArgs, SimulateArgs};
+use crate::gateways::{GatewayAddrs, RunningGateway};
 use crate::http::auth::{self, Caller, Role, Tokens};
 use crate::wiring::{self, IngestSettings};
 
@@ -51,16 +53,16 @@ pub(crate) async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("starting the embedded broker on {addr} (--mqtt-port)"))?;
     let tracker = TaskTracker::new();
     let token = CancellationToken::new();
-    let running = wiring::start_ingest(
-        IngestSettings::local(
-            fixtures.clone(),
-            a.data.join("store"),
-            a.mqtt_port,
-            "patrol-demo-ingest",
-        ),
-        &tracker,
-        &token,
-    )?;
+    let mut settings = IngestSettings::local(
+        fixtures.clone(),
+        a.data.join("store"),
+        a.mqtt_port,
+        "patrol-demo-ingest",
+    );
+    if a.gateway_port != 0 {
+        settings.gateways = GatewayAddrs::local(a.gateway_port);
+    }
+    let running = wiring::start_ingest(settings, &tracker, &token)?;
     // A fresh county-wide admin token for this run only; it is never written to disk.
     let (api_token, _) = auth::new_token();
     let mut tokens = Tokens::default();
@@ -88,6 +90,7 @@ pub(crate) async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         duration: None,
         faults: 1.0,
         seed: 1,
+        gateways: gateway_ports(&running.gateways),
     };
     let sim_token = token.child_token();
     let sim_task = tokio::spawn(sim::simulate(fleet, sim_cfg, sim_token.clone()));
@@ -95,6 +98,9 @@ pub(crate) async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         "patrol demo: broker mqtt://{addr}, store {}, API http://{http}/",
         a.data.join("store").display()
     );
+    for g in &running.gateways {
+        println!("  gateway: {} ({}) on {}", g.protocol, g.transport, g.addr);
+    }
     println!("  map: http://{http}/#token={api_token}");
     println!("  token: {api_token}   (API calls: Authorization: Bearer <token>)");
     println!(
@@ -142,6 +148,26 @@ pub(crate) async fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
         wiring::shutdown_signal().await;
         t.cancel();
     });
+    let gateways = match a.gateway_port {
+        Some(base) => {
+            let ip: std::net::IpAddr = tokio::net::lookup_host((host.as_str(), base))
+                .await
+                .ok()
+                .and_then(|mut addrs| addrs.next())
+                .map(|a| a.ip())
+                .with_context(|| format!("--broker host {host} does not resolve"))?;
+            let at = |k: u16| SocketAddr::new(ip, base.saturating_add(k));
+            Some(GatewayPorts {
+                osmand: at(0),
+                jt808: at(1),
+                gt06: at(2),
+                teltonika: at(3),
+                lip: at(4),
+                nmea: at(5),
+            })
+        }
+        None => None,
+    };
     let report = sim::simulate(
         fleet,
         SimConfig {
@@ -151,6 +177,7 @@ pub(crate) async fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
             duration: a.duration.map(Duration::from_secs),
             faults: a.faults,
             seed: a.seed,
+            gateways,
         },
         token,
     )
@@ -160,6 +187,24 @@ pub(crate) async fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
         report.fixes, report.published, report.faults
     );
     Ok(())
+}
+
+/// The simulator's view of the gateways the demo started; `None` unless all six are up.
+fn gateway_ports(running: &[RunningGateway]) -> Option<GatewayPorts> {
+    let at = |protocol: &str, transport: &str| {
+        running
+            .iter()
+            .find(|g| g.protocol == protocol && g.transport == transport)
+            .map(|g| g.addr)
+    };
+    Some(GatewayPorts {
+        osmand: at("osmand", "http")?,
+        jt808: at("jt808", "tcp")?,
+        gt06: at("gt06", "tcp")?,
+        teltonika: at("teltonika", "tcp")?,
+        lip: at("lip", "udp")?,
+        nmea: at("nmea", "tcp")?,
+    })
 }
 
 pub(crate) fn generate(a: &GenerateArgs) -> anyhow::Result<()> {

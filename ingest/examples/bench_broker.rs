@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use devkit::bench::raw_mqtt::{self, Error};
 use devkit::bench::{self, cpu_seconds, now_us, percentile_ms};
+use ingest::source::intake::{Body, Delivery, Intake};
 use ingest::source::mqtt::{self, MqttSourceConfig, Publisher, PublisherConfig};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
@@ -115,10 +116,7 @@ fn payload(i: usize) -> Vec<u8> {
 }
 
 /// The publish time at the start of a payload made by [`payload`].
-fn sent_us(body: &Body) -> Option<i64> {
-    let Body::Mqtt { payload, .. } = body else {
-        return None;
-    };
+fn sent_us(payload: &[u8]) -> Option<i64> {
     let rest = payload.strip_prefix(b"{\"sent_us\":")?;
     let end = rest.iter().position(|b| !b.is_ascii_digit())?;
     std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
@@ -247,7 +245,9 @@ async fn source_subscribe(
         let mut upto = 0;
         for d in buf.drain(..) {
             upto = d.seq;
-            if let Some(t) = sent_us(&d.body) {
+            if let Body::Mqtt { payload, .. } = &d.body
+                && let Some(t) = sent_us(payload)
+            {
                 lat.push(now - t);
             }
         }

@@ -213,11 +213,11 @@ impl Stages {
 
     /// Processes one input of the intake: an MQTT message is decoded, a gateway's fix goes
     /// straight to validation, a gateway's refusal is kept.
-    pub fn input(&mut self, body: &Body, recv_time: EpochMillis) -> Outcome {
+    pub fn input(&mut self, body: Body, recv_time: EpochMillis) -> Outcome {
         match body {
-            Body::Mqtt { topic, payload } => self.message(topic, payload, recv_time),
-            Body::Fix { raw, origin, frame } => self.fix(raw.clone(), origin, frame, recv_time),
-            Body::Reject(r) => Outcome::Reject(r.clone()),
+            Body::Mqtt { topic, payload } => self.message(&topic, &payload, recv_time),
+            Body::Fix { raw, origin, frame } => self.fix(*raw, &origin, &frame, recv_time),
+            Body::Reject(r) => Outcome::Reject(r),
         }
     }
 
@@ -558,7 +558,7 @@ impl Stage {
         for d in buf.drain(..) {
             self.upto = d.seq;
             self.stats.received.fetch_add(1, Relaxed);
-            match self.stages.input(&d.body, d.recv_time) {
+            match self.stages.input(d.body, d.recv_time) {
                 Outcome::Ping {
                     ping,
                     events,

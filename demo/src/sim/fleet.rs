@@ -121,7 +121,7 @@ pub fn build(
             format!("{}-{:04}", base.id, i / fleet_units.len())
         };
         let unit_shifts = shifts.get(&base.id).cloned().unwrap_or_default();
-        let model = UnitModel::new(
+        let mut model = UnitModel::new(
             &world,
             &id,
             &base.station,
@@ -136,6 +136,10 @@ pub fn build(
                 base.station, base.id
             )
         })?;
+        // Clones carry no devices of their own: they report over MQTT only.
+        if i < fleet_units.len() {
+            model.devices = base.devices.clone();
+        }
         units.push(model);
     }
     Ok(Fleet {

@@ -4,23 +4,29 @@
 //! - [`model`]: where each unit is and when it reports (pure, seeded).
 //! - [`faults`]: what the network does to the reports (pure, seeded).
 //! - [`fleet`]: builds both from a jurisdiction directory.
-//! - this module: drives them against the clock and publishes over MQTT.
+//! - [`link`]: a unit's device speaking a gateway protocol (JT/T 808, GT06, Teltonika,
+//!   OsmAnd, TETRA LIP, NMEA).
+//! - this module: drives them against the clock and sends each unit's reports over MQTT or,
+//!   given the gateways' addresses, over its device's protocol.
 //! - [`generate`]: writes a span of days straight into a store.
 
 pub mod faults;
 pub mod fleet;
 pub mod generate;
+pub mod link;
 pub mod model;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use ::model::jurisdiction::Settings;
+use ingest::gateway::DeviceFix;
 use ingest::source::mqtt::{Publisher, PublisherConfig};
 use tokio_util::sync::CancellationToken;
 
 use faults::{Action, FaultCounts, FaultInjector, FaultRates};
 use fleet::Fleet;
+use link::{GatewayPorts, Link, Protocol};
 
 /// Settings of a live simulation.
 #[derive(Debug, Clone)]
@@ -39,6 +45,10 @@ pub struct SimConfig {
     pub faults: f64,
     /// Seed.
     pub seed: u64,
+    /// The device gateways' addresses: when given, the `i`th unit with device identities
+    /// reports over [`Protocol::ALL`]`[i % 7]` (MQTT, JT/T 808, GT06, Teltonika, OsmAnd,
+    /// TETRA LIP, NMEA); otherwise every unit uses MQTT.
+    pub gateways: Option<GatewayPorts>,
 }
 
 /// What a simulation did.
@@ -46,8 +56,10 @@ pub struct SimConfig {
 pub struct SimReport {
     /// Fixes produced by the model.
     pub fixes: u64,
-    /// Payloads published.
+    /// Payloads published (MQTT) or sent to a gateway.
     pub published: u64,
+    /// Sends to a gateway that failed (no connection, no acknowledgement in time).
+    pub link_errors: u64,
     /// Faults injected.
     pub faults: FaultCounts,
 }
@@ -118,6 +130,17 @@ pub async fn simulate(
         .map(|(i, u)| FaultInjector::new(rates, cfg.seed ^ ((i as u64 + 1) * 0x9e37), &u.unit))
         .collect();
     let mut conns: HashMap<usize, Conn> = HashMap::new();
+    let mut links: HashMap<usize, Link> = HashMap::new();
+    if let Some(ports) = &cfg.gateways {
+        for (i, u) in fleet.units.iter().enumerate() {
+            let protocol = Protocol::ALL[i % Protocol::ALL.len()];
+            if let Some(addr) = ports.of(protocol)
+                && let Ok(link) = Link::new(protocol, addr, u.devices.clone())
+            {
+                links.insert(i, link);
+            }
+        }
+    }
     let mut offline_until: HashMap<usize, i64> = HashMap::new();
     let mut report = SimReport::default();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -136,6 +159,9 @@ pub async fn simulate(
             while unit.next_report_ms() <= now {
                 let Some(fix) = unit.step(world, |t| fleet::local_hour(tz, t)) else {
                     // Off shift: a clean disconnect, so no last will.
+                    if let Some(link) = links.get_mut(&i) {
+                        link.disconnect();
+                    }
                     if let Some(c) = conns.remove(&i) {
                         let _ = c.publisher.disconnect().await;
                         tokio::spawn(async move {
@@ -150,8 +176,25 @@ pub async fn simulate(
                     continue;
                 }
                 let topic = format!("owntracks/{}/{}", unit.station, unit.unit);
+                let truth = true_fix(&fix);
                 for action in injector.apply(fix) {
                     match action {
+                        Action::Send(payload) if links.contains_key(&i) => {
+                            let Some(link) = links.get_mut(&i) else {
+                                continue;
+                            };
+                            let sent = match device_fix(&payload) {
+                                Some(f) => link.send(&f).await.map(drop),
+                                None => link.send_garbled(&truth).await,
+                            };
+                            match sent {
+                                Ok(()) => report.published += 1,
+                                Err(error) => {
+                                    report.link_errors += 1;
+                                    tracing::debug!(%error, unit = %unit.unit, protocol = %link.protocol(), "Device send failed");
+                                }
+                            }
+                        }
                         Action::Send(payload) => {
                             let c = conns
                                 .entry(i)
@@ -160,6 +203,9 @@ pub async fn simulate(
                             report.published += 1;
                         }
                         Action::GoOffline(ms) => {
+                            if let Some(link) = links.get_mut(&i) {
+                                link.disconnect();
+                            }
                             // Cut the connection without DISCONNECT: the broker sends the will.
                             if let Some(c) = conns.remove(&i) {
                                 c.task.abort();
@@ -191,6 +237,39 @@ pub async fn simulate(
         add_counts(&mut report.faults, inj.counts);
     }
     Ok(report)
+}
+
+/// The fix an OwnTracks payload of the fault injector carries, for a gateway device to send
+/// in its own protocol; `None` when the injector garbled the payload.
+fn device_fix(payload: &[u8]) -> Option<DeviceFix> {
+    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    let num = |k: &str| v.get(k).and_then(serde_json::Value::as_f64);
+    Some(DeviceFix {
+        device: String::new(),
+        time_ms: v.get("tst")?.as_i64()? * 1000,
+        lat: num("lat")?,
+        lon: num("lon")?,
+        speed_kmh: num("vel"),
+        course_deg: num("cog"),
+        alt_m: None,
+        acc_m: num("acc"),
+        batt_pct: num("batt"),
+    })
+}
+
+/// The model's fix as a device reports it.
+fn true_fix(f: &model::Fix) -> DeviceFix {
+    DeviceFix {
+        device: String::new(),
+        time_ms: f.t_ms,
+        lat: f.lat,
+        lon: f.lon,
+        speed_kmh: Some(f.vel),
+        course_deg: Some(f.cog),
+        alt_m: None,
+        acc_m: Some(f.acc),
+        batt_pct: Some(f64::from(f.batt)),
+    }
 }
 
 fn add_counts(total: &mut FaultCounts, c: FaultCounts) {

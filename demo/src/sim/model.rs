@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use analytics::roads::{NodeId, RoadNetwork, Route};
-use model::jurisdiction::UnitKind;
+use model::jurisdiction::{DeviceIds, UnitKind};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -123,6 +123,8 @@ pub struct UnitModel {
     pub kind: UnitKind,
     /// Its shifts, sorted by start.
     pub shifts: Vec<Shift>,
+    /// The identities its devices report with (`units.csv`).
+    pub devices: DeviceIds,
     rng: ChaCha8Rng,
     activity: Activity,
     next_ms: i64,
@@ -152,6 +154,7 @@ impl UnitModel {
             station: station.to_owned(),
             kind,
             shifts,
+            devices: DeviceIds::default(),
             rng,
             activity: Activity::Stay {
                 node,

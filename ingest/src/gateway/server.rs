@@ -241,7 +241,7 @@ impl Gateway {
         };
         let body = Body::Fix {
             origin: format!("{}/{}", self.protocol, fix.device),
-            raw: raw_ping(fix, unit),
+            raw: Box::new(raw_ping(fix, unit)),
             frame: frame.to_vec(),
         };
         self.stats.fixes.fetch_add(1, Relaxed);

@@ -40,7 +40,7 @@ pub enum Body {
     /// A device gateway's position, decoded and mapped to its unit; validated by the stage.
     Fix {
         /// The position, with the unit and station of the device.
-        raw: RawPing,
+        raw: Box<RawPing>,
         /// Where it came from, `<protocol>/<device>`: a rejection's topic.
         origin: String,
         /// The frame it came in, kept if the stage refuses the position.
