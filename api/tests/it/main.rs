@@ -10,6 +10,7 @@ mod cdp;
 mod crash;
 mod demo;
 mod faults;
+mod gateways;
 mod http_api;
 mod http_limits;
 mod install;

@@ -33,7 +33,7 @@ pub enum Protocol {
     Teltonika,
     /// OsmAnd / Traccar Client over HTTP.
     Osmand,
-    /// TETRA LIP short reports over UDP.
+    /// TETRA LIP long location reports over UDP.
     Lip,
     /// NMEA RMC sentences over a TCP line feed.
     Nmea,
@@ -297,7 +297,9 @@ impl Link {
                     .unwrap_or_default()
                     .parse()
                     .map_err(|_| LinkError("ISSI is not a number".into()))?;
-                let line = lip::short_report(issi, &fix, 0);
+                // The long report, which carries the time of the position (a short one says
+                // only how long ago it was taken).
+                let line = lip::long_report(issi, &fix);
                 self.datagram(line.as_bytes()).await?;
                 Ok(false)
             }
