@@ -221,7 +221,7 @@ fn start_serve(config: &std::path::Path, store: &std::path::Path, http: u16) -> 
 #[test]
 #[ignore = "needs mosquitto on the PATH (or PATROL_TEST_MOSQUITTO_BIN); run by CI's extended step"]
 fn sigkill_loses_no_acknowledged_gateway_fix() {
-    const PER_DEVICE: i64 = 150;
+    const PER_DEVICE: i64 = 800;
     let broker = devkit::testkit::mosquitto::mosquitto("allow_anonymous true\npersistence false");
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
@@ -273,6 +273,9 @@ fn sigkill_loses_no_acknowledged_gateway_fix() {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 acked.push((unit_id.clone(), t));
+                // A device reports every few seconds; these every 10 ms, so that the stream
+                // lasts through the kills.
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
             (acked, failures)
         }));
@@ -301,5 +304,12 @@ fn sigkill_loses_no_acknowledged_gateway_fix() {
     let unique: BTreeSet<(String, i64)> = stored.iter().cloned().collect();
     assert_eq!(unique.len(), stored.len(), "a fix is stored twice");
     let lost: Vec<_> = acked.difference(&unique).collect();
+    println!(
+        "gateway SIGKILL test: {} fixes acknowledged over 3 kills ({failures} sends failed and were resent), {} stored, {} lost, {} stored twice",
+        acked.len(),
+        unique.len(),
+        lost.len(),
+        stored.len() - unique.len()
+    );
     assert!(lost.is_empty(), "{} acknowledged fixes lost: {lost:?}", lost.len());
 }
