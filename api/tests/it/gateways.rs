@@ -116,8 +116,8 @@ async fn every_gateway_stores_its_devices_fixes_and_keeps_what_it_refuses() {
     let mut expected = BTreeSet::new();
     for (k, protocol) in GATEWAYS.into_iter().enumerate() {
         let unit = &fleet[k];
-        let mut link = Link::new(protocol, ports.of(protocol).unwrap(), unit.devices.clone())
-            .unwrap();
+        let mut link =
+            Link::new(protocol, ports.of(protocol).unwrap(), unit.devices.clone()).unwrap();
         for n in 0..5 {
             let t = now - 600_000 + n * 1000;
             let acked = link.send(&fix(t, k)).await.unwrap();
@@ -311,5 +311,9 @@ fn sigkill_loses_no_acknowledged_gateway_fix() {
         lost.len(),
         stored.len() - unique.len()
     );
-    assert!(lost.is_empty(), "{} acknowledged fixes lost: {lost:?}", lost.len());
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged fixes lost: {lost:?}",
+        lost.len()
+    );
 }

@@ -43,6 +43,9 @@ use crate::source::intake::{Body, Closed, Intake};
 /// Most bytes a connection holds that are not yet cut into frames.
 pub const MAX_BUFFER: usize = 64 * 1024;
 
+/// Bytes read from a connection at a time.
+const READ_CHUNK: usize = 2048;
+
 /// Longest line of a line feed; a longer one is refused and skipped.
 pub const MAX_LINE: usize = 4096;
 
@@ -438,20 +441,29 @@ impl<P: StreamProtocol + Default> Connection<P> {
     ) -> Result<(), Ended> {
         // Nagle would hold small replies back until the device's next frame.
         stream.set_nodelay(true)?;
-        let mut buf: Vec<u8> = Vec::with_capacity(1024);
-        let mut chunk = [0u8; 4096];
+        // Grown when bytes arrive and given back once they are all cut into frames, so an
+        // idle connection holds no buffer.
+        let mut buf: Vec<u8> = Vec::new();
         loop {
-            let n = tokio::select! {
+            tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
-                r = tokio::time::timeout(self.gw.config.idle, stream.read(&mut chunk)) => {
-                    r.map_err(|_| Ended::Idle)??
+                r = tokio::time::timeout(self.gw.config.idle, stream.readable()) => {
+                    r.map_err(|_| Ended::Idle)??;
                 }
-            };
-            if n == 0 {
-                return Ok(());
             }
-            buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            if buf.capacity() - buf.len() < READ_CHUNK {
+                buf.reserve(READ_CHUNK);
+            }
+            match stream.try_read_buf(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e.into()),
+            }
             self.frames(&mut buf, &mut stream).await?;
+            if buf.is_empty() {
+                buf = Vec::new();
+            }
             if buf.len() > MAX_BUFFER {
                 let t = model::now_ms();
                 let source = self.source();
