@@ -236,7 +236,9 @@ async fn main() {
     let per_conn = (rss_after.saturating_sub(rss_before)) as f64 / connections as f64;
     println!("| figure | value |\n|---|---|");
     println!("| idle JT/T 808 connections open (the gateway's gauge) | {open} of {connections} |");
-    println!("| time to open them (connect, heartbeat answered; one client task) | {open_s:.1} s |");
+    println!(
+        "| time to open them (connect, heartbeat answered; one client task) | {open_s:.1} s |"
+    );
     println!(
         "| gateway process RSS before / after | {:.1} / {:.1} MiB |",
         rss_before as f64 / 1024.0,

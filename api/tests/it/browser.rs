@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use devkit::testkit::{artifacts, fixtures, free_port, poll_until, wait_listening};
+use devkit::testkit::{artifacts, fixtures, free_port, free_port_run, poll_until, wait_listening};
 use serde_json::{Value, json};
 
 use crate::cdp::{Browser, chromium};
@@ -27,6 +27,7 @@ fn map_page_shows_live_units_replay_and_layers() {
         .arg(fixtures())
         .args(["--http", &format!("127.0.0.1:{http}")])
         .args(["--mqtt-port", &mqtt.to_string()])
+        .args(["--gateway-port", &free_port_run(6).to_string()])
         .args(["--speedup", "10"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

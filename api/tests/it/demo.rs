@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use arrow::array::{Array, Int32Array, StringArray};
 use devkit::testkit::http::get_blocking;
-use devkit::testkit::{fixtures, free_port, wait_listening, wait_until};
+use devkit::testkit::{fixtures, free_port, free_port_run, wait_listening, wait_until};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::support::{Reaper, patrol, wait_exit};
@@ -71,6 +71,7 @@ fn demo_publishes_ingests_serves_and_stops_on_ctrl_c() {
         .arg(fixtures())
         .args(["--http", &format!("127.0.0.1:{http}")])
         .args(["--mqtt-port", &mqtt.to_string()])
+        .args(["--gateway-port", &free_port_run(6).to_string()])
         .args(["--speedup", "20"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -135,6 +136,29 @@ fn demo_publishes_ingests_serves_and_stops_on_ctrl_c() {
         "{} of {} units live: {list:?}",
         live.len(),
         list.len()
+    );
+    // The simulated units report over every device protocol too, each through its gateway.
+    wait_until(
+        Duration::from_secs(60),
+        "fixes through every gateway",
+        || {
+            let metrics = authed_get(http, "/metrics", &token);
+            [
+                "osmand\",transport=\"http",
+                "jt808\",transport=\"tcp",
+                "gt06\",transport=\"tcp",
+                "teltonika\",transport=\"tcp",
+                "lip\",transport=\"udp",
+                "nmea\",transport=\"tcp",
+            ]
+            .iter()
+            .all(|g| {
+                metric(
+                    &metrics,
+                    &format!("patrol_gateway_fixes_total{{protocol=\"{g}\"}}"),
+                ) > 0
+            })
+        },
     );
     let metrics = authed_get(http, "/metrics", &token);
     assert!(

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use devkit::testkit::free_port;
+use devkit::testkit::{free_port, free_port_run};
 
 use crate::support::patrol;
 
@@ -19,6 +19,7 @@ fn demo_runs_from_any_directory_on_the_built_in_county() {
         .arg(&data)
         .args(["--http", &format!("127.0.0.1:{http}")])
         .args(["--mqtt-port", &mqtt.to_string()])
+        .args(["--gateway-port", &free_port_run(6).to_string()])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -95,6 +95,28 @@ pub fn free_port() -> u16 {
     crate::broker::free_port().unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The first of `n` consecutive loopback ports free for both TCP and UDP (each bound, then
+/// released), for a program that lays its listeners out from a base port.
+///
+/// # Panics
+/// When no such run is found in 100 tries.
+pub fn free_port_run(n: u16) -> u16 {
+    for _ in 0..100 {
+        let base = free_port();
+        if base.checked_add(n).is_none() {
+            continue;
+        }
+        let free = (base..base + n).all(|p| {
+            std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
+        });
+        if free {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free loopback ports in 100 tries");
+}
+
 /// Looks at `condition` every 50 ms until it holds (`true`) or `limit` has passed (`false`).
 /// For callers that explain a time-out themselves; the others call [`wait_until`].
 pub fn poll_until(limit: Duration, condition: impl FnMut() -> bool) -> bool {
