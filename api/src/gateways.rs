@@ -99,20 +99,73 @@ pub fn start(
     tracker: &TaskTracker,
     token: &CancellationToken,
 ) -> anyhow::Result<Vec<RunningGateway>> {
-    let config = addrs.config();
-    let gateway =
-        |protocol, column| Gateway::new(protocol, column, intake.clone(), devices.clone(), config);
-    let mut running = Vec::new();
+    let mut s = Starter {
+        intake,
+        devices,
+        config: addrs.config(),
+        tracker,
+        token,
+        running: Vec::new(),
+    };
     if let Some(addr) = addrs.osmand {
-        let gw = gateway(osmand::NAME, IdColumn::Device);
-        let listener = tcp(addr, "osmand")?;
-        running.push(up(&gw, "http", &listener)?);
+        s.osmand(addr)?;
+    }
+    s.stream::<jt808::Jt808>(addrs.jt808, IdColumn::Device)?;
+    s.stream::<gt06::Gt06>(addrs.gt06, IdColumn::Imei)?;
+    s.stream::<teltonika::TeltonikaSession>(addrs.teltonika, IdColumn::Imei)?;
+    s.feed(lip::LipFeed, addrs.lip_udp, addrs.lip_tcp, IdColumn::Issi)?;
+    s.feed(
+        nmea::NmeaFeed,
+        addrs.nmea_udp,
+        addrs.nmea_tcp,
+        IdColumn::Device,
+    )?;
+    for g in &s.running {
+        tracing::info!(protocol = g.protocol, transport = g.transport, addr = %g.addr, "Device gateway listening");
+    }
+    Ok(s.running)
+}
+
+/// What starting the gateways shares, and the gateways started so far.
+struct Starter<'a> {
+    intake: &'a Intake,
+    devices: &'a Arc<DeviceMap>,
+    config: GatewayConfig,
+    tracker: &'a TaskTracker,
+    token: &'a CancellationToken,
+    running: Vec<RunningGateway>,
+}
+
+impl Starter<'_> {
+    fn gateway(&self, protocol: &'static str, column: IdColumn) -> Gateway {
+        Gateway::new(
+            protocol,
+            column,
+            self.intake.clone(),
+            self.devices.clone(),
+            self.config,
+        )
+    }
+
+    fn up(&mut self, gw: &Gateway, transport: &'static str, addr: SocketAddr) {
+        self.running.push(RunningGateway {
+            protocol: gw.protocol,
+            transport,
+            addr,
+            stats: gw.stats.clone(),
+        });
+    }
+
+    fn osmand(&mut self, addr: SocketAddr) -> anyhow::Result<()> {
+        let gw = self.gateway(osmand::NAME, IdColumn::Device);
+        let listener = tcp(addr, osmand::NAME)?;
+        self.up(&gw, "http", listener.local_addr()?);
         let app = Router::new()
             .fallback(any(osmand_request))
             .with_state(gw)
             .into_make_service_with_connect_info::<SocketAddr>();
-        let t = token.clone();
-        tracker.spawn(async move {
+        let t = self.token.clone();
+        self.tracker.spawn(async move {
             if let Err(error) = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { t.cancelled().await })
                 .await
@@ -120,133 +173,71 @@ pub fn start(
                 tracing::error!(%error, "OsmAnd gateway failed");
             }
         });
+        Ok(())
     }
-    if let Some(addr) = addrs.jt808 {
-        running.push(stream::<jt808::Jt808>(
-            addr,
-            IdColumn::Device,
-            &gateway,
-            tracker,
-            token,
-        )?);
+
+    fn stream<P: StreamProtocol + Default>(
+        &mut self,
+        addr: Option<SocketAddr>,
+        column: IdColumn,
+    ) -> anyhow::Result<()> {
+        let Some(addr) = addr else { return Ok(()) };
+        let gw = self.gateway(P::NAME, column);
+        let listener = tcp(addr, P::NAME)?;
+        self.up(&gw, "tcp", listener.local_addr()?);
+        self.tracker.spawn(server::serve_stream::<P>(
+            listener,
+            gw,
+            self.tracker.clone(),
+            self.token.clone(),
+        ));
+        Ok(())
     }
-    if let Some(addr) = addrs.gt06 {
-        running.push(stream::<gt06::Gt06>(
-            addr,
-            IdColumn::Imei,
-            &gateway,
-            tracker,
-            token,
-        )?);
+
+    /// A radio feed on UDP, on TCP lines, or both.
+    fn feed<P: DatagramProtocol + Clone>(
+        &mut self,
+        protocol: P,
+        udp: Option<SocketAddr>,
+        tcp_lines: Option<SocketAddr>,
+        column: IdColumn,
+    ) -> anyhow::Result<()> {
+        if let Some(addr) = udp {
+            let gw = self.gateway(P::NAME, column);
+            let s = std::net::UdpSocket::bind(addr).with_context(|| {
+                format!(
+                    "binding the {} gateway on UDP {addr} ([gateways] {}_udp)",
+                    P::NAME,
+                    P::NAME
+                )
+            })?;
+            s.set_nonblocking(true)?;
+            let socket = tokio::net::UdpSocket::from_std(s)?;
+            self.up(&gw, "udp", socket.local_addr()?);
+            let serve = server::serve_udp(socket, protocol.clone(), gw, self.token.clone());
+            self.tracker.spawn(serve);
+        }
+        if let Some(addr) = tcp_lines {
+            let gw = self.gateway(P::NAME, column);
+            let listener = tcp(addr, &format!("{}_tcp", P::NAME))?;
+            self.up(&gw, "tcp", listener.local_addr()?);
+            self.tracker.spawn(server::serve_lines(
+                listener,
+                protocol,
+                gw,
+                self.tracker.clone(),
+                self.token.clone(),
+            ));
+        }
+        Ok(())
     }
-    if let Some(addr) = addrs.teltonika {
-        running.push(stream::<teltonika::TeltonikaSession>(
-            addr,
-            IdColumn::Imei,
-            &gateway,
-            tracker,
-            token,
-        )?);
-    }
-    if let Some(addr) = addrs.lip_udp {
-        let gw = gateway(<lip::LipFeed as DatagramProtocol>::NAME, IdColumn::Issi);
-        running.push(udp(addr, lip::LipFeed, gw, tracker, token)?);
-    }
-    if let Some(addr) = addrs.lip_tcp {
-        let gw = gateway(<lip::LipFeed as DatagramProtocol>::NAME, IdColumn::Issi);
-        running.push(lines(addr, lip::LipFeed, gw, tracker, token)?);
-    }
-    if let Some(addr) = addrs.nmea_udp {
-        let gw = gateway(<nmea::NmeaFeed as DatagramProtocol>::NAME, IdColumn::Device);
-        running.push(udp(addr, nmea::NmeaFeed, gw, tracker, token)?);
-    }
-    if let Some(addr) = addrs.nmea_tcp {
-        let gw = gateway(<nmea::NmeaFeed as DatagramProtocol>::NAME, IdColumn::Device);
-        running.push(lines(addr, nmea::NmeaFeed, gw, tracker, token)?);
-    }
-    for g in &running {
-        tracing::info!(protocol = g.protocol, transport = g.transport, addr = %g.addr, "Device gateway listening");
-    }
-    Ok(running)
 }
 
-fn tcp(addr: SocketAddr, name: &str) -> anyhow::Result<tokio::net::TcpListener> {
+fn tcp(addr: SocketAddr, key: &str) -> anyhow::Result<tokio::net::TcpListener> {
     let l = std::net::TcpListener::bind(addr)
-        .with_context(|| format!("binding the {name} gateway on {addr} ([gateways] {name})"))?;
+        .with_context(|| format!("binding the {key} gateway on {addr} ([gateways] {key})"))?;
     l.set_nonblocking(true)?;
     Ok(tokio::net::TcpListener::from_std(l)?)
-}
-
-fn up(
-    gw: &Gateway,
-    transport: &'static str,
-    listener: &tokio::net::TcpListener,
-) -> anyhow::Result<RunningGateway> {
-    Ok(RunningGateway {
-        protocol: gw.protocol,
-        transport,
-        addr: listener.local_addr()?,
-        stats: gw.stats.clone(),
-    })
-}
-
-fn stream<P: StreamProtocol + Default>(
-    addr: SocketAddr,
-    column: IdColumn,
-    gateway: &impl Fn(&'static str, IdColumn) -> Gateway,
-    tracker: &TaskTracker,
-    token: &CancellationToken,
-) -> anyhow::Result<RunningGateway> {
-    let gw = gateway(P::NAME, column);
-    let listener = tcp(addr, P::NAME)?;
-    let running = up(&gw, "tcp", &listener)?;
-    tracker.spawn(server::serve_stream::<P>(
-        listener,
-        gw,
-        tracker.clone(),
-        token.clone(),
-    ));
-    Ok(running)
-}
-
-fn udp<P: DatagramProtocol>(
-    addr: SocketAddr,
-    protocol: P,
-    gw: Gateway,
-    tracker: &TaskTracker,
-    token: &CancellationToken,
-) -> anyhow::Result<RunningGateway> {
-    let s = std::net::UdpSocket::bind(addr)
-        .with_context(|| format!("binding the {} gateway on UDP {addr} ([gateways])", P::NAME))?;
-    s.set_nonblocking(true)?;
-    let socket = tokio::net::UdpSocket::from_std(s)?;
-    let running = RunningGateway {
-        protocol: gw.protocol,
-        transport: "udp",
-        addr: socket.local_addr()?,
-        stats: gw.stats.clone(),
-    };
-    tracker.spawn(server::serve_udp(socket, protocol, gw, token.clone()));
-    Ok(running)
-}
-
-fn lines<P: DatagramProtocol + Clone>(
-    addr: SocketAddr,
-    protocol: P,
-    gw: Gateway,
-    tracker: &TaskTracker,
-    token: &CancellationToken,
-) -> anyhow::Result<RunningGateway> {
-    let listener = tcp(addr, P::NAME)?;
-    let running = up(&gw, "tcp", &listener)?;
-    tracker.spawn(server::serve_lines(
-        listener,
-        protocol,
-        gw,
-        tracker.clone(),
-        token.clone(),
-    ));
-    Ok(running)
 }
 
 /// One OsmAnd request: the position in the query string (GET or POST, the OsmAnd and older

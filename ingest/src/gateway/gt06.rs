@@ -373,22 +373,23 @@ fn alarm_battery(content: &[u8]) -> Option<f64> {
 mod tests {
     use super::*;
     use crate::gateway::device::gt06 as dev;
-
-    fn unhex(s: &str) -> Vec<u8> {
-        s.as_bytes()
-            .chunks(2)
-            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap_or("zz"), 16).unwrap_or(0xee))
-            .collect()
-    }
-
-    fn ms(s: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| t.timestamp_millis())
-            .unwrap_or(i64::MIN)
-    }
+    use crate::gateway::testing::{ms, mutated_streams, unhex};
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9
+    }
+
+    /// The reply to `frame` after the Traccar login, and its first fix.
+    fn located(frame: &str) -> (Reply, DeviceFix) {
+        let mut s = Gt06::default();
+        let out = run(&mut s, &[unhex(LOGIN), unhex(frame)]);
+        let reply = out[1].clone().unwrap_or_default();
+        let f = reply
+            .fixes
+            .first()
+            .cloned()
+            .unwrap_or_else(|| panic!("no fix {reply:?}"));
+        (reply, f)
     }
 
     /// Feeds frames one after the other through `cut` and `frame`.
@@ -456,14 +457,7 @@ mod tests {
 
     #[test]
     fn traccar_location_0x12() {
-        let mut s = Gt06::default();
-        let out = run(&mut s, &[unhex(LOGIN), unhex(LOC_12)]);
-        let reply = out[1].clone().unwrap_or_default();
-        let f = reply
-            .fixes
-            .first()
-            .cloned()
-            .unwrap_or_else(|| panic!("no fix {reply:?}"));
+        let (reply, f) = located(LOC_12);
         // Course/status 0xd433: positioned, north, east, course 0x033.
         assert_eq!(f.time_ms, ms("2019-03-18T11:37:36Z"));
         assert!(close(f.lat, 11.391912777777778), "{}", f.lat);
@@ -476,14 +470,7 @@ mod tests {
 
     #[test]
     fn traccar_alarm_0x16() {
-        let mut s = Gt06::default();
-        let out = run(&mut s, &[unhex(LOGIN), unhex(ALARM_16)]);
-        let reply = out[1].clone().unwrap_or_default();
-        let f = reply
-            .fixes
-            .first()
-            .cloned()
-            .unwrap_or_else(|| panic!("no fix {reply:?}"));
+        let (reply, f) = located(ALARM_16);
         assert_eq!(f.time_ms, ms("2019-02-12T18:20:26Z"));
         assert!(close(f.lat, 23.05838388888889), "{}", f.lat);
         assert!(close(f.lon, 113.38054555555556), "{}", f.lon);
@@ -743,14 +730,6 @@ mod tests {
         assert!(reply.fixes.is_empty());
     }
 
-    /// A small deterministic generator for the invariant test below.
-    fn lcg(state: &mut u64) -> u64 {
-        *state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        *state >> 33
-    }
-
     #[test]
     fn mutated_streams_keep_cut_invariants() {
         let seeds = [
@@ -761,52 +740,7 @@ mod tests {
             unhex(STATUS),
             unhex(INFO_79),
         ];
-        let mut rng = 7u64;
-        let mut fixes = 0;
-        for round in 0..3000 {
-            let mut stream = Vec::new();
-            for _ in 0..(lcg(&mut rng) % 4) {
-                let pick = usize::try_from(lcg(&mut rng)).unwrap_or(0) % seeds.len();
-                stream.extend_from_slice(&seeds[pick]);
-            }
-            for _ in 0..(lcg(&mut rng) % 6) {
-                let len = stream.len().max(1);
-                let at = usize::try_from(lcg(&mut rng)).unwrap_or(0) % len;
-                let byte = u8::try_from(lcg(&mut rng) % 256).unwrap_or(0);
-                match lcg(&mut rng) % 3 {
-                    0 if at < stream.len() => stream[at] ^= 1 << (byte % 8),
-                    1 => stream.insert(at.min(stream.len()), byte),
-                    _ if at < stream.len() => {
-                        stream.remove(at);
-                    }
-                    _ => {}
-                }
-            }
-            let chunk = 1 + usize::try_from(lcg(&mut rng)).unwrap_or(0) % 40;
-            let mut s = Gt06::default();
-            let _ = s.frame(&unhex(LOGIN));
-            let mut buf = Vec::new();
-            for piece in stream.chunks(chunk) {
-                buf.extend_from_slice(piece);
-                loop {
-                    match s.cut(&buf) {
-                        Cut::Need => break,
-                        Cut::Skip(n) => {
-                            assert!(n >= 1 && n <= buf.len(), "round {round}");
-                            buf.drain(..n);
-                        }
-                        Cut::Frame(n) => {
-                            assert!(n > 0 && n <= buf.len(), "round {round}");
-                            if let Ok(r) = s.frame(&buf[..n]) {
-                                fixes += r.fixes.len();
-                            }
-                            buf.drain(..n);
-                        }
-                    }
-                }
-            }
-            assert!(buf.len() < MAX_EXTENDED_LEN + 6);
-        }
+        let fixes = mutated_streams::<Gt06>(&seeds, Some(&unhex(LOGIN)), MAX_EXTENDED_LEN + 6);
         // Most unmutated frames still decode.
         assert!(fixes > 300, "{fixes}");
     }

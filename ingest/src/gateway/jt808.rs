@@ -525,19 +525,7 @@ fn batch(body: &[u8], device: &str) -> Result<(Vec<DeviceFix>, Vec<FrameError>),
 mod tests {
     use super::*;
     use crate::gateway::device::jt808 as dev;
-
-    fn unhex(s: &str) -> Vec<u8> {
-        let s: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        s.chunks(2)
-            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap_or("zz"), 16).unwrap_or(0xee))
-            .collect()
-    }
-
-    fn ms(s: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| t.timestamp_millis())
-            .unwrap_or(i64::MIN)
-    }
+    use crate::gateway::testing::{ms, mutated_streams, unhex};
 
     fn decode(bytes: &[u8]) -> Result<Reply, FrameError> {
         let mut s = Jt808::default();
@@ -1090,14 +1078,6 @@ mod tests {
         assert_eq!(phone_id(&[0x00, 0x0A, 0xBC]), "abc");
     }
 
-    /// A small deterministic generator for the invariant test below.
-    fn lcg(state: &mut u64) -> u64 {
-        *state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        *state >> 33
-    }
-
     #[test]
     fn mutated_streams_keep_cut_invariants() {
         let seeds = [
@@ -1108,51 +1088,7 @@ mod tests {
             unhex(HEARTBEAT),
             unhex(SOUTH_EAST),
         ];
-        let mut rng = 7u64;
-        let mut fixes = 0;
-        for round in 0..3000 {
-            let mut stream = Vec::new();
-            for _ in 0..(lcg(&mut rng) % 4) {
-                let pick = usize::try_from(lcg(&mut rng)).unwrap_or(0) % seeds.len();
-                stream.extend_from_slice(&seeds[pick]);
-            }
-            for _ in 0..(lcg(&mut rng) % 6) {
-                let len = stream.len().max(1);
-                let at = usize::try_from(lcg(&mut rng)).unwrap_or(0) % len;
-                let byte = u8::try_from(lcg(&mut rng) % 256).unwrap_or(0);
-                match lcg(&mut rng) % 3 {
-                    0 if at < stream.len() => stream[at] ^= 1 << (byte % 8),
-                    1 => stream.insert(at.min(stream.len()), byte),
-                    _ if at < stream.len() => {
-                        stream.remove(at);
-                    }
-                    _ => {}
-                }
-            }
-            let chunk = 1 + usize::try_from(lcg(&mut rng)).unwrap_or(0) % 40;
-            let mut s = Jt808::default();
-            let mut buf = Vec::new();
-            for piece in stream.chunks(chunk) {
-                buf.extend_from_slice(piece);
-                loop {
-                    match s.cut(&buf) {
-                        Cut::Need => break,
-                        Cut::Skip(n) => {
-                            assert!(n >= 1 && n <= buf.len(), "round {round}");
-                            buf.drain(..n);
-                        }
-                        Cut::Frame(n) => {
-                            assert!(n > 0 && n <= buf.len(), "round {round}");
-                            if let Ok(r) = s.frame(&buf[..n]) {
-                                fixes += r.fixes.len();
-                            }
-                            buf.drain(..n);
-                        }
-                    }
-                }
-            }
-            assert!(buf.len() < MAX_FRAME);
-        }
+        let fixes = mutated_streams::<Jt808>(&seeds, None, MAX_FRAME);
         // Most unmutated frames still decode.
         assert!(fixes > 1000, "{fixes}");
     }

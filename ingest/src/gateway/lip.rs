@@ -78,7 +78,7 @@
 
 use chrono::{Datelike, TimeZone, Utc};
 
-use super::{DatagramProtocol, DeviceFix, FrameError, FrameErrorKind};
+use super::{DatagramProtocol, DeviceFix, FrameError, FrameErrorKind, each_line};
 
 /// Longest line (ISSI, comma and hex) read, in bytes.
 pub const MAX_LINE_LEN: usize = 256;
@@ -102,18 +102,7 @@ impl DatagramProtocol for LipFeed {
     const NAME: &'static str = "lip";
 
     fn datagram(&self, bytes: &[u8], recv_ms: i64) -> Vec<Result<DeviceFix, FrameError>> {
-        let lines: Vec<&[u8]> = bytes
-            .split(|&b| b == b'\n')
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-            .collect();
-        if lines.is_empty() {
-            return vec![Err(FrameError::bad("empty datagram"))];
-        }
-        lines
-            .into_iter()
-            .map(|line| decode_line(line, recv_ms))
-            .collect()
+        each_line(bytes, |line| decode_line(line, recv_ms))
     }
 }
 

@@ -123,6 +123,24 @@ pub trait StreamProtocol: Send + 'static {
     fn frame(&mut self, frame: &[u8]) -> Result<Reply, FrameError>;
 }
 
+/// Splits a datagram (or a line of a TCP feed) into its lines (`\n`; a trailing `\r`
+/// dropped, blank lines skipped) and decodes each with `line`: the shared framing of the
+/// radio feeds. An empty datagram is one `BadFrame`.
+pub fn each_line(
+    bytes: &[u8],
+    line: impl FnMut(&[u8]) -> Result<DeviceFix, FrameError>,
+) -> Vec<Result<DeviceFix, FrameError>> {
+    let lines: Vec<&[u8]> = bytes
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+        .collect();
+    if lines.is_empty() {
+        return vec![Err(FrameError::bad("empty datagram"))];
+    }
+    lines.into_iter().map(line).collect()
+}
+
 /// A datagram (or line) protocol without replies: radio dispatch gateways' feeds.
 pub trait DatagramProtocol: Send + Sync + 'static {
     /// The protocol's name: metrics label and the rejects' topic prefix.
@@ -140,3 +158,5 @@ pub mod nmea;
 pub mod osmand;
 pub mod server;
 pub mod teltonika;
+#[cfg(test)]
+mod testing;

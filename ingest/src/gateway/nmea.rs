@@ -66,7 +66,7 @@ use nmea::sentences::rmc::RmcStatusOfFix;
 use nmea::sentences::{FaaMode, FixType};
 use nmea::{ParseResult, parse_str};
 
-use super::{DatagramProtocol, DeviceFix, FrameError, FrameErrorKind};
+use super::{DatagramProtocol, DeviceFix, FrameError, FrameErrorKind, each_line};
 
 /// Longest device id.
 pub const MAX_DEVICE_LEN: usize = 32;
@@ -89,18 +89,7 @@ impl DatagramProtocol for NmeaFeed {
     const NAME: &'static str = "nmea";
 
     fn datagram(&self, bytes: &[u8], recv_ms: i64) -> Vec<Result<DeviceFix, FrameError>> {
-        let lines: Vec<&[u8]> = bytes
-            .split(|&b| b == b'\n')
-            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-            .collect();
-        if lines.is_empty() {
-            return vec![Err(FrameError::bad("empty datagram"))];
-        }
-        lines
-            .into_iter()
-            .map(|line| decode_line(line, recv_ms))
-            .collect()
+        each_line(bytes, |line| decode_line(line, recv_ms))
     }
 }
 

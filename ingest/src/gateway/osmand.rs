@@ -516,12 +516,7 @@ pub fn parse_json(body: &[u8]) -> Result<DeviceFix, FrameError> {
 mod tests {
     use super::*;
     use crate::gateway::device::osmand as dev;
-
-    fn ms(s: &str) -> i64 {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .map(|t| t.timestamp_millis())
-            .unwrap_or(i64::MIN)
-    }
+    use crate::gateway::testing::ms;
 
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 1e-9)

@@ -350,6 +350,24 @@ pub async fn serve_stream<P: StreamProtocol + Default>(
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {
+    accept(listener, gateway, tracker, shutdown, |gw, stream, peer, stop| async move {
+        Connection::<P>::new(gw, peer).run(stream, stop).await
+    })
+    .await;
+}
+
+/// Accepts connections until `shutdown` fires and runs `connection` for each on `tracker`,
+/// counting them in the gateway's stats.
+async fn accept<F, Fut>(
+    listener: TcpListener,
+    gateway: Gateway,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+    connection: F,
+) where
+    F: Fn(Gateway, TcpStream, SocketAddr, CancellationToken) -> Fut,
+    Fut: Future<Output = Result<(), Ended>> + Send + 'static,
+{
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -357,12 +375,12 @@ pub async fn serve_stream<P: StreamProtocol + Default>(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let (gw, stop) = (gateway.clone(), shutdown.clone());
-                gw.stats.accepted.fetch_add(1, Relaxed);
-                gw.stats.connections.fetch_add(1, Relaxed);
+                let stats = gateway.stats.clone();
+                stats.accepted.fetch_add(1, Relaxed);
+                stats.connections.fetch_add(1, Relaxed);
+                let run = connection(gateway.clone(), stream, peer, shutdown.clone());
                 tracker.spawn(async move {
-                    let stats = gw.stats.clone();
-                    if let Err(error) = Connection::<P>::new(gw, peer).run(stream, stop).await {
+                    if let Err(error) = run.await {
                         tracing::debug!(%peer, %error, "Device connection closed");
                     }
                     stats.connections.fetch_sub(1, Relaxed);
@@ -625,30 +643,17 @@ pub async fn serve_lines<P: DatagramProtocol + Clone>(
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {
-    loop {
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => return,
-            a = listener.accept() => a,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                let (gw, stop, p) = (gateway.clone(), shutdown.clone(), protocol.clone());
-                gw.stats.accepted.fetch_add(1, Relaxed);
-                gw.stats.connections.fetch_add(1, Relaxed);
-                tracker.spawn(async move {
-                    let stats = gw.stats.clone();
-                    if let Err(error) = lines(p, &gw, stream, peer, stop).await {
-                        tracing::debug!(%peer, %error, "Feed connection closed");
-                    }
-                    stats.connections.fetch_sub(1, Relaxed);
-                });
-            }
-            Err(error) => {
-                tracing::warn!(%error, protocol = P::NAME, "Accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
+    accept(
+        listener,
+        gateway,
+        tracker,
+        shutdown,
+        |gw, stream, peer, stop| {
+            let p = protocol.clone();
+            async move { lines(p, &gw, stream, peer, stop).await }
+        },
+    )
+    .await;
 }
 
 async fn lines<P: DatagramProtocol>(

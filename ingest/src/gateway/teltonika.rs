@@ -372,17 +372,7 @@ fn record_fix(imei: &str, record: &AvlRecordView<'_>) -> Result<DeviceFix, Frame
 mod tests {
     use super::*;
     use crate::gateway::device::teltonika as device;
-
-    /// Hex test vectors to bytes (test data only: panics on a malformed constant).
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| {
-                u8::from_str_radix(s.get(i..i + 2).unwrap_or("zz"), 16)
-                    .unwrap_or_else(|_| panic!("bad hex at {i}"))
-            })
-            .collect()
-    }
+    use crate::gateway::testing::unhex as hex;
 
     // Teltonika wiki, "Codec" page (wiki.teltonika-gps.com/view/Codec), Codec 8 examples 1 and
     // 3 and the Codec 8 Extended example; published by Teltonika as protocol examples.
