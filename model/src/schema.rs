@@ -59,13 +59,14 @@ pub const ZONE: &str = "zone";
 pub const FENCE_VERSION: &str = "fence_version";
 /// Flag bits (`pings`): [`FLAG_LOW_ACCURACY`], [`FLAG_JUMP`], [`FLAG_LATE`].
 pub const FLAGS: &str = "flags";
-/// MQTT topic (`rejects`).
+/// MQTT topic, `file:<path>` of an import, or `<protocol>/<device or peer>` of a device
+/// gateway's frame (`rejects`).
 pub const TOPIC: &str = "topic";
 /// Why the message was refused (`rejects`).
 pub const REASON: &str = "reason";
 /// Details of a rejection, or the whole event as JSON (`rejects`, `events`).
 pub const DETAIL: &str = "detail";
-/// The message's bytes exactly as received (`rejects`).
+/// The message's (or the gateway frame's) bytes exactly as received (`rejects`).
 pub const PAYLOAD: &str = "payload";
 /// When an event happened (`events`).
 pub const TIME: &str = "time";
