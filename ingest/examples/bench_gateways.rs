@@ -5,16 +5,16 @@
 //!
 //! ```sh
 //! cargo build --release -p ingest --example bench_gateways
-//! target/release/examples/bench_gateways [--connections 10000] [--fixes 2000]
+//! target/release/examples/bench_gateways [--connections 10000] [--fixes 2000] [--devices 1]
 //! ```
 //!
 //! The connections come from a child process (this program run with `--hold N PORT`), so the
 //! measured process holds only the gateway's side of each: its resident memory before and
 //! after they open, divided by their number, is the gateway's memory per connection. Each is a
 //! JT/T 808 terminal that sent one heartbeat, had it answered, and stays silent, as a parked
-//! car's terminal does between reports. With them open, one more terminal, a unit of the
-//! fixture county, sends `--fixes` location reports one after another, each waiting for the
-//! acknowledgement the gateway sends once the fix is durable in the WAL.
+//! car's terminal does between reports. With them open, `--devices` more terminals (units of
+//! the fixture county, at most 44) each send `--fixes` location reports one after another,
+//! each waiting for the acknowledgement the gateway sends once the fix is durable in the WAL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
@@ -97,6 +97,40 @@ async fn hold(n: usize, port: u16) {
     drop(conns);
 }
 
+/// One terminal on its own connection: `fixes` location reports, each sent once the previous
+/// one was acknowledged; returns the time to each acknowledgement, µs.
+async fn report(port: u16, phone: String, t0: i64, fixes: usize) -> Vec<i64> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut lat_us = Vec::with_capacity(fixes);
+    for k in 0..fixes {
+        let fix = DeviceFix {
+            device: phone.clone(),
+            time_ms: t0 + k as i64 * 1000,
+            lat: 40.1,
+            lon: -88.9 + k as f64 * 1e-5,
+            speed_kmh: Some(20.0),
+            course_deg: Some(90.0),
+            alt_m: None,
+            acc_m: None,
+            batt_pct: None,
+        };
+        let serial = k as u16;
+        let t = Instant::now();
+        let reply = exchange(&mut s, &jt808::location(&phone, serial, &fix)).await;
+        lat_us.push(t.elapsed().as_micros() as i64);
+        match jt808::parse_reply(&reply).unwrap() {
+            jt808::ServerReply::General {
+                answered_serial,
+                result: 0,
+                ..
+            } if answered_serial == serial => {}
+            other => panic!("{phone}: fix {k} not acknowledged: {other:?}"),
+        }
+    }
+    lat_us
+}
+
 fn stages(j: &Jurisdiction) -> Stages {
     let catalog = j.catalog();
     let res = Resolution::try_from(j.settings().h3.fence_res).unwrap();
@@ -125,6 +159,7 @@ async fn main() {
     }
     let connections = num("--connections", 10_000) as usize;
     let fixes = num("--fixes", 2_000) as usize;
+    let devices = num("--devices", 1).clamp(1, 44) as usize;
     let j = Jurisdiction::load(&devkit::testkit::fixtures()).unwrap();
     let store = tempfile::tempdir().unwrap();
     let tracker = TaskTracker::new();
@@ -193,39 +228,23 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     let idle_cpu = cpu_seconds(&pid).unwrap() - cpu0;
 
-    // One more terminal, the first unit's, reports while the others are open.
-    let phone = j.units()[0].devices.device.clone().unwrap();
-    let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    s.set_nodelay(true).unwrap();
+    // Then `--devices` more terminals, units of the fixture county, report while the others
+    // are open, each its `--fixes` one after another.
     let now = model::now_ms() / 1000 * 1000 - 3_600_000;
-    let mut lat_us = Vec::with_capacity(fixes);
     let cpu1 = cpu_seconds(&pid).unwrap();
-    for k in 0..fixes {
-        let fix = DeviceFix {
-            device: phone.clone(),
-            time_ms: now + k as i64 * 1000,
-            lat: 40.1,
-            lon: -88.9 + k as f64 * 1e-5,
-            speed_kmh: Some(20.0),
-            course_deg: Some(90.0),
-            alt_m: None,
-            acc_m: None,
-            batt_pct: None,
-        };
-        let serial = k as u16;
-        let t = Instant::now();
-        let reply = exchange(&mut s, &jt808::location(&phone, serial, &fix)).await;
-        lat_us.push(t.elapsed().as_micros() as i64);
-        match jt808::parse_reply(&reply).unwrap() {
-            jt808::ServerReply::General {
-                answered_serial,
-                result: 0,
-                ..
-            } if answered_serial == serial => {}
-            other => panic!("fix {k} not acknowledged: {other:?}"),
-        }
+    let t1 = Instant::now();
+    let mut tasks = Vec::new();
+    for unit in j.units().iter().take(devices) {
+        let phone = unit.devices.device.clone().unwrap();
+        tasks.push(tokio::spawn(report(port, phone, now, fixes)));
     }
-    let cpu_per_fix_us = (cpu_seconds(&pid).unwrap() - cpu1) / fixes as f64 * 1e6;
+    let mut lat_us = Vec::with_capacity(fixes * devices);
+    for t in tasks {
+        lat_us.extend(t.await.unwrap());
+    }
+    let elapsed = t1.elapsed().as_secs_f64();
+    let acked = lat_us.len();
+    let cpu_per_fix_us = (cpu_seconds(&pid).unwrap() - cpu1) / acked as f64 * 1e6;
     lat_us.sort_unstable();
     drop(child.stdin.take());
     let _ = child.wait();
@@ -247,7 +266,11 @@ async fn main() {
     println!("| memory per idle connection | {per_conn:.1} KiB |");
     println!("| CPU of the process over 10 s with them idle | {idle_cpu:.2} s |");
     println!(
-        "| location report acknowledged (durable), p50 / p99 / max, {fixes} in a row | {:.2} / {:.2} / {:.2} ms |",
+        "| location reports acknowledged (durable), {devices} terminals x {fixes} in a row | {acked} in {elapsed:.1} s, {:.0}/s |",
+        acked as f64 / elapsed
+    );
+    println!(
+        "| time to the acknowledgement, p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |",
         percentile_ms(&lat_us, 0.5),
         percentile_ms(&lat_us, 0.99),
         percentile_ms(&lat_us, 1.0)
