@@ -98,14 +98,29 @@ pub fn free_port() -> u16 {
 /// The first of `n` consecutive loopback ports free for both TCP and UDP (each bound, then
 /// released), for a program that lays its listeners out from a base port.
 ///
+/// The run lies below the kernel's ephemeral range (`ip_local_port_range`), where no
+/// outgoing connection is given a port: a program restarted on the same ports (a crash test)
+/// finds them still free, which a run among the ephemeral ports does not promise.
+///
 /// # Panics
-/// When no such run is found in 100 tries.
+/// When no such run is found in 200 tries.
 pub fn free_port_run(n: u16) -> u16 {
-    for _ in 0..100 {
-        let base = free_port();
-        if base.checked_add(n).is_none() {
-            continue;
-        }
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let (low, high) = (10_000u16, ephemeral_low.saturating_sub(n));
+    assert!(low < high, "no room below the ephemeral ports");
+    // A start that differs between processes and calls, so parallel tests spread out.
+    let mut x = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    for _ in 0..200 {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let base = low + ((x >> 33) % u64::from(high - low)) as u16;
         let free = (base..base + n).all(|p| {
             std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
                 && std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()
@@ -114,7 +129,7 @@ pub fn free_port_run(n: u16) -> u16 {
             return base;
         }
     }
-    panic!("no {n} consecutive free loopback ports in 100 tries");
+    panic!("no {n} consecutive free loopback ports in 200 tries");
 }
 
 /// Looks at `condition` every 50 ms until it holds (`true`) or `limit` has passed (`false`).
