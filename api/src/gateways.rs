@@ -2,7 +2,7 @@
 //! all into ingest's one intake. The TCP and UDP servers are ingest's
 //! ([`ingest::gateway::server`]); the OsmAnd protocol is HTTP and served here with axum.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,7 +52,14 @@ impl GatewayAddrs {
     /// fields (the demo's).
     #[must_use]
     pub fn local(base: u16) -> Self {
-        let at = |k: u16| Some(SocketAddr::from(([127, 0, 0, 1], base.saturating_add(k))));
+        Self::at(IpAddr::from([127, 0, 0, 1]), base)
+    }
+
+    /// Every gateway on `ip`, on consecutive ports from `base` in the order of the fields,
+    /// each radio feed's UDP and TCP sharing a port number.
+    #[must_use]
+    pub fn at(ip: IpAddr, base: u16) -> Self {
+        let at = |k: u16| Some(SocketAddr::new(ip, base.saturating_add(k)));
         GatewayAddrs {
             osmand: at(0),
             jt808: at(1),
@@ -64,6 +71,43 @@ impl GatewayAddrs {
             nmea_tcp: at(5),
             idle_timeout_s: None,
         }
+    }
+
+    /// The addresses the gateways of `running` are bound to (a port 0 resolved).
+    #[must_use]
+    pub fn bound(running: &[RunningGateway]) -> Self {
+        let at = |protocol: &str, transport: &str| {
+            running
+                .iter()
+                .find(|g| g.protocol == protocol && g.transport == transport)
+                .map(|g| g.addr)
+        };
+        GatewayAddrs {
+            osmand: at(osmand::NAME, "http"),
+            jt808: at(<jt808::Jt808 as StreamProtocol>::NAME, "tcp"),
+            gt06: at(<gt06::Gt06 as StreamProtocol>::NAME, "tcp"),
+            teltonika: at(<teltonika::TeltonikaSession as StreamProtocol>::NAME, "tcp"),
+            lip_udp: at(<lip::LipFeed as DatagramProtocol>::NAME, "udp"),
+            lip_tcp: at(<lip::LipFeed as DatagramProtocol>::NAME, "tcp"),
+            nmea_udp: at(<nmea::NmeaFeed as DatagramProtocol>::NAME, "udp"),
+            nmea_tcp: at(<nmea::NmeaFeed as DatagramProtocol>::NAME, "tcp"),
+            idle_timeout_s: None,
+        }
+    }
+
+    /// Where the simulator's devices report (LIP over UDP, NMEA over TCP lines); `None`
+    /// unless all six gateways they use are set.
+    #[cfg(feature = "demo")]
+    #[must_use]
+    pub fn simulator_ports(&self) -> Option<demo::sim::link::GatewayPorts> {
+        Some(demo::sim::link::GatewayPorts {
+            osmand: self.osmand?,
+            jt808: self.jt808?,
+            gt06: self.gt06?,
+            teltonika: self.teltonika?,
+            lip: self.lip_udp?,
+            nmea: self.nmea_tcp?,
+        })
     }
 
     fn config(&self) -> GatewayConfig {

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use demo::sim::link::GatewayPorts;
 use demo::sim::{self, SimConfig};
 use ingest::source::mqtt;
 use ingest::store::{Store, StoreConfig};
@@ -16,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cli::{DemoArgs, GenerateArgs, SimulateArgs};
-use crate::gateways::{GatewayAddrs, RunningGateway};
+use crate::gateways::GatewayAddrs;
 use crate::http::auth::{self, Caller, Role, Tokens};
 use crate::wiring::{self, IngestSettings};
 
@@ -90,7 +89,7 @@ pub(crate) async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         duration: None,
         faults: 1.0,
         seed: 1,
-        gateways: gateway_ports(&running.gateways),
+        gateways: GatewayAddrs::bound(&running.gateways).simulator_ports(),
     };
     let sim_token = token.child_token();
     let sim_task = tokio::spawn(sim::simulate(fleet, sim_cfg, sim_token.clone()));
@@ -156,15 +155,7 @@ pub(crate) async fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
                 .and_then(|mut addrs| addrs.next())
                 .map(|a| a.ip())
                 .with_context(|| format!("--broker host {host} does not resolve"))?;
-            let at = |k: u16| SocketAddr::new(ip, base.saturating_add(k));
-            Some(GatewayPorts {
-                osmand: at(0),
-                jt808: at(1),
-                gt06: at(2),
-                teltonika: at(3),
-                lip: at(4),
-                nmea: at(5),
-            })
+            GatewayAddrs::at(ip, base).simulator_ports()
         }
         None => None,
     };
@@ -187,24 +178,6 @@ pub(crate) async fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
         report.fixes, report.published, report.faults
     );
     Ok(())
-}
-
-/// The simulator's view of the gateways the demo started; `None` unless all six are up.
-fn gateway_ports(running: &[RunningGateway]) -> Option<GatewayPorts> {
-    let at = |protocol: &str, transport: &str| {
-        running
-            .iter()
-            .find(|g| g.protocol == protocol && g.transport == transport)
-            .map(|g| g.addr)
-    };
-    Some(GatewayPorts {
-        osmand: at("osmand", "http")?,
-        jt808: at("jt808", "tcp")?,
-        gt06: at("gt06", "tcp")?,
-        teltonika: at("teltonika", "tcp")?,
-        lip: at("lip", "udp")?,
-        nmea: at("nmea", "tcp")?,
-    })
 }
 
 pub(crate) fn generate(a: &GenerateArgs) -> anyhow::Result<()> {

@@ -7,9 +7,9 @@ use std::process::Child;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
-use api::gateways::{GatewayAddrs, RunningGateway};
+use api::gateways::GatewayAddrs;
 use api::wiring::{self, IngestSettings};
-use demo::sim::link::{GatewayPorts, Link, Protocol};
+use demo::sim::link::{Link, Protocol};
 use devkit::broker;
 use devkit::testkit::http::get_blocking;
 use devkit::testkit::{fixtures, free_port, free_port_run, poll_until, wait_until_async};
@@ -21,37 +21,19 @@ use tokio_util::task::TaskTracker;
 
 use crate::support::{Reaper, serve_command, terminate};
 
-/// Every gateway on its own port of 127.0.0.1 (0: any free one).
-fn all_gateways(port: impl Fn(u16) -> u16) -> GatewayAddrs {
-    let at = |k| Some(SocketAddr::from(([127, 0, 0, 1], port(k))));
+/// Every gateway on a port of 127.0.0.1 of its own, whichever is free.
+fn every_gateway_on_any_port() -> GatewayAddrs {
+    let any = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     GatewayAddrs {
-        osmand: at(0),
-        jt808: at(1),
-        gt06: at(2),
-        teltonika: at(3),
-        lip_udp: at(4),
-        lip_tcp: at(5),
-        nmea_udp: at(6),
-        nmea_tcp: at(7),
+        osmand: any,
+        jt808: any,
+        gt06: any,
+        teltonika: any,
+        lip_udp: any,
+        lip_tcp: any,
+        nmea_udp: any,
+        nmea_tcp: any,
         idle_timeout_s: None,
-    }
-}
-
-fn ports_of(running: &[RunningGateway]) -> GatewayPorts {
-    let at = |protocol: &str, transport: &str| {
-        running
-            .iter()
-            .find(|g| g.protocol == protocol && g.transport == transport)
-            .map(|g| g.addr)
-            .unwrap()
-    };
-    GatewayPorts {
-        osmand: at("osmand", "http"),
-        jt808: at("jt808", "tcp"),
-        gt06: at("gt06", "tcp"),
-        teltonika: at("teltonika", "tcp"),
-        lip: at("lip", "udp"),
-        nmea: at("nmea", "tcp"),
     }
 }
 
@@ -74,22 +56,21 @@ fn fix(t_ms: i64, k: usize) -> DeviceFix {
     }
 }
 
-/// The gateway protocols that acknowledge each fix once it is durable.
-const ACKED: [Protocol; 4] = [
-    Protocol::Jt808,
-    Protocol::Gt06,
-    Protocol::Teltonika,
-    Protocol::Osmand,
-];
+/// The device protocols, each with a gateway.
+fn gateway_protocols() -> Vec<Protocol> {
+    Protocol::ALL
+        .into_iter()
+        .filter(|p| *p != Protocol::Mqtt)
+        .collect()
+}
 
-const GATEWAYS: [Protocol; 6] = [
-    Protocol::Jt808,
-    Protocol::Gt06,
-    Protocol::Teltonika,
-    Protocol::Osmand,
-    Protocol::Lip,
-    Protocol::Nmea,
-];
+/// The gateway protocols that acknowledge each fix once it is durable.
+fn acknowledged_protocols() -> Vec<Protocol> {
+    gateway_protocols()
+        .into_iter()
+        .filter(|p| p.acknowledges())
+        .collect()
+}
 
 /// Each protocol's device, a unit of its own, sends fixes through the real sockets: the
 /// acknowledging ones are answered, every fix is stored for its unit, a garbled frame and an
@@ -103,7 +84,7 @@ async fn every_gateway_stores_its_devices_fixes_and_keeps_what_it_refuses() {
     let token = CancellationToken::new();
     let running = wiring::start_ingest(
         IngestSettings {
-            gateways: all_gateways(|_| 0),
+            gateways: every_gateway_on_any_port(),
             ..IngestSettings::local(fixtures(), store.path().to_owned(), mqtt, "it-gateways")
         },
         &tracker,
@@ -111,11 +92,13 @@ async fn every_gateway_stores_its_devices_fixes_and_keeps_what_it_refuses() {
     )
     .unwrap();
     assert_eq!(running.gateways.len(), 8);
-    let ports = ports_of(&running.gateways);
+    let ports = GatewayAddrs::bound(&running.gateways)
+        .simulator_ports()
+        .unwrap();
     let fleet = units();
     let now = model::now_ms() / 1000 * 1000;
     let mut expected = BTreeSet::new();
-    for (k, protocol) in GATEWAYS.into_iter().enumerate() {
+    for (k, protocol) in gateway_protocols().into_iter().enumerate() {
         let unit = &fleet[k];
         let mut link =
             Link::new(protocol, ports.of(protocol).unwrap(), unit.devices.clone()).unwrap();
@@ -243,8 +226,7 @@ fn sigkill_loses_no_acknowledged_gateway_fix() {
     let store = dir.path().join("store");
     // Below the ephemeral ports: while serve is down between kills, no test's outgoing
     // connection can take them.
-    let base = free_port_run(8);
-    let gateways = all_gateways(|k| base + k);
+    let gateways = GatewayAddrs::local(free_port_run(6));
     let config = dir.path().join("serve.toml");
     let addr = |a: Option<SocketAddr>| format!("\"{}\"", a.unwrap());
     std::fs::write(
@@ -263,24 +245,18 @@ fn sigkill_loses_no_acknowledged_gateway_fix() {
     .unwrap();
     let http = free_port_run(1);
     let mut serve = Reaper(start_serve(&config, &store, http));
-    let ports = GatewayPorts {
-        osmand: gateways.osmand.unwrap(),
-        jt808: gateways.jt808.unwrap(),
-        gt06: gateways.gt06.unwrap(),
-        teltonika: gateways.teltonika.unwrap(),
-        lip: gateways.lip_udp.unwrap(),
-        nmea: gateways.nmea_tcp.unwrap(),
-    };
+    let ports = gateways.simulator_ports().unwrap();
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let now = model::now_ms() / 1000 * 1000 - 3_600_000;
     let fleet = units();
+    let acked_protocols = acknowledged_protocols();
     let mut devices = Vec::new();
     // 12 devices of the acknowledging protocols, then 2 radios on the LIP feed (UDP) and 2 on
     // the NMEA feed (TCP lines), which have no acknowledgement to wait for.
     for (k, unit) in fleet.iter().take(16).enumerate() {
         let protocol = match k {
-            0..12 => ACKED[k % ACKED.len()],
+            0..12 => acked_protocols[k % acked_protocols.len()],
             12..14 => Protocol::Lip,
             _ => Protocol::Nmea,
         };

@@ -226,8 +226,7 @@ impl Link {
     pub async fn send(&mut self, fix: &DeviceFix) -> Result<bool, LinkError> {
         let r = self.try_send(fix).await;
         if r.is_err() {
-            self.tcp = None;
-            self.buf.clear();
+            self.disconnect();
         }
         r
     }
@@ -240,8 +239,7 @@ impl Link {
     pub async fn send_garbled(&mut self, fix: &DeviceFix) -> Result<(), LinkError> {
         let r = self.try_garbled(fix).await;
         if r.is_err() {
-            self.tcp = None;
-            self.buf.clear();
+            self.disconnect();
         }
         r
     }
