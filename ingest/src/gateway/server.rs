@@ -72,14 +72,15 @@ pub struct UnitRef {
 /// The devices of `units.csv`, by column and identity.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceMap {
-    ids: HashMap<(IdColumn, String), UnitRef>,
+    /// By column (`IdColumn as usize`), then normalized identity.
+    ids: [HashMap<String, UnitRef>; 3],
 }
 
 impl DeviceMap {
     /// The map of the units' device identities.
     #[must_use]
     pub fn from_units(units: &[Unit]) -> Self {
-        let mut ids = HashMap::new();
+        let mut ids: [HashMap<String, UnitRef>; 3] = Default::default();
         for u in units {
             let unit = UnitRef {
                 unit: u.id.clone(),
@@ -92,7 +93,7 @@ impl DeviceMap {
                 (IdColumn::Issi, &d.issi),
             ] {
                 if let Some(id) = id {
-                    ids.insert((column, normalize(column, id)), unit.clone());
+                    ids[column as usize].insert(normalize(column, id).to_owned(), unit.clone());
                 }
             }
         }
@@ -102,32 +103,33 @@ impl DeviceMap {
     /// The unit carrying device `id` in `column`.
     #[must_use]
     pub fn unit(&self, column: IdColumn, id: &str) -> Option<&UnitRef> {
-        self.ids.get(&(column, normalize(column, id)))
+        self.ids[column as usize].get(normalize(column, id))
     }
 
     /// How many device identities the map holds.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.ids.iter().map(HashMap::len).sum()
     }
 
     /// True when no unit has a device identity.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
+        self.ids.iter().all(HashMap::is_empty)
     }
 }
 
 /// Numeric identities compare as numbers: a JT/T 808 phone number or an ISSI may come with
 /// leading zeros (BCD fields are fixed width) that `units.csv` leaves out, or the other way.
-fn normalize(column: IdColumn, id: &str) -> String {
+/// (A borrowed slice: the lookup of every fix allocates nothing.)
+fn normalize(column: IdColumn, id: &str) -> &str {
     let numeric = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
     match column {
         IdColumn::Issi | IdColumn::Device if numeric => {
             let t = id.trim_start_matches('0');
-            if t.is_empty() { "0" } else { t }.to_owned()
+            if t.is_empty() { "0" } else { t }
         }
-        _ => id.to_owned(),
+        _ => id,
     }
 }
 
