@@ -24,7 +24,7 @@
 //! - time before a shift's first fix is not counted (the interval that spans the shift's start
 //!   began off duty), nor is any interval whose first fix is off duty.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::Timelike;
 use chrono_tz::Tz;
@@ -268,6 +268,32 @@ impl JobContext {
             .get(unit)
             .or_else(|| base_unit(unit).and_then(|b| self.duty.shifts.get(b)))
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// Rostered unit-minutes inside each window over the span (a unit on duty through a whole
+    /// 2 h 50 min window adds 170): the force the windows have.
+    #[must_use]
+    pub fn duty_minutes_by_window(&self) -> HashMap<String, f64> {
+        let mut by_index: HashMap<u8, f64> = HashMap::new();
+        let first = self.from_ms.div_euclid(60_000);
+        for shifts in self.duty.shifts.values() {
+            for sh in shifts {
+                let (a, b) = (sh.s.max(self.from_ms), sh.e.min(self.to_ms));
+                for m in a.div_euclid(60_000)..b.div_euclid(60_000) {
+                    let code = usize::try_from(m - first)
+                        .ok()
+                        .and_then(|i| self.duty.minutes.get(i))
+                        .map_or(NO_WINDOW, |(w, _)| *w);
+                    if code != NO_WINDOW {
+                        *by_index.entry(code).or_default() += 1.0;
+                    }
+                }
+            }
+        }
+        by_index
+            .into_iter()
+            .filter_map(|(i, m)| self.window_name(i).map(|n| (n.to_owned(), m)))
+            .collect()
     }
 
     /// The name of window `index` ([`NO_WINDOW`]: None).

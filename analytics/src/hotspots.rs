@@ -1,10 +1,12 @@
 //! Job 3, hot spots: incidents per H3 cell and time slot, their kernel density, Getis-Ord Gi*
-//! z-scores with Benjamini-Hochberg correction, and the Predictive Accuracy Index.
+//! z-scores with an exact Poisson test and Benjamini-Hochberg correction, and next week's
+//! forecast hot spots ([`crate::forecast`]).
 //!
-//! Definitions:
+//! Definitions (the widths and thresholds are `[hotspots]` settings):
 //! - *study area*: a fixed set of cells at the run's resolution (the county outline's cells,
-//!   or the cells of the incidents' bounding box); incidents outside it are left out and the
-//!   statistics treat every study cell, with or without incidents, as one observation;
+//!   or the cells of the incidents' bounding box); incidents outside it are counted in the
+//!   job's notes and left out, and the statistics treat every study cell, with or without
+//!   incidents, as one observation;
 //! - *slots*: `all` (the whole span), `window` (each `[[windows]]` entry, incidents in its
 //!   local time span, crossing midnight as in [`crate::clock`]), `hour` (`00`..`23` local) and
 //!   `dow` (`mon`..`sun` local); incidents are counted by received time in `[from, to)`;
@@ -14,24 +16,30 @@
 //!   restricted to the study area: z_i = (Σ_j x_j − x̄ W_i) / (S √((n W_i − W_i²) / (n − 1)))
 //!   with n study cells, W_i neighbours in the area, x̄ and S the mean and (population)
 //!   standard deviation of the counts; z = 0 where S = 0 (a constant field);
-//! - *p*: two-sided normal; *q*: Benjamini-Hochberg over the n cells of the slot; *bin*:
-//!   ±3 for q ≤ 0.01, ±2 for q ≤ 0.05, ±1 for q ≤ 0.10 (hot +, cold −), else 0;
-//! - rows are written for cells with an incident in the slot or a non-zero bin;
-//! - *PAI* = (n/N) / (a/A) for the top share of study cells ranked by kde of a training span
-//!   (ties: count, then cell id), with n of the N test incidents inside and a of the area A
-//!   (km², from H3 cell areas); *PEI* = PAI / PAI*, PAI* that of the same number of cells chosen
-//!   with hindsight (most test incidents).
+//! - *p*: the exact two-sided Poisson test of the disk's count Σ_j x_j against x̄ W_i (the
+//!   normal approximation of z calls a lone incident in a quiet slot significant: with a
+//!   mean of 0.01 per cell one incident is 10 standard deviations); *q*: Benjamini-Hochberg
+//!   over the n cells of the slot; *bin*: ±3 for q ≤ 0.01, ±2 for q ≤ 0.05, ±1 for q ≤ 0.10
+//!   (hot +, cold −), else 0, and never hot with fewer than `gi_min_incidents` in the disk;
+//! - *forecast*, *forecast_hot*: for the `all` and `window` slots, the score of the slot's
+//!   forecast method for the week after the span and whether the cell is among its top share
+//!   (null for `hour` and `dow`);
+//! - rows are written for cells with an incident in the slot, a non-zero bin or a forecast
+//!   hot spot.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use geo::{BoundingRect, Coord, Rect};
 use h3o::geom::{ContainmentMode, TilerBuilder};
 use h3o::{CellIndex, LatLng, Resolution};
 use polars::prelude::*;
 
+use model::jurisdiction::HotspotSettings;
+
 use crate::AnalyticsError;
 use crate::clock::{DAY_MS, window_expr};
 use crate::context::JobContext;
+use crate::forecast::{Grid, SlotForecast};
 
 /// An incident as the statistics see it: when and where.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -125,8 +133,14 @@ impl StudyArea {
         self.index.contains_key(&c).then_some(c)
     }
 
+    /// The index of `cell` in [`StudyArea::cells`].
+    #[must_use]
+    pub fn position(&self, cell: u64) -> Option<usize> {
+        self.index.get(&cell).copied()
+    }
+
     /// Cells of the area within `k` rings of `cell`, with their grid distance.
-    fn disk(&self, cell: u64, k: u32) -> Vec<(usize, u32)> {
+    pub(crate) fn disk(&self, cell: u64, k: u32) -> Vec<(usize, u32)> {
         let Ok(c) = CellIndex::try_from(cell) else {
             return Vec::new();
         };
@@ -134,10 +148,6 @@ impl StudyArea {
         ring.into_iter()
             .filter_map(|(n, d)| self.index.get(&u64::from(n)).map(|i| (*i, d)))
             .collect()
-    }
-
-    fn area_km2(&self, i: usize) -> f64 {
-        CellIndex::try_from(self.cells[i]).map_or(0.0, CellIndex::area_km2)
     }
 }
 
@@ -152,51 +162,90 @@ fn counts_vec(area: &StudyArea, counts: &HashMap<u64, f64>) -> Vec<f64> {
     x
 }
 
-/// Quartic-kernel density per study cell (see the module doc).
+/// Quartic-kernel density per study cell (see [`Grid::kde`]).
 #[must_use]
 pub fn kde(area: &StudyArea, counts: &HashMap<u64, f64>, rings: u32) -> Vec<f64> {
-    let x = counts_vec(area, counts);
-    let h = f64::from(rings + 1);
-    let mut out = vec![0.0; area.len()];
-    for (j, &xj) in x.iter().enumerate() {
-        if xj == 0.0 {
-            continue;
-        }
-        for (i, d) in area.disk(area.cells[j], rings) {
-            let u = f64::from(d) / h;
-            out[i] += xj * (1.0 - u * u).powi(2);
-        }
-    }
-    out
+    Grid::new(area, rings).kde(&counts_vec(area, counts), rings)
 }
 
 /// Getis-Ord Gi* z-score per study cell (see the module doc).
 #[must_use]
 pub fn gi_star(area: &StudyArea, counts: &HashMap<u64, f64>, rings: u32) -> Vec<f64> {
-    let x = counts_vec(area, counts);
-    let n = x.len() as f64;
-    let mean = x.iter().sum::<f64>() / n;
-    let s = (x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n).sqrt();
-    let mut local = vec![0.0; x.len()];
-    for (j, &xj) in x.iter().enumerate() {
-        if xj != 0.0 {
-            for (i, _) in area.disk(area.cells[j], rings) {
-                local[i] += xj;
-            }
-        }
+    Grid::new(area, rings).gi_star(&counts_vec(area, counts), rings)
+}
+
+/// ln Γ(x) for x > 0 (Lanczos, g = 7, nine coefficients; relative error near 1e-15).
+fn ln_gamma(x: f64) -> f64 {
+    const G: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        // Reflection keeps the series in its accurate range.
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
     }
-    (0..x.len())
-        .map(|i| {
-            let w = area.disk(area.cells[i], rings).len() as f64;
-            let den = s * ((n * w - w * w) / (n - 1.0)).max(0.0).sqrt();
-            // A constant field (S = 0) or a single cell has no deviation to score.
-            if s <= 1e-9 * mean.abs().max(1.0) || den <= 0.0 || n < 2.0 {
-                0.0
-            } else {
-                (local[i] - mean * w) / den
-            }
-        })
-        .collect()
+    let x = x - 1.0;
+    let t = x + 7.5;
+    let sum = G[1..]
+        .iter()
+        .enumerate()
+        .fold(G[0], |s, (i, g)| s + g / (x + i as f64 + 1.0));
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
+}
+
+/// P(X = k) for X ~ Poisson(λ), λ > 0.
+fn poisson_pmf(k: f64, lambda: f64) -> f64 {
+    (k * lambda.ln() - lambda - ln_gamma(k + 1.0)).exp()
+}
+
+/// Sum of the Poisson(λ) probabilities from `k` outward (`step` +1 or −1), stopping at 0 or
+/// when the terms no longer matter.
+fn poisson_tail(k: f64, lambda: f64, step: f64) -> f64 {
+    let mut sum = 0.0;
+    let mut k = k;
+    while k >= 0.0 {
+        let term = poisson_pmf(k, lambda);
+        sum += term;
+        if term < 1e-18 * sum && (k - lambda) * step > 0.0 {
+            break;
+        }
+        k += step;
+    }
+    sum.min(1.0)
+}
+
+/// Two-sided exact Poisson p-value of observing `k` (rounded) where λ is expected: twice the
+/// smaller tail, at most 1. With λ = 0 nothing can be observed and p is 1.
+#[must_use]
+pub fn poisson_p_two_sided(k: f64, lambda: f64) -> f64 {
+    if lambda <= 0.0 {
+        return 1.0;
+    }
+    let k = k.round().max(0.0);
+    // Each tail summed from the side where its terms fall away from the mode.
+    let upper = if k > lambda {
+        poisson_tail(k, lambda, 1.0)
+    } else {
+        1.0 - if k >= 1.0 {
+            poisson_tail(k - 1.0, lambda, -1.0)
+        } else {
+            0.0
+        }
+    };
+    let lower = if k < lambda {
+        poisson_tail(k, lambda, -1.0)
+    } else {
+        1.0 - poisson_tail(k + 1.0, lambda, 1.0)
+    };
+    (2.0 * upper.min(lower)).clamp(0.0, 1.0)
 }
 
 /// Complementary error function (W. J. Cody's rational Chebyshev fit as given in Numerical
@@ -258,21 +307,64 @@ pub fn bin(z: f64, q: f64) -> i8 {
     }
 }
 
-/// Ring widths of the statistics.
+/// The settings of the statistics, from `[hotspots]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HotspotParams {
     /// Gi* neighbourhood: cells within this many rings (1 = the cell and its 6 neighbours).
     pub gi_rings: u32,
+    /// Fewest incidents in a Gi* neighbourhood for a hot spot.
+    pub gi_min_incidents: u32,
     /// Kernel bandwidth minus one, rings.
     pub kde_rings: u32,
 }
 
+impl From<&HotspotSettings> for HotspotParams {
+    fn from(s: &HotspotSettings) -> Self {
+        Self {
+            gi_rings: s.gi_rings,
+            gi_min_incidents: s.gi_min_incidents,
+            kde_rings: s.kde_rings,
+        }
+    }
+}
+
 impl Default for HotspotParams {
     fn default() -> Self {
-        Self {
-            gi_rings: 1,
-            kde_rings: 3,
-        }
+        Self::from(&HotspotSettings::default())
+    }
+}
+
+/// Gi* of one slot's counts: z, the exact Poisson p of each neighbourhood's count, its
+/// Benjamini-Hochberg q and the bin, hot bins only where the neighbourhood holds at least
+/// `gi_min_incidents`.
+struct Significance {
+    z: Vec<f64>,
+    p: Vec<f64>,
+    q: Vec<f64>,
+    bin: Vec<i8>,
+}
+
+impl Significance {
+    fn of(grid: &Grid<'_>, x: &[f64], params: HotspotParams) -> Self {
+        let z = grid.gi_star(x, params.gi_rings);
+        let mean = x.iter().sum::<f64>() / x.len().max(1) as f64;
+        let sums = grid.disk_sums(x, params.gi_rings);
+        let p: Vec<f64> = sums
+            .iter()
+            .map(|(local, w)| poisson_p_two_sided(*local, mean * *w as f64))
+            .collect();
+        let q = bh_qvalues(&p);
+        let bin = (0..x.len())
+            .map(|i| {
+                let b = bin(z[i], q[i]);
+                if b > 0 && sums[i].0 < f64::from(params.gi_min_incidents) {
+                    0
+                } else {
+                    b
+                }
+            })
+            .collect();
+        Self { z, p, q, bin }
     }
 }
 
@@ -356,7 +448,8 @@ pub fn slot_counts_plan(
 }
 
 /// Runs the hot spot job. Columns: `slot_kind`, `slot`, `cell`, `lat`, `lon` (cell centre),
-/// `incidents`, `kde`, `gi_z`, `p`, `q`, `bin`, sorted by slot, then z descending.
+/// `incidents`, `kde`, `gi_z`, `p`, `q`, `bin`, `forecast`, `forecast_hot`, sorted by slot,
+/// then z descending. `forecasts` holds the slots' forecasts ([`crate::forecast::next_week`]).
 ///
 /// # Errors
 /// A polars error.
@@ -365,14 +458,14 @@ pub fn hotspots(
     area: &StudyArea,
     incidents: &[IncidentPoint],
     params: HotspotParams,
+    forecasts: &BTreeMap<(String, String), SlotForecast>,
 ) -> Result<DataFrame, AnalyticsError> {
     let counts = slot_counts_plan(ctx, incident_frame(area, incidents)?.lazy())?.collect()?;
     let kinds = counts.column("slot_kind")?.str()?;
     let slots = counts.column("slot")?.str()?;
     let cells = counts.column("cell")?.u64()?;
     let ns = counts.column("n")?.u32()?;
-    let mut per_slot: std::collections::BTreeMap<(String, String), HashMap<u64, f64>> =
-        std::collections::BTreeMap::new();
+    let mut per_slot: BTreeMap<(String, String), HashMap<u64, f64>> = BTreeMap::new();
     for i in 0..counts.height() {
         if let (Some(k), Some(s), Some(c), Some(n)) =
             (kinds.get(i), slots.get(i), cells.get(i), ns.get(i))
@@ -383,15 +476,15 @@ pub fn hotspots(
                 .insert(c, f64::from(n));
         }
     }
+    let grid = Grid::new(area, params.gi_rings.max(params.kde_rings));
     let mut rows = HotspotRows::default();
     for ((kind, slot), counts) in &per_slot {
         let x = counts_vec(area, counts);
-        let density = kde(area, counts, params.kde_rings);
-        let z = gi_star(area, counts, params.gi_rings);
-        let p: Vec<f64> = z.iter().map(|z| p_two_sided(*z)).collect();
-        let q = bh_qvalues(&p);
+        let density = grid.kde(&x, params.kde_rings);
+        let Significance { z, p, q, bin } = Significance::of(&grid, &x, params);
+        let outlook = forecasts.get(&(kind.clone(), slot.clone()));
         let mut picked: Vec<usize> = (0..area.len())
-            .filter(|&i| x[i] > 0.0 || bin(z[i], q[i]) != 0)
+            .filter(|&i| x[i] > 0.0 || bin[i] != 0 || outlook.is_some_and(|f| f.hot[i] > 0.0))
             .collect();
         picked.sort_by(|a, b| {
             z[*b]
@@ -410,7 +503,9 @@ pub fn hotspots(
             rows.z.push(z[i]);
             rows.p.push(p[i]);
             rows.q.push(q[i]);
-            rows.bin.push(bin(z[i], q[i]));
+            rows.bin.push(bin[i]);
+            rows.forecast.push(outlook.map(|f| f.score[i]));
+            rows.forecast_hot.push(outlook.map(|f| f.hot[i] > 0.0));
         }
     }
     rows.into_frame()
@@ -429,6 +524,8 @@ struct HotspotRows {
     p: Vec<f64>,
     q: Vec<f64>,
     bin: Vec<i8>,
+    forecast: Vec<Option<f64>>,
+    forecast_hot: Vec<Option<bool>>,
 }
 
 impl HotspotRows {
@@ -445,6 +542,8 @@ impl HotspotRows {
             Column::new("p".into(), self.p),
             Column::new("q".into(), self.q),
             Column::new("bin".into(), self.bin),
+            Column::new("forecast".into(), self.forecast),
+            Column::new("forecast_hot".into(), self.forecast_hot),
         ])?)
     }
 }
@@ -467,101 +566,15 @@ pub fn hot_cells(
             *counts.entry(c).or_default() += 1.0;
         }
     }
-    let z = gi_star(area, &counts, params.gi_rings);
-    let q = bh_qvalues(&z.iter().map(|z| p_two_sided(*z)).collect::<Vec<_>>());
-    let mut hot: Vec<usize> = (0..area.len())
-        .filter(|&i| bin(z[i], q[i]) >= min_bin)
-        .collect();
+    let grid = Grid::new(area, params.gi_rings);
+    let Significance { z, bin, .. } = Significance::of(&grid, &counts_vec(area, &counts), params);
+    let mut hot: Vec<usize> = (0..area.len()).filter(|&i| bin[i] >= min_bin).collect();
     hot.sort_by(|a, b| {
         z[*b]
             .total_cmp(&z[*a])
             .then(area.cells[*a].cmp(&area.cells[*b]))
     });
     hot.into_iter().map(|i| area.cells[i]).collect()
-}
-
-/// A PAI / PEI evaluation.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PaiScore {
-    /// Share of study cells flagged.
-    pub top_share: f64,
-    /// Cells flagged.
-    pub cells: usize,
-    /// Test incidents inside the study area (N).
-    pub test_incidents: usize,
-    /// Test incidents in the flagged cells (n).
-    pub captured: usize,
-    /// a / A.
-    pub area_share: f64,
-    /// (n / N) / (a / A).
-    pub pai: f64,
-    /// PAI / PAI* (hindsight).
-    pub pei: f64,
-}
-
-/// Scores the hot spots of `train` (ranked by kde) on `test`, flagging the top `top_share`
-/// of the study cells (at least one).
-#[must_use]
-pub fn pai(
-    area: &StudyArea,
-    train: &[IncidentPoint],
-    test: &[IncidentPoint],
-    kde_rings: u32,
-    top_share: f64,
-) -> PaiScore {
-    let tally = |pts: &[IncidentPoint]| {
-        let mut m: HashMap<u64, f64> = HashMap::new();
-        for p in pts {
-            if let Some(c) = area.cell_of(p.lat, p.lon) {
-                *m.entry(c).or_default() += 1.0;
-            }
-        }
-        m
-    };
-    let (train_counts, test_counts) = (tally(train), tally(test));
-    let density = kde(area, &train_counts, kde_rings);
-    let xtrain = counts_vec(area, &train_counts);
-    let xtest = counts_vec(area, &test_counts);
-    let k = ((top_share * area.len() as f64).ceil() as usize).clamp(1, area.len());
-    let mut order: Vec<usize> = (0..area.len()).collect();
-    order.sort_by(|a, b| {
-        density[*b]
-            .total_cmp(&density[*a])
-            .then(xtrain[*b].total_cmp(&xtrain[*a]))
-            .then(area.cells[*a].cmp(&area.cells[*b]))
-    });
-    let total_area: f64 = (0..area.len()).map(|i| area.area_km2(i)).sum();
-    let n_test: f64 = xtest.iter().sum();
-    let score = |chosen: &[usize]| {
-        let n: f64 = chosen.iter().map(|&i| xtest[i]).sum();
-        let a: f64 = chosen.iter().map(|&i| area.area_km2(i)).sum::<f64>() / total_area;
-        (
-            n,
-            a,
-            if n_test > 0.0 && a > 0.0 {
-                (n / n_test) / a
-            } else {
-                0.0
-            },
-        )
-    };
-    let (captured, area_share, pai) = score(&order[..k]);
-    let mut best: Vec<usize> = (0..area.len()).collect();
-    best.sort_by(|a, b| {
-        xtest[*b]
-            .total_cmp(&xtest[*a])
-            .then(area.cells[*a].cmp(&area.cells[*b]))
-    });
-    let (_, _, pai_max) = score(&best[..k]);
-    PaiScore {
-        top_share,
-        cells: k,
-        test_incidents: n_test as usize,
-        captured: captured as usize,
-        area_share,
-        pai,
-        pei: if pai_max > 0.0 { pai / pai_max } else { 0.0 },
-    }
 }
 
 #[cfg(test)]
@@ -658,7 +671,14 @@ mod tests {
             120,
         )
         .unwrap();
-        let df = hotspots(&ctx, &area, &incidents, HotspotParams::default()).unwrap();
+        let df = hotspots(
+            &ctx,
+            &area,
+            &incidents,
+            HotspotParams::default(),
+            &BTreeMap::new(),
+        )
+        .unwrap();
         let kinds = df.column("slot_kind").unwrap().str().unwrap();
         let slots = df.column("slot").unwrap().str().unwrap();
         let cells = df.column("cell").unwrap().u64().unwrap();
@@ -693,28 +713,51 @@ mod tests {
     }
 
     #[test]
-    fn hand_computed_pai() {
-        let (x, _, z) = cells9();
-        let area = disk(x, 2);
-        let (cx, cz) = (centre(x), centre(z));
-        let p = |c: h3o::LatLng| IncidentPoint {
-            t_ms: 0,
-            lat: c.lat(),
-            lon: c.lng(),
+    fn exact_poisson_p_values() {
+        // λ = 1: P(X ≥ 3) = 1 − e⁻¹ (1 + 1 + 1/2), P(X ≤ 0) = e⁻¹.
+        let e = (-1.0f64).exp();
+        let upper = 1.0 - e * 2.5;
+        assert!((poisson_p_two_sided(3.0, 1.0) - 2.0 * upper).abs() < 1e-12);
+        assert!((poisson_p_two_sided(0.0, 1.0) - 2.0 * e).abs() < 1e-12);
+        assert_eq!(poisson_p_two_sided(1.0, 1.0), 1.0);
+        assert_eq!(poisson_p_two_sided(4.0, 0.0), 1.0);
+        // A lone incident where 0.07 are expected is not significant; eight are.
+        assert!(poisson_p_two_sided(1.0, 0.07) > 0.1);
+        assert!(poisson_p_two_sided(8.0, 0.07) < 1e-10);
+        // Far tails stay finite and ordered.
+        let (a, b) = (
+            poisson_p_two_sided(300.0, 100.0),
+            poisson_p_two_sided(200.0, 100.0),
+        );
+        assert!(a > 0.0 && a < b && b < 1e-15, "{a} {b}");
+    }
+
+    #[test]
+    fn a_lone_incident_is_no_hot_spot() {
+        let (x, _, _) = cells9();
+        let area = disk(x, 6);
+        let at = |c: u64| {
+            let ll = centre(c);
+            IncidentPoint {
+                t_ms: ms("2026-11-03T03:00:00Z"),
+                lat: ll.lat(),
+                lon: ll.lng(),
+            }
         };
-        let train = vec![p(cx); 5];
-        let test = vec![p(cx), p(cx), p(cx), p(cz)];
-        let s = pai(&area, &train, &test, 1, 1.0 / 19.0);
-        let total: f64 = area
-            .cells()
-            .iter()
-            .map(|c| CellIndex::try_from(*c).unwrap().area_km2())
-            .sum();
-        let a = CellIndex::try_from(x).unwrap().area_km2() / total;
-        assert_eq!((s.cells, s.captured, s.test_incidents), (1, 3, 4));
-        assert_eq!(s.area_share, a);
-        assert_eq!(s.pai, 0.75 / a);
-        assert_eq!(s.pei, 1.0);
+        let ctx = JobContext::new(
+            chrono_tz::America::Chicago,
+            windows(),
+            (ms("2026-11-02T06:00:00Z"), ms("2026-11-09T06:00:00Z")),
+            (9, 11),
+            120,
+        )
+        .unwrap();
+        let hot = |incidents: &[IncidentPoint]| {
+            hot_cells(&ctx, &area, incidents, HotspotParams::default(), 2)
+        };
+        // Under the normal approximation this one incident in 127 cells is z = 4.3.
+        assert!(hot(&[at(x)]).is_empty());
+        assert!(hot(&vec![at(x); 6]).contains(&x));
     }
 
     proptest! {

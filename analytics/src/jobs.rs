@@ -8,17 +8,22 @@
 //! or retypes a column fails there, and the tests run every job over the fixture county, so
 //! a reader (the report, a notebook) that names a column never reads one that is not there.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use model::jurisdiction::{Jurisdiction, load_incidents};
-use polars::prelude::{DataFrame, DataType};
+use model::jurisdiction::{HotspotSettings, Jurisdiction, load_incidents};
+use polars::prelude::{Column, DataFrame, DataType};
 
 use crate::compliance::ComplianceInputs;
 use crate::coverage::{FenceCells, fence_cells};
-use crate::hotspots::{HotspotParams, IncidentPoint, StudyArea, pai};
+use crate::forecast::{
+    self, Choice, Events, ForecastInput, Grid, Method, Slot, SlotForecast, Weeks,
+};
+use crate::gaps::GapAdvice;
+use crate::hotspots::{HotspotParams, IncidentPoint, StudyArea};
 use crate::presence::{GapInputs, patrol_tables};
 use crate::response::{ResponseJob, ResponseReport, Scenario};
 use crate::{AnalyticsError, JobContext, dosage, store};
@@ -44,11 +49,13 @@ pub enum Job {
     Compliance,
     /// The 30 km / 30 minute response rule on the road network.
     Response,
+    /// Hot-spot forecast methods scored week by week against the naive baseline.
+    Backtest,
 }
 
 impl Job {
     /// Every job, in the order the command line lists them.
-    pub const ALL: [Job; 9] = [
+    pub const ALL: [Job; 10] = [
         Job::Dosage,
         Job::Coverage,
         Job::Presence,
@@ -58,6 +65,7 @@ impl Job {
         Job::Incidents,
         Job::Compliance,
         Job::Response,
+        Job::Backtest,
     ];
 
     /// The job's name on the command line and in the routes.
@@ -73,6 +81,7 @@ impl Job {
             Job::Incidents => "incidents",
             Job::Compliance => "compliance",
             Job::Response => "response",
+            Job::Backtest => "backtest",
         }
     }
 
@@ -89,6 +98,7 @@ impl Job {
             Job::Incidents => &[TableKind::Incidents],
             Job::Compliance => &[TableKind::Patrols, TableKind::Force, TableKind::Checkpoints],
             Job::Response => &[TableKind::ResponseCells],
+            Job::Backtest => &[TableKind::BacktestWeeks, TableKind::BacktestSummary],
         }
     }
 }
@@ -174,6 +184,10 @@ pub enum TableKind {
     Checkpoints,
     /// The response rule per cell ([`ResponseReport::cell_table`]).
     ResponseCells,
+    /// Backtest: one row per week, slot and method.
+    BacktestWeeks,
+    /// Backtest: one row per slot and method, the chosen one marked.
+    BacktestSummary,
 }
 
 impl TableKind {
@@ -191,6 +205,8 @@ impl TableKind {
             TableKind::Force => "force",
             TableKind::Checkpoints => "checkpoints",
             TableKind::ResponseCells => "cells",
+            TableKind::BacktestWeeks => "weeks",
+            TableKind::BacktestSummary => "summary",
         }
     }
 
@@ -229,15 +245,23 @@ impl TableKind {
                 ("lon", F64),
                 ("beat", Text),
                 ("window", Text),
+                ("box", Text),
+                ("box_cells", U32),
+                ("box_incidents", U32),
                 ("incidents", U32),
                 ("incident_share", F64),
+                ("forecast_week", F64),
+                ("forecast_hot", Bool),
                 ("dosage_minutes_week", F64),
                 ("dosage_share", F64),
                 ("gap", F64),
+                ("asked_minutes_week", F64),
                 ("extra_minutes_week", F64),
                 ("visits_week", U32),
                 ("visit_minutes", F64),
                 ("visits_capped", Bool),
+                ("cap", Text),
+                ("prevented_week", F64),
             ],
             TableKind::Hotspots => &[
                 ("slot_kind", Text),
@@ -251,6 +275,8 @@ impl TableKind {
                 ("p", F64),
                 ("q", F64),
                 ("bin", I8),
+                ("forecast", F64),
+                ("forecast_hot", Bool),
             ],
             TableKind::Koper => &[
                 ("cell", U64),
@@ -333,6 +359,31 @@ impl TableKind {
                 ("dist_km", F64),
                 ("source", Text),
                 ("pass", Bool),
+            ],
+            TableKind::BacktestWeeks => &[
+                ("slot", Text),
+                ("method", Text),
+                ("week", Text),
+                ("rings", U32),
+                ("train_incidents", F64),
+                ("test_incidents", F64),
+                ("cells", U32),
+                ("captured", F64),
+                ("area_share", F64),
+                ("pai", F64),
+                ("pei", F64),
+                ("rri", F64),
+            ],
+            TableKind::BacktestSummary => &[
+                ("slot", Text),
+                ("method", Text),
+                ("weeks", U32),
+                ("mean_pai", F64),
+                ("mean_pei", F64),
+                ("mean_rri", F64),
+                ("beats_naive", U32),
+                ("ties_naive", U32),
+                ("chosen", Bool),
             ],
         }
     }
@@ -432,6 +483,8 @@ pub struct Output {
     pub response: Option<Box<ResponseReport>>,
     /// Findings worth a line on the console (the hot spots' out-of-sample score, ...).
     pub notes: Vec<String>,
+    /// backtest: the method it chose per slot, for `patrol analyze backtest` to save.
+    pub choice: Option<Choice>,
 }
 
 impl Output {
@@ -490,6 +543,7 @@ pub fn run(j: &Jurisdiction, store: &Path, req: &Request) -> Result<Output, Anal
     }
     let mut notes = Vec::new();
     let mut response = None;
+    let mut choice = None;
     let tables = if req.job == Job::Response {
         let mut job = ResponseJob::new(j.dir(), store, utc(req.from_ms)?, utc(req.to_ms)?);
         job.res = req.res;
@@ -504,7 +558,14 @@ pub fn run(j: &Jurisdiction, store: &Path, req: &Request) -> Result<Output, Anal
     } else {
         let mut ctx = JobContext::for_jurisdiction(j, req.from_ms, req.to_ms, req.res)?;
         ctx.pass_fixes = req.pass_fixes;
-        patrol_job(j, store, req, &ctx, &mut notes)?
+        if req.job == Job::Backtest {
+            let b = backtest_job(j, req, &ctx)?;
+            notes.extend(b.notes());
+            choice = Some(b.backtest.choice());
+            b.tables()?
+        } else {
+            patrol_job(j, store, req, &ctx, &mut notes)?
+        }
     };
     let tables = req
         .job
@@ -521,6 +582,7 @@ pub fn run(j: &Jurisdiction, store: &Path, req: &Request) -> Result<Output, Anal
         tables,
         response,
         notes,
+        choice,
     })
 }
 
@@ -552,10 +614,16 @@ fn patrol_job(
         Job::Presence => {
             let area = area()?;
             let points = incident_points(j, req)?;
+            let outlook = Outlook::new(j, &area, &points, req.to_ms);
+            let forecasts = outlook.next_week(store, req.to_ms)?;
             let gaps = GapInputs {
                 area: &area,
                 incidents: &points,
                 top: req.top,
+                advice: GapAdvice {
+                    forecasts: &forecasts,
+                    settings: outlook.settings,
+                },
             };
             let t = patrol_tables(ctx, pings()?, &units()?, &beats_and_zones()?, &gaps)?;
             vec![t.dosage, t.coverage, t.gaps]
@@ -563,17 +631,22 @@ fn patrol_job(
         Job::Hotspots => {
             let area = area()?;
             let points = incident_points(j, req)?;
-            notes.extend(pai_notes(&area, &points, req.to_ms));
+            let outlook = Outlook::new(j, &area, &points, req.to_ms);
+            notes.extend(outlook.notes(ctx, Choice::load(store)?.as_ref())?);
+            let forecasts = outlook.next_week(store, req.to_ms)?;
             vec![crate::hotspots::hotspots(
                 ctx,
                 &area,
                 &points,
-                HotspotParams::default(),
+                HotspotParams::from(outlook.settings),
+                &forecasts,
             )?]
         }
         Job::Gaps => {
             let area = area()?;
             let points = incident_points(j, req)?;
+            let outlook = Outlook::new(j, &area, &points, req.to_ms);
+            let forecasts = outlook.next_week(store, req.to_ms)?;
             vec![crate::gaps::gaps(
                 ctx,
                 pings()?,
@@ -582,12 +655,17 @@ fn patrol_job(
                 &points,
                 &beats()?,
                 req.top,
+                GapAdvice {
+                    forecasts: &forecasts,
+                    settings: outlook.settings,
+                },
             )?]
         }
         Job::Koper => {
             let area = area()?;
             let points = incident_points(j, req)?;
-            let hot = crate::hotspots::hot_cells(ctx, &area, &points, HotspotParams::default(), 2);
+            let params = HotspotParams::from(&j.settings().hotspots);
+            let hot = crate::hotspots::hot_cells(ctx, &area, &points, params, 2);
             notes.push(format!("{} hot-spot cells (Gi* hot at 95 %)", hot.len()));
             vec![crate::koper::koper(ctx, pings()?, &hot)?]
         }
@@ -612,50 +690,234 @@ fn patrol_job(
             let c = crate::compliance::compliance(ctx, pings()?, inputs)?;
             vec![c.patrols, c.force, c.checkpoints]
         }
-        Job::Response => {
-            return Err(AnalyticsError::Invalid(
-                "the response rule is not a patrol job".into(),
-            ));
+        Job::Response | Job::Backtest => {
+            return Err(AnalyticsError::Invalid(format!(
+                "{} is not a patrol job",
+                req.job
+            )));
         }
     })
 }
 
-/// The honest evaluation of the hot spots: those of the four weeks before the last week of
-/// the span, scored on that week.
-fn pai_notes(area: &StudyArea, points: &[IncidentPoint], to: i64) -> Vec<String> {
-    const WEEK: i64 = 7 * 86_400_000;
-    let in_span = |a: i64, b: i64| -> Vec<IncidentPoint> {
-        points
+/// The incidents before a span's end on its study area, with what forecasts need.
+struct Outlook<'a> {
+    grid: Grid<'a>,
+    events: Events,
+    weeks: Weeks,
+    slots: Vec<Slot>,
+    settings: &'a HotspotSettings,
+}
+
+impl<'a> Outlook<'a> {
+    fn new(j: &'a Jurisdiction, area: &'a StudyArea, points: &[IncidentPoint], to_ms: i64) -> Self {
+        let settings = &j.settings().hotspots;
+        let before = points
             .iter()
-            .filter(|p| p.t_ms >= a && p.t_ms < b)
-            .copied()
-            .collect()
-    };
-    let test = in_span(to - WEEK, to);
-    let train = in_span(to - 5 * WEEK, to - WEEK);
-    [0.01, 0.05]
-        .into_iter()
-        .map(|share| {
-            let s = pai(
-                area,
-                &train,
-                &test,
-                HotspotParams::default().kde_rings,
-                share,
-            );
-            format!(
-                "hot spots of the 4 weeks before the last week, top {:.0}% of {} cells: {} of {} \
-                 incidents of the last week on {:.2}% of the area: PAI {:.2}, PEI {:.2}",
-                share * 100.0,
-                area.len(),
+            .filter(|p| p.t_ms < to_ms)
+            .map(|p| (p.t_ms, p.lat, p.lon));
+        Self {
+            grid: Grid::new(area, ForecastInput::rings_needed(settings)),
+            events: Events::place(area, before),
+            weeks: Weeks::new(j.timezone()),
+            slots: Slot::all_and_windows(j.timezone(), &j.settings().windows),
+            settings,
+        }
+    }
+
+    /// Next week's forecasts with the methods saved in `store` (or the settings' default).
+    fn next_week(
+        &self,
+        store: &Path,
+        to_ms: i64,
+    ) -> Result<BTreeMap<(String, String), SlotForecast>, AnalyticsError> {
+        let saved = Choice::load(store)?;
+        forecast::next_week(&self.input(), &self.slots, saved.as_ref(), to_ms)
+    }
+
+    fn input(&self) -> ForecastInput<'_, 'a> {
+        ForecastInput {
+            grid: &self.grid,
+            events: &self.events,
+            weeks: self.weeks,
+            settings: self.settings,
+        }
+    }
+
+    /// The incidents left out, and the forecast of the span's last whole local week scored
+    /// against the naive one: the honest check of the hot spots the table shows.
+    fn notes(
+        &self,
+        ctx: &JobContext,
+        choice: Option<&Choice>,
+    ) -> Result<Vec<String>, AnalyticsError> {
+        let mut notes = vec![outside_note(&self.events)];
+        let Some(week) = self.weeks.within(ctx.from_ms, ctx.to_ms).last().copied() else {
+            notes.push("no whole local week in the span to score a forecast on".into());
+            return Ok(notes);
+        };
+        let all = &self.slots[..1];
+        let method = Choice::method(choice, "all", self.settings)?;
+        let b = forecast::backtest(
+            &self.input(),
+            all,
+            self.weeks.start(week, 0),
+            self.weeks.start(week, 1),
+        );
+        let score = |m: Method| b.weeks.iter().find(|w| w.method == m).map(|w| w.score);
+        let name = forecast::week_name(week);
+        match (score(method), score(Method::Naive)) {
+            (Some(s), Some(naive)) => notes.push(format!(
+                "forecast of {name} by `{}` from the {} weeks before it, top {:.0}% of {} cells: \
+                 {:.1} of {} incidents: PAI {}, PEI {} (naive counts: PAI {})",
+                method.name(),
+                self.settings.training_weeks,
+                self.settings.top_share * 100.0,
+                self.grid.len(),
                 s.captured,
-                s.test_incidents,
-                s.area_share * 100.0,
-                s.pai,
-                s.pei
-            )
-        })
-        .collect()
+                s.incidents,
+                fmt_opt(s.pai),
+                fmt_opt(s.pei),
+                fmt_opt(naive.pai),
+            )),
+            _ => notes.push(format!(
+                "{name} not scored: its {} training weeks start before the first incident",
+                self.settings.training_weeks
+            )),
+        }
+        Ok(notes)
+    }
+}
+
+/// A figure, or "undefined" (PAI of a week without incidents).
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "undefined".into(), |v| format!("{v:.2}"))
+}
+
+fn outside_note(events: &Events) -> String {
+    format!(
+        "{} of {} incidents lie outside the study area and are not counted",
+        events.outside,
+        events.outside + events.inside.len()
+    )
+}
+
+/// The backtest over the request's span, with its notes and tables.
+struct BacktestRun {
+    backtest: forecast::Backtest,
+    training_weeks: u32,
+    top_share: f64,
+}
+
+fn backtest_job(
+    j: &Jurisdiction,
+    req: &Request,
+    ctx: &JobContext,
+) -> Result<BacktestRun, AnalyticsError> {
+    let area = StudyArea::from_polygons(j.county(), ctx.res)?;
+    let points = incident_points(j, req)?;
+    let outlook = Outlook::new(j, &area, &points, req.to_ms);
+    Ok(BacktestRun {
+        backtest: forecast::backtest(&outlook.input(), &outlook.slots, req.from_ms, req.to_ms),
+        training_weeks: outlook.settings.training_weeks,
+        top_share: outlook.settings.top_share,
+    })
+}
+
+impl BacktestRun {
+    fn notes(&self) -> Vec<String> {
+        let b = &self.backtest;
+        let mut notes = vec![format!(
+            "{} incidents outside the study area are not counted",
+            b.outside
+        )];
+        if !b.skipped.is_empty() {
+            notes.push(format!(
+                "{} weeks skipped: their {} training weeks start before the first incident",
+                b.skipped.len(),
+                self.training_weeks
+            ));
+        }
+        for s in b.summary.iter().filter(|s| s.chosen) {
+            let naive = b
+                .summary
+                .iter()
+                .find(|n| n.slot == s.slot && n.method == Method::Naive);
+            notes.push(format!(
+                "{}: `{}` chosen, mean PAI {} at the top {:.0}% over {} weeks (naive {}); above \
+                 naive in {} of them, equal in {}",
+                s.slot,
+                s.method.name(),
+                fmt_opt(s.mean_pai),
+                self.top_share * 100.0,
+                s.weeks,
+                fmt_opt(naive.and_then(|n| n.mean_pai)),
+                s.beats_naive,
+                s.ties_naive,
+            ));
+        }
+        notes
+    }
+
+    fn tables(&self) -> Result<Vec<DataFrame>, AnalyticsError> {
+        let b = &self.backtest;
+        let w = &b.weeks;
+        let text = |f: &dyn Fn(&forecast::WeekScore) -> String| -> Vec<String> {
+            w.iter().map(f).collect()
+        };
+        let num =
+            |f: &dyn Fn(&forecast::WeekScore) -> f64| -> Vec<f64> { w.iter().map(f).collect() };
+        let opt = |f: &dyn Fn(&forecast::WeekScore) -> Option<f64>| -> Vec<Option<f64>> {
+            w.iter().map(f).collect()
+        };
+        let weeks = DataFrame::new_infer_height(vec![
+            Column::new("slot".into(), text(&|r| r.slot.clone())),
+            Column::new("method".into(), text(&|r| r.method.name().to_owned())),
+            Column::new("week".into(), text(&|r| forecast::week_name(r.week))),
+            Column::new(
+                "rings".into(),
+                w.iter().map(|r| r.rings).collect::<Vec<u32>>(),
+            ),
+            Column::new("train_incidents".into(), num(&|r| r.train_incidents)),
+            Column::new("test_incidents".into(), num(&|r| r.score.incidents)),
+            Column::new(
+                "cells".into(),
+                w.iter().map(|r| r.score.cells as u32).collect::<Vec<u32>>(),
+            ),
+            Column::new("captured".into(), num(&|r| r.score.captured)),
+            Column::new("area_share".into(), num(&|r| r.score.area_share)),
+            Column::new("pai".into(), opt(&|r| r.score.pai)),
+            Column::new("pei".into(), opt(&|r| r.score.pei)),
+            Column::new("rri".into(), opt(&|r| r.score.rri)),
+        ])?;
+        let s = &b.summary;
+        let count = |f: &dyn Fn(&forecast::MethodSummary) -> usize| -> Vec<u32> {
+            s.iter().map(|r| f(r) as u32).collect()
+        };
+        let mean = |f: &dyn Fn(&forecast::MethodSummary) -> Option<f64>| -> Vec<Option<f64>> {
+            s.iter().map(f).collect()
+        };
+        let summary = DataFrame::new_infer_height(vec![
+            Column::new(
+                "slot".into(),
+                s.iter().map(|r| r.slot.clone()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "method".into(),
+                s.iter().map(|r| r.method.name()).collect::<Vec<_>>(),
+            ),
+            Column::new("weeks".into(), count(&|r| r.weeks)),
+            Column::new("mean_pai".into(), mean(&|r| r.mean_pai)),
+            Column::new("mean_pei".into(), mean(&|r| r.mean_pei)),
+            Column::new("mean_rri".into(), mean(&|r| r.mean_rri)),
+            Column::new("beats_naive".into(), count(&|r| r.beats_naive)),
+            Column::new("ties_naive".into(), count(&|r| r.ties_naive)),
+            Column::new(
+                "chosen".into(),
+                s.iter().map(|r| r.chosen).collect::<Vec<_>>(),
+            ),
+        ])?;
+        Ok(vec![weeks, summary])
+    }
 }
 
 #[cfg(test)]
@@ -709,7 +971,9 @@ mod tests {
         let from = DateTime::parse_from_rfc3339("2026-11-09T00:00:00-06:00").unwrap();
         let from = from.timestamp_millis();
         for job in Job::ALL {
-            let mut req = Request::new(job, from, from + 86_400_000);
+            // The backtest scores whole local weeks, each after four weeks of training.
+            let span = if job == Job::Backtest { 42 } else { 1 };
+            let mut req = Request::new(job, from - (span - 1) * 86_400_000, from + 86_400_000);
             req.res = Some(8);
             let out = run(&j, store.path(), &req).unwrap_or_else(|e| panic!("{job}: {e}"));
             let kinds: Vec<TableKind> = out.tables.iter().map(|t| t.kind).collect();

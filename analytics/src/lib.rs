@@ -15,6 +15,7 @@
 //! - `distance`: great-circle (geo's haversine) and equirectangular distances.
 //! - [`dosage`], [`coverage`], [`hotspots`], [`gaps`], [`koper`], [`compliance`],
 //!   [`incidents`]: the weekly meeting's jobs (issue 5).
+//! - [`forecast`]: hot-spot forecasts, their rolling-origin backtest and the chosen method.
 //! - [`presence`]: dosage, coverage and gaps from one read of the pings.
 //! - [`jobs`]: the one entry point: a [`jobs::Job`], a typed [`jobs::Request`], and
 //!   [`jobs::run`] answering with tables of declared schemas.
@@ -29,6 +30,7 @@ pub mod coverage;
 mod distance;
 pub mod dosage;
 mod duty;
+pub mod forecast;
 pub mod gaps;
 pub mod hotspots;
 pub mod incidents;

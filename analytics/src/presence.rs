@@ -10,7 +10,7 @@ use crate::AnalyticsError;
 use crate::context::JobContext;
 use crate::coverage::{FenceCells, coverage_table, presence};
 use crate::dosage::{dosage_frame, spread};
-use crate::gaps::gaps_table;
+use crate::gaps::{GapAdvice, gaps_table};
 use crate::hotspots::{IncidentPoint, StudyArea};
 
 /// The three tables of [`patrol_tables`].
@@ -31,6 +31,8 @@ pub struct GapInputs<'a> {
     pub incidents: &'a [IncidentPoint],
     /// How many gaps to list.
     pub top: usize,
+    /// Forecasts and settings.
+    pub advice: GapAdvice<'a>,
 }
 
 /// Runs dosage, coverage (over `fences`, beats and zones) and gaps (naming each cell's beat
@@ -54,7 +56,15 @@ pub fn patrol_tables(
         .collect();
     Ok(PatrolTables {
         coverage: coverage_table(ctx, &p, &dosage, fences)?,
-        gaps: gaps_table(ctx, &dosage, gaps.area, gaps.incidents, &beats, gaps.top)?,
+        gaps: gaps_table(
+            ctx,
+            &dosage,
+            gaps.area,
+            gaps.incidents,
+            &beats,
+            gaps.top,
+            gaps.advice,
+        )?,
         dosage: dosage_frame(&dosage)?,
     })
 }

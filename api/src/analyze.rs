@@ -1,6 +1,7 @@
 //! `patrol analyze JOB`: the jurisdiction and the store in, the job's tables out (Parquet, CSV
 //! or JSON by `--out`'s extension; a job's further tables beside it as `<out>-<table>`, e.g.
-//! `week-force.csv`; the response rule also writes `.geojson` maps and a `.json` summary).
+//! `week-force.csv`; the response rule also writes `.geojson` maps and a `.json` summary; the
+//! backtest saves its chosen forecast methods in the store).
 //! Progress goes to stderr. The job itself is [`analytics::jobs::run`], as for the HTTP routes
 //! and the report.
 
@@ -189,6 +190,16 @@ pub fn run(a: &AnalyzeArgs) -> anyhow::Result<()> {
             "analyze {}: wrote {} rows to {}",
             a.job,
             t.frame.height(),
+            path.display()
+        );
+    }
+    if let Some(choice) = &out.choice {
+        let path = choice
+            .save(&a.store)
+            .context("saving the chosen forecast methods")?;
+        eprintln!(
+            "analyze {}: hotspots and gaps will forecast with the chosen methods, saved in {}",
+            a.job,
             path.display()
         );
     }

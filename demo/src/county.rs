@@ -578,6 +578,26 @@ fn jurisdiction_toml() -> String {
     for (i, share) in LEVEL_SHARES.iter().enumerate() {
         let _ = writeln!(s, "level{} = {share:.4}", i + 1);
     }
+    s.push_str(
+        "\n\
+         # Hot spots: the statistics of `patrol analyze hotspots` and the forecasts that\n\
+         # `patrol analyze backtest` scores and chooses between. Every key is optional.\n\
+         [hotspots]\n\
+         # Quartic kernel bandwidth of the `kde` method, H3 rings beyond the cell.\n\
+         kde_rings = 1\n\
+         # Gi* neighbourhood, rings; a hot spot needs at least gi_min_incidents in it.\n\
+         gi_rings = 1\n\
+         gi_min_incidents = 5\n\
+         # Forecasts learn from this many local weeks; `recency` halves a weight every\n\
+         # half_life_days; top_share of the study cells are flagged hot.\n\
+         training_weeks = 4\n\
+         half_life_days = 14\n\
+         top_share = 0.05\n\
+         # Used until a backtest has chosen: naive, recency, kde, kde-cv, recency-kde or gi.\n\
+         method = \"kde-cv\"\n\
+         # The gap list directs at most this share of a window's rostered patrol minutes.\n\
+         directed_share = 0.25\n",
+    );
     s
 }
 
@@ -2264,7 +2284,8 @@ impl County {
              ## Settings (`jurisdiction.toml`)\n\n\
              `name`, `timezone` (IANA), `version` (catalog version), and commented tables: `[h3]`, \
              `[response]`, `[dosage]`, `[hysteresis]`, `[validate]`, `[status]`, `[speeds_kmh]` (per \
-             OSM highway class), `[[windows]]` (`name`, `start`, `end`, local `HH:MM`) and `[levels]`.\n\n\
+             OSM highway class), `[[windows]]` (`name`, `start`, `end`, local `HH:MM`), `[levels]` and `[hotspots]` \
+             (optional; see the README, \"Forecasts and the backtest\").\n\n\
              `[validate]` holds `max_acc_m` (less accurate fixes are flagged), `future_tolerance_s` \
              (fixes further ahead of their arrival are refused as `future_timestamp`), \
              `reorder_window_s` (fixes older than this \

@@ -420,6 +420,9 @@ fn cells_of(layer: &Layer, window: &Option<String>) -> Vec<(CellIndex, f64)> {
     cells
 }
 
+/// Farthest a checkpoint may be to name where a gap is: a walk of about ten minutes.
+const NEAR_M: f64 = 800.0;
+
 fn gaps(h: &mut String, ctx: &Setting, w: &WeekData) {
     let times: HashMap<&str, String> = ctx
         .windows
@@ -433,39 +436,73 @@ fn gaps(h: &mut String, ctx: &Setting, w: &WeekData) {
         .collect();
     h.push_str(
         "<h2 id=\"gaps\">Next week's key patrol times and places: the top 10 gaps</h2>\
-         <table><tr><th>#</th><th class=\"l\">Beat</th><th class=\"l\">Near</th>\
-         <th class=\"l\">Window</th><th>Incidents</th><th>Incident share</th>\
-         <th>Presence now (min/week)</th><th>Extra (min/week)</th><th class=\"l\">Visits</th></tr>",
+         <p>Ranked by the incidents the added visits would meet next week: the \
+         cell's forecast incidents in the window × the added minutes / the window's minutes. \
+         Neighbouring cells of one window form a patrol box (B1, B2, ...); a box with fewer \
+         incidents than a hot spot needs and no forecast hot spot is not listed. The minutes \
+         asked are what the incident share alone asks; the minutes recommended fit the window, \
+         one visit an hour, and the share of the rostered patrol minutes the station directs \
+         to hot spots: the <em>limit</em> column names the one that cut it.</p>\
+         <table><tr><th>#</th><th class=\"l\">Box</th><th class=\"l\">Beat</th>\
+         <th class=\"l\">Near</th><th class=\"l\">Window</th><th>Incidents (box)</th>\
+         <th>Forecast next week</th><th>Presence now (min/week)</th><th>Asked (min/week)</th>\
+         <th>Recommended (min/week)</th><th class=\"l\">Visits</th><th class=\"l\">Limit</th>\
+         <th>Incidents met/week</th></tr>",
     );
     for r in w.gaps.iter().take(TOP_GAPS) {
-        let near = nearest_checkpoint(&ctx.checkpoints, r.lat, r.lon).map_or_else(
-            || "—".into(),
-            |(name, d)| format!("{} ({:.0} m)", escape(&name), d),
-        );
+        let near = nearest_checkpoint(&ctx.checkpoints, r.lat, r.lon)
+            .filter(|(_, d)| *d <= NEAR_M)
+            .map_or_else(
+                || "—".into(),
+                |(name, d)| format!("{} ({:.0} m)", escape(&name), d),
+            );
         let window = r.window.as_deref().unwrap_or_default();
+        let visits = if r.visits_week > 0.0 {
+            format!("{:.0} × {:.0} min", r.visits_week, r.visit_minutes)
+        } else {
+            "none left".into()
+        };
         let _ = write!(
             h,
-            "<tr data-gap-cell=\"{cell}\"><td>{rank}</td><td class=\"l\">{beat}</td>\
-             <td class=\"l\">{near}</td><td class=\"l\">{wname} {wtime}</td><td>{n:.0}</td>\
-             <td>{share}</td><td>{dose:.0}</td><td>{extra:.0}</td>\
-             <td class=\"l\">{visits:.0} × {each:.0} min</td></tr>",
+            "<tr data-gap-cell=\"{cell}\"><td>{rank}</td><td class=\"l\">{pbox} ({cells} cells)</td>\
+             <td class=\"l\">{beat}</td><td class=\"l\">{near}</td>\
+             <td class=\"l\">{wname} {wtime}</td><td>{n:.0} ({bn:.0})</td><td>{forecast:.1}</td>\
+             <td>{dose:.0}</td><td>{asked:.0}</td><td>{extra:.0}</td><td class=\"l\">{visits}</td>\
+             <td class=\"l\">{limit}</td><td>{met:.2}</td></tr>",
             cell = r.cell,
             rank = r.rank,
+            pbox = escape(&r.patrol_box),
+            cells = r.box_cells,
             beat = escape(r.beat.as_deref().unwrap_or("—")),
             wname = escape(window),
             wtime = times.get(window).map_or("", String::as_str),
             n = r.incidents,
-            share = pct(Some(r.incident_share)),
+            bn = r.box_incidents,
+            forecast = r.forecast_week,
             dose = r.dosage_minutes_week,
+            asked = r.asked_minutes_week,
             extra = r.extra_minutes_week,
-            visits = r.visits_week,
-            each = r.visit_minutes,
+            limit = r.cap.as_deref().map_or("—", limit_name),
+            met = r.prevented_week,
         );
     }
     if w.gaps.is_empty() {
-        h.push_str("<tr><td colspan=\"9\" class=\"l\">No cell-window has more incident share than patrol presence.</td></tr>");
+        h.push_str(
+            "<tr><td colspan=\"13\" class=\"l\">No patrol box has more incident share than \
+             patrol presence and enough incidents to be a hot spot.</td></tr>",
+        );
     }
     h.push_str("</table>");
+}
+
+/// What a gap's `cap` means, in the table's words.
+fn limit_name(cap: &str) -> &'static str {
+    match cap {
+        "window" => "window full",
+        "visits" => "one visit an hour",
+        "force" => "directed minutes used up",
+        _ => "other",
+    }
 }
 
 fn compliance(h: &mut String, w: &WeekData) {

@@ -71,6 +71,15 @@ pub(crate) struct Gap {
     pub(crate) extra_minutes_week: f64,
     pub(crate) visits_week: f64,
     pub(crate) visit_minutes: f64,
+    #[serde(rename = "box")]
+    pub(crate) patrol_box: String,
+    pub(crate) box_cells: f64,
+    pub(crate) box_incidents: f64,
+    pub(crate) forecast_week: f64,
+    pub(crate) asked_minutes_week: f64,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) cap: Option<String>,
+    pub(crate) prevented_week: f64,
 }
 
 /// A rostered patrol: compliance `patrols`.

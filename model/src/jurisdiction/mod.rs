@@ -41,8 +41,8 @@ pub use places::{
     StationKind, load_incidents, load_population,
 };
 pub use settings::{
-    DosageSettings, H3Settings, HysteresisSettings, Levels, ROAD_SPEEDS_KMH, ResponseSettings,
-    Settings, StatusSettings, ValidateSettings, Window,
+    DosageSettings, FORECAST_METHODS, H3Settings, HotspotSettings, HysteresisSettings, Levels,
+    ROAD_SPEEDS_KMH, ResponseSettings, Settings, StatusSettings, ValidateSettings, Window,
 };
 
 /// Why a jurisdiction folder could not be loaded. Every variant names the file.

@@ -67,6 +67,9 @@ pub struct Settings {
     pub windows: Vec<Window>,
     /// Share of the force out per patrol level.
     pub levels: Levels,
+    /// Hot-spot statistics and forecasts (optional: every key has a default).
+    #[serde(default)]
+    pub hotspots: HotspotSettings,
 }
 
 impl Settings {
@@ -122,6 +125,7 @@ impl Settings {
                 ));
             }
         }
+        settings.hotspots.check(path)?;
         for (class, kmh) in &settings.speeds_kmh {
             if !ROAD_SPEEDS_KMH.iter().any(|(c, _)| c == class) {
                 return Err(invalid(
@@ -238,6 +242,90 @@ pub struct StatusSettings {
     pub idle_after_s: u32,
     /// No fix for this long means offline.
     pub offline_after_s: u32,
+}
+
+/// Hot-spot forecast methods, by their names in `[hotspots] method` and in the backtest.
+pub const FORECAST_METHODS: [&str; 6] = ["naive", "recency", "kde", "kde-cv", "recency-kde", "gi"];
+
+/// `[hotspots]`: the statistics of the hot-spot job and the forecasts of the backtest, gaps
+/// and planner. Every key is optional.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HotspotSettings {
+    /// Quartic kernel bandwidth of `kde`, in H3 rings beyond the cell (0 = the counts
+    /// themselves; default 1).
+    pub kde_rings: u32,
+    /// Gi* neighbourhood: the cell and this many rings around it (default 1).
+    pub gi_rings: u32,
+    /// A cell is a Gi* hot spot only with at least this many incidents in its neighbourhood
+    /// (default 5): one incident is not a hot spot, however quiet the rest of the area.
+    pub gi_min_incidents: u32,
+    /// Local weeks of incidents a forecast learns from (default 4).
+    pub training_weeks: u32,
+    /// Half-life of the recency weighting, days (default 14).
+    pub half_life_days: f64,
+    /// Share of the study cells a forecast flags as hot (default 0.05).
+    pub top_share: f64,
+    /// Forecast method used when no backtest has chosen one (one of [`FORECAST_METHODS`];
+    /// default `kde-cv`).
+    pub method: String,
+    /// Share of the rostered patrol minutes of a window that the gap list may direct to hot
+    /// spots (default 0.25); the rest is the patrols' own beat work.
+    pub directed_share: f64,
+}
+
+impl Default for HotspotSettings {
+    fn default() -> Self {
+        Self {
+            kde_rings: 1,
+            gi_rings: 1,
+            gi_min_incidents: 5,
+            training_weeks: 4,
+            half_life_days: 14.0,
+            top_share: 0.05,
+            method: "kde-cv".into(),
+            directed_share: 0.25,
+        }
+    }
+}
+
+impl HotspotSettings {
+    /// Widest kernel or neighbourhood accepted, rings.
+    pub const MAX_RINGS: u32 = 8;
+
+    fn check(&self, path: &Path) -> Result<(), JurisdictionError> {
+        let key = |k: &str| format!("hotspots.{k}");
+        if self.kde_rings > Self::MAX_RINGS {
+            return Err(invalid(path, key("kde_rings"), "must be 0..=8"));
+        }
+        if !(1..=Self::MAX_RINGS).contains(&self.gi_rings) {
+            return Err(invalid(path, key("gi_rings"), "must be 1..=8"));
+        }
+        if !(1..=52).contains(&self.training_weeks) {
+            return Err(invalid(path, key("training_weeks"), "must be 1..=52"));
+        }
+        if !(self.half_life_days.is_finite() && self.half_life_days > 0.0) {
+            return Err(invalid(path, key("half_life_days"), "must be positive"));
+        }
+        if !(self.top_share > 0.0 && self.top_share <= 0.5) {
+            return Err(invalid(path, key("top_share"), "must be in (0, 0.5]"));
+        }
+        if !(self.directed_share > 0.0 && self.directed_share <= 1.0) {
+            return Err(invalid(path, key("directed_share"), "must be in (0, 1]"));
+        }
+        if !FORECAST_METHODS.contains(&self.method.as_str()) {
+            return Err(invalid(
+                path,
+                key("method"),
+                format!(
+                    "`{}` is not a forecast method (one of {})",
+                    self.method,
+                    FORECAST_METHODS.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `[levels]`: share of a station's force out on patrol at each level (level 3 is normal).
