@@ -880,7 +880,8 @@ pub struct SlotForecast {
     pub week: NaiveDate,
     /// Score per study cell.
     pub score: Vec<f64>,
-    /// Inclusion weight per cell in the top share ([`top_weights`]): the forecast hot spots.
+    /// Inclusion weight per cell in the top share ([`top_weights`]), 0 where the score is 0:
+    /// the forecast hot spots.
     pub hot: Vec<f64>,
     /// The slot's mean incidents a week over the training weeks.
     pub weekly: f64,
@@ -917,12 +918,18 @@ pub fn next_week(
         } else {
             "all"
         };
+        // A cell with no score is no hot spot, however the cut falls among the tied ones.
+        let hot = top_weights(&f.score, input.settings.top_share)
+            .into_iter()
+            .zip(&f.score)
+            .map(|(w, s)| if *s > 0.0 { w } else { 0.0 })
+            .collect();
         out.insert(
             (kind.to_owned(), slot.name.clone()),
             SlotForecast {
                 method,
                 week,
-                hot: top_weights(&f.score, input.settings.top_share),
+                hot,
                 score: f.score,
                 weekly,
             },

@@ -214,7 +214,8 @@ fn poisson_tail(k: f64, lambda: f64, step: f64) -> f64 {
     while k >= 0.0 {
         let term = poisson_pmf(k, lambda);
         sum += term;
-        if term < 1e-18 * sum && (k - lambda) * step > 0.0 {
+        // Past the mode the terms only shrink; one that underflowed ends the sum too.
+        if (k - lambda) * step > 0.0 && (term == 0.0 || term < 1e-18 * sum) {
             break;
         }
         k += step;
