@@ -77,7 +77,7 @@ pub(crate) fn page(ctx: &Setting, this: &WeekData, before: Option<&WeekData>) ->
         figures = json!({"this": now, "before": prev}),
     );
     headline(&mut h, &now, prev.as_ref());
-    completeness(&mut h, this, &now);
+    completeness(&mut h, this, &now, prev.as_ref());
     heatmaps(&mut h, ctx, this);
     gaps(&mut h, ctx, this);
     compliance(&mut h, this);
@@ -89,8 +89,12 @@ pub(crate) fn page(ctx: &Setting, this: &WeekData, before: Option<&WeekData>) ->
          whose share of the week's incidents exceeds its share of patrol presence; the \
          recommended visits bring presence up to the incident share in visits of 10 to 15 \
          minutes. Checkpoints count as visited when a unit stays within their radius for their \
-         dwell time in their night window. The response rule asks that every place be reached \
-         within 30 km and 30 minutes of driving on the road network.</p></body></html>",
+         dwell time in their night window; a night no unit of the checkpoint's station was \
+         rostered, or none sent complete data, is not a miss. A rostered patrol is judged (out in \
+         zone, cut short, force) only when the store has data over its whole shift and its unit \
+         reported; the others are counted under Data completeness. The response rule asks that \
+         every place be reached within 30 km and 30 minutes of driving on the road network.</p>\
+         </body></html>",
     );
     h
 }
@@ -490,12 +494,32 @@ fn gaps(h: &mut String, ctx: &Setting, w: &WeekData) {
 }
 
 /// What the store lacks for the week: days without data, units that sent nothing, shifts
-/// after the data ends; the compliance rates leave all of these out.
-fn completeness(h: &mut String, w: &WeekData, now: &Figures) {
+/// after the data ends; the compliance rates leave all of these out. A week before with
+/// patrols lacking data gets a line too, since the changes compare with it.
+fn completeness(h: &mut String, w: &WeekData, now: &Figures, prev: Option<&Figures>) {
     h.push_str("<h2 id=\"data\">Data completeness</h2>");
+    if let Some(p) = prev.filter(|p| p.patrols_with_data < p.patrols) {
+        let _ = write!(
+            h,
+            "<p class=\"warn\">The week before, {} of {} rostered patrols lacked complete data{}; \
+             the changes above compare with what data it has.</p>",
+            p.patrols - p.patrols_with_data,
+            p.patrols,
+            if p.days_without_data.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (days with no data at all: {})",
+                    escape(&p.days_without_data.join(", "))
+                )
+            },
+        );
+    }
     let without = now.patrols - now.patrols_with_data;
     if without == 0 {
-        h.push_str("<p>Every rostered patrol has data from its unit over its whole shift.</p>");
+        h.push_str(
+            "<p>Every rostered patrol this week has data from its unit over its whole shift.</p>",
+        );
         return;
     }
     let _ = write!(
