@@ -810,3 +810,17 @@ fn response(h: &mut String, ctx: &Setting, w: &WeekData, now: &Figures) {
         )
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_that_rounds_to_zero_has_no_sign() {
+        assert_eq!(fixed(-0.0, 1), "0.0");
+        assert_eq!(fixed(-0.04, 1), "0.0");
+        assert_eq!(fixed(-0.4, 0), "0");
+        assert_eq!(fixed(-0.05, 1), "-0.1");
+        assert_eq!(pct(Some(-0.0)), "0.0 %");
+    }
+}
