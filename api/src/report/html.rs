@@ -802,7 +802,8 @@ fn response(h: &mut String, ctx: &Setting, w: &WeekData, now: &Figures) {
     let _ = write!(
         h,
         "<figure>{}<figcaption>Share of the area within the rule from units on duty, by hour \
-         of the week (local time).</figcaption></figure>",
+         of the week (local time); hours left blank had no data from any unit on a day without \
+         data.</figcaption></figure>",
         img(
             &svg::week_grid(&w.week_hours),
             "Hourly dynamic coverage",

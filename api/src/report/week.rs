@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use analytics::compliance::{CheckpointStatus, DataStatus};
 use analytics::jobs::{self, Job, Output, Request, TableKind};
+use analytics::response::{HourCoverage, week_profile};
 use anyhow::Context;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use geo::MultiPolygon;
@@ -88,7 +89,11 @@ pub(crate) struct WeekData {
     pub(crate) response: ResponseFigures,
     pub(crate) failing: Vec<MultiPolygon<f64>>,
     pub(crate) sources: Vec<(String, f64, f64)>,
+    /// The area share passing from the units on duty per local weekday and hour; `None` for
+    /// an hour without any unit's fix on a day without data (see [`days_without_data`]).
     pub(crate) week_hours: [[Option<f64>; 24]; 7],
+    /// Local dates on which no roster entry had any data from the store.
+    pub(crate) days_without_data: Vec<String>,
 }
 
 impl WeekData {
@@ -116,8 +121,21 @@ impl WeekData {
         let report = response
             .response
             .context("the response job answered without its report")?;
+        let patrols: Vec<rows::Patrol> = rows::rows(&compliance, TableKind::Patrols)?;
+        let days_without_data = days_without_data(&patrols);
+        // An hour in which no unit sent a fix, on a day the store lost, is missing data rather
+        // than an hour without coverage: it is left out of the profile.
+        let hours: Vec<HourCoverage> = report
+            .hours
+            .iter()
+            .filter(|h| {
+                let day = h.start.with_timezone(&tz).date_naive().to_string();
+                h.units > 0 || !days_without_data.contains(&day)
+            })
+            .copied()
+            .collect();
         let mut week_hours = [[None; 24]; 7];
-        for h in &report.week {
+        for h in &week_profile(&hours, tz) {
             if let Some(row) = week_hours.get_mut(usize::from(h.weekday))
                 && let Some(slot) = row.get_mut(usize::from(h.hour))
             {
@@ -130,7 +148,7 @@ impl WeekData {
             dosage: rows::rows(&presence, TableKind::Dosage)?,
             gaps: rows::rows(&presence, TableKind::Gaps)?,
             hotspots: rows::rows(&hotspots, TableKind::Hotspots)?,
-            patrols: rows::rows(&compliance, TableKind::Patrols)?,
+            patrols,
             force: rows::rows(&compliance, TableKind::Force)?,
             checkpoints: rows::rows(&compliance, TableKind::Checkpoints)?,
             response: ResponseFigures {
@@ -149,6 +167,7 @@ impl WeekData {
                 .map(|s| (s.id.clone(), s.lat, s.lon))
                 .collect(),
             week_hours,
+            days_without_data,
         })
     }
 }
@@ -210,7 +229,8 @@ pub(crate) struct Figures {
     pub(crate) response_area_share: Option<f64>,
     /// Share of incidents in passing cells.
     pub(crate) response_incident_share: Option<f64>,
-    /// Mean over the week's hours of the area share passing from units on duty.
+    /// Mean over the week's hours of the area share passing from units on duty (the hours
+    /// [`WeekData::week_hours`] leaves out as missing data not counted).
     pub(crate) dynamic_area_share: Option<f64>,
     /// Failing areas.
     pub(crate) failing_areas: usize,
@@ -272,7 +292,7 @@ impl Figures {
             no_unit_data: data(DataStatus::NoUnitData),
             partial_data: data(DataStatus::Partial),
             after_data_end: data(DataStatus::AfterDataEnd),
-            days_without_data: days_without_data(&w.patrols),
+            days_without_data: w.days_without_data.clone(),
             groups_under_two: w.patrols.len() - group_ok,
             force_ok_share: share(count(&mut force_told.iter().copied()), force_told.len()),
             response_area_share: Some(w.response.passing_area_share),

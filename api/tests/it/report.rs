@@ -321,6 +321,35 @@ fn a_week_with_a_day_without_pings_says_so() {
         lost_nights.iter().all(|r| r["status"] != "missed"),
         "{lost_nights:?}"
     );
+
+    // The hours of the lost Wednesday without any unit's fix are missing data, not hours
+    // without coverage: the mean hour from the units on duty leaves them out.
+    let resp = dir.join("response.json");
+    run(
+        &["analyze", "response", "--from", FROM, "--to", TO],
+        &[
+            ("--store", &store),
+            ("--fixtures", &fixtures()),
+            ("--out", &resp),
+        ],
+    );
+    let resp: Value = serde_json::from_str(&std::fs::read_to_string(resp).unwrap()).unwrap();
+    let week = resp["dynamic"]["week"].as_array().unwrap();
+    let lost_hour = |h: &Value| h["weekday"] == 2 && h["mean_units"] == 0.0;
+    assert!(
+        week.iter().any(lost_hour),
+        "the 18th has hours without fixes"
+    );
+    let kept: Vec<f64> = week
+        .iter()
+        .filter(|h| !lost_hour(h))
+        .filter_map(|h| h["mean_share"].as_f64())
+        .collect();
+    close(
+        "mean hour from the units on duty",
+        &now["dynamic_area_share"],
+        kept.iter().sum::<f64>() / kept.len() as f64,
+    );
 }
 
 /// The report in a real browser, and its `--pdf` print.
