@@ -326,6 +326,7 @@ impl TableKind {
                 ("cut_short", Bool),
                 ("crew", U32),
                 ("group_ok", Bool),
+                ("data", Text),
             ],
             TableKind::Force => &[
                 ("date", Text),
@@ -337,6 +338,7 @@ impl TableKind {
                 ("rostered", U32),
                 ("on_patrol", U32),
                 ("ok", Bool),
+                ("without_data", U32),
             ],
             TableKind::Checkpoints => &[
                 ("date", Text),
@@ -348,6 +350,7 @@ impl TableKind {
                 ("first_visit", Text),
                 ("longest_dwell_s", F64),
                 ("min_dwell_s", U32),
+                ("status", Text),
             ],
             TableKind::ResponseCells => &[
                 ("cell", Text),
@@ -684,6 +687,7 @@ fn patrol_job(
                 roster: j.roster(),
                 units: j.units(),
                 zones: &j.catalog().zones,
+                beats: &j.catalog().beats,
                 checkpoints: j.checkpoints(),
                 levels: j.settings().levels,
             };

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use super::svg::{self, Base, Heatmap, View, escape};
 use super::week::{self, Figures, Layer, Setting, TOP_GAPS, WeekData, layers, nearest_checkpoint};
+use analytics::compliance::{CheckpointStatus, DataStatus};
 
 /// An `<img>` of an SVG document, inlined as a `data:` URI.
 fn img(svg: &str, alt: &str, class: &str) -> String {
@@ -22,7 +23,17 @@ fn img(svg: &str, alt: &str, class: &str) -> String {
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map_or_else(|| "—".into(), |v| format!("{:.1} %", v * 100.0))
+    v.map_or_else(|| "—".into(), |v| format!("{} %", fixed(v * 100.0, 1)))
+}
+
+/// `v` with `decimals` decimals, a value that rounds to zero written without a sign (never
+/// "-0.0").
+fn fixed(v: f64, decimals: usize) -> String {
+    let text = format!("{v:.decimals$}");
+    match text.strip_prefix('-') {
+        Some(unsigned) if unsigned.chars().all(|c| c == '0' || c == '.') => unsigned.to_owned(),
+        _ => text,
+    }
 }
 
 const STYLE: &str = r"
@@ -33,7 +44,8 @@ table{border-collapse:collapse;margin:6px 0 12px} th,td{border:1px solid #ccc;pa
 th{background:#f0f0f0} td.l,th.l{text-align:left} .bad{color:#a50f15;font-weight:bold} .good{color:#237b3c}
 .maps{display:grid;grid-template-columns:repeat(5,minmax(0,1fr));gap:8px;max-width:1800px} .maps figure{margin:0} .map{width:100%;height:auto;border:1px solid #ddd}
 .wide{max-width:100%;height:auto;border:1px solid #ddd} figcaption{font-size:13px;color:#555}
-.miss{background:#fcbba1;color:#a50f15} .ok{background:#e5f5e0}
+.miss{background:#fcbba1;color:#a50f15} .ok{background:#e5f5e0} .off{color:#777}
+.nodata{background:#eee;color:#555} .warn{border-left:4px solid #d94801;padding:4px 10px;background:#fff5eb}
 @page{size:A4 landscape;margin:12mm} @media print{h2{break-before:page} body{margin:0}}
 ";
 
@@ -65,6 +77,7 @@ pub(crate) fn page(ctx: &Setting, this: &WeekData, before: Option<&WeekData>) ->
         figures = json!({"this": now, "before": prev}),
     );
     headline(&mut h, &now, prev.as_ref());
+    completeness(&mut h, this, &now, prev.as_ref());
     heatmaps(&mut h, ctx, this);
     gaps(&mut h, ctx, this);
     compliance(&mut h, this);
@@ -76,8 +89,12 @@ pub(crate) fn page(ctx: &Setting, this: &WeekData, before: Option<&WeekData>) ->
          whose share of the week's incidents exceeds its share of patrol presence; the \
          recommended visits bring presence up to the incident share in visits of 10 to 15 \
          minutes. Checkpoints count as visited when a unit stays within their radius for their \
-         dwell time in their night window. The response rule asks that every place be reached \
-         within 30 km and 30 minutes of driving on the road network.</p></body></html>",
+         dwell time in their night window; a night no unit of the checkpoint's station was \
+         rostered, or none sent complete data, is not a miss. A rostered patrol is judged (out in \
+         zone, cut short, force) only when the store has data over its whole shift and its unit \
+         reported; the others are counted under Data completeness. The response rule asks that \
+         every place be reached within 30 km and 30 minutes of driving on the road network.</p>\
+         </body></html>",
     );
     h
 }
@@ -87,8 +104,8 @@ fn headline(h: &mut String, now: &Figures, prev: Option<&Figures>) {
         "<h2 id=\"headline\">Headline figures</h2><table><tr><th class=\"l\">Figure</th>\
          <th>This week</th><th>Week before</th><th>Change</th></tr>",
     );
-    let count = |v: f64| format!("{v:.0}");
-    let hours = |v: f64| format!("{v:.1} h");
+    let count = |v: f64| fixed(v, 0);
+    let hours = |v: f64| format!("{} h", fixed(v, 1));
     let rows: Vec<Row<'_>> = vec![
         row_num(
             "incidents",
@@ -153,16 +170,24 @@ fn headline(h: &mut String, now: &Figures, prev: Option<&Figures>) {
             count,
             false,
         ),
+        row_num(
+            "patrols_without_data",
+            "Rostered patrols without complete data (not judged)",
+            (now.patrols - now.patrols_with_data) as f64,
+            prev.map(|p| (p.patrols - p.patrols_with_data) as f64),
+            count,
+            false,
+        ),
         row_share(
             "on_patrol_share",
-            "Rostered patrols out in their zone",
+            "Rostered patrols with data out in their zone",
             now.on_patrol_share,
             prev.and_then(|p| p.on_patrol_share),
             true,
         ),
         row_num(
             "cut_short",
-            "Patrols cut short",
+            "Patrols with data cut short",
             now.cut_short as f64,
             prev.map(|p| p.cut_short as f64),
             count,
@@ -275,7 +300,7 @@ fn row_share<'a>(
     prev: Option<f64>,
     up_is_good: bool,
 ) -> Row<'a> {
-    let points = |v: f64| format!("{v:.1} pt");
+    let points = |v: f64| format!("{} pt", fixed(v, 1));
     let delta = now
         .zip(prev)
         .map(|(a, b)| change(a * 100.0, b * 100.0, points));
@@ -505,18 +530,136 @@ fn limit_name(cap: &str) -> &'static str {
     }
 }
 
+/// What the store lacks for the week: days without data, units that sent nothing, shifts
+/// after the data ends; the compliance rates leave all of these out. A week before with
+/// patrols lacking data gets a line too, since the changes compare with it.
+fn completeness(h: &mut String, w: &WeekData, now: &Figures, prev: Option<&Figures>) {
+    h.push_str("<h2 id=\"data\">Data completeness</h2>");
+    if let Some(p) = prev.filter(|p| p.patrols_with_data < p.patrols) {
+        let _ = write!(
+            h,
+            "<p class=\"warn\">The week before, {} of {} rostered patrols lacked complete data{}; \
+             the changes above compare with what data it has.</p>",
+            p.patrols - p.patrols_with_data,
+            p.patrols,
+            if p.days_without_data.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (days with no data at all: {})",
+                    escape(&p.days_without_data.join(", "))
+                )
+            },
+        );
+    }
+    let without = now.patrols - now.patrols_with_data;
+    if without == 0 {
+        h.push_str(
+            "<p>Every rostered patrol this week has data from its unit over its whole shift.</p>",
+        );
+        return;
+    }
+    let _ = write!(
+        h,
+        "<p class=\"warn\" data-warning=\"incomplete\"><b>The data is incomplete:</b> \
+         {without} of {patrols} rostered patrols lack complete data and are left out of the \
+         compliance rates (out in zone, cut short, force), which are over the other \
+         {with_data}. {store} had no data from any unit (a feed outage), {unit} no data from \
+         their own unit, {partial} an hour without data from any unit, and {after} run past \
+         the end of the data. Presence, gaps and the units on duty count the time without \
+         data as no patrol.</p>",
+        patrols = now.patrols,
+        with_data = now.patrols_with_data,
+        store = now.no_store_data,
+        unit = now.no_unit_data,
+        partial = now.partial_data,
+        after = now.after_data_end,
+    );
+    if !now.days_without_data.is_empty() {
+        let _ = write!(
+            h,
+            "<p>Days with no data at all: <span data-days-without-data>{}</span>.</p>",
+            escape(&now.days_without_data.join(", "))
+        );
+    }
+    // Per date: (rostered, then the count per status that is not complete).
+    let statuses = [
+        (DataStatus::NoStoreData, "No data from any unit"),
+        (DataStatus::NoUnitData, "No data from the unit"),
+        (DataStatus::Partial, "An hour without data"),
+        (DataStatus::AfterDataEnd, "After the end of the data"),
+    ];
+    let mut days: BTreeMap<&str, (usize, [usize; 4])> = BTreeMap::new();
+    for r in &w.patrols {
+        let day = days.entry(r.date.as_str()).or_default();
+        day.0 += 1;
+        if let Some(k) = statuses.iter().position(|(s, _)| r.data == s.name()) {
+            day.1[k] += 1;
+        }
+    }
+    h.push_str(
+        "<table data-table=\"data-days\"><tr><th class=\"l\">Date</th><th>Rostered patrols</th>",
+    );
+    for (_, label) in &statuses {
+        let _ = write!(h, "<th>{label}</th>");
+    }
+    h.push_str("</tr>");
+    for (date, (rostered, counts)) in days.iter().filter(|(_, (_, c))| c.iter().any(|n| *n > 0)) {
+        let _ = write!(
+            h,
+            "<tr><td class=\"l\">{}</td><td>{rostered}</td>",
+            escape(date)
+        );
+        for n in counts {
+            let _ = write!(h, "<td>{n}</td>");
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+    // Units that sent nothing through a shift while others reported: a finding of its own.
+    let mut silent: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for r in w
+        .patrols
+        .iter()
+        .filter(|r| r.data == DataStatus::NoUnitData.name())
+    {
+        silent
+            .entry(r.unit.as_str())
+            .or_default()
+            .push(format!("{} {}", r.date, r.window));
+    }
+    if !silent.is_empty() {
+        h.push_str(
+            "<h3>Units that sent no data during a shift</h3><p>Other units reported meanwhile, \
+             so the device was off or the unit did not go out; these are not counted as cut \
+             short.</p><table data-table=\"silent-units\"><tr><th class=\"l\">Unit</th>\
+             <th>Shifts</th><th class=\"l\">When</th></tr>",
+        );
+        for (unit, shifts) in &silent {
+            let _ = write!(
+                h,
+                "<tr><td class=\"l\">{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+                escape(unit),
+                shifts.len(),
+                escape(&shifts.join(", "))
+            );
+        }
+        h.push_str("</table>");
+    }
+}
+
 fn compliance(h: &mut String, w: &WeekData) {
     h.push_str(
         "<h2 id=\"compliance\">Compliance with the roster</h2><h3>Checkpoints, night by night</h3>",
     );
-    // Checkpoint -> date -> visited.
-    let mut grid: BTreeMap<(String, String), BTreeMap<String, bool>> = BTreeMap::new();
+    // Checkpoint -> date -> status.
+    let mut grid: BTreeMap<(String, String), BTreeMap<String, &str>> = BTreeMap::new();
     let mut dates = BTreeSet::new();
     for r in &w.checkpoints {
         dates.insert(r.date.clone());
         grid.entry((r.checkpoint.clone(), r.name.clone()))
             .or_default()
-            .insert(r.date.clone(), r.visited);
+            .insert(r.date.clone(), r.status.as_str());
     }
     h.push_str("<table data-table=\"checkpoints\"><tr><th class=\"l\">Checkpoint</th>");
     for d in &dates {
@@ -531,59 +674,89 @@ fn compliance(h: &mut String, w: &WeekData) {
             escape(name)
         );
         for d in &dates {
-            let _ = match nights.get(d) {
-                Some(true) => write!(h, "<td class=\"ok\">✓</td>"),
-                Some(false) => write!(h, "<td class=\"miss\">missed</td>"),
-                None => write!(h, "<td></td>"),
+            let status = nights.get(d).copied().unwrap_or_default();
+            let _ = if status == CheckpointStatus::Visited.name() {
+                write!(h, "<td class=\"ok\">✓</td>")
+            } else if status == CheckpointStatus::Missed.name() {
+                write!(h, "<td class=\"miss\">missed</td>")
+            } else if status == CheckpointStatus::NotRostered.name() {
+                write!(h, "<td class=\"off\">not rostered</td>")
+            } else if status == CheckpointStatus::NoData.name() {
+                write!(h, "<td class=\"nodata\">no data</td>")
+            } else {
+                write!(h, "<td></td>")
             };
         }
-        let missed = nights.values().filter(|v| !**v).count();
+        let missed = nights
+            .values()
+            .filter(|v| **v == CheckpointStatus::Missed.name())
+            .count();
         let _ = write!(h, "<td>{missed}</td></tr>");
     }
-    h.push_str("</table>");
+    h.push_str(
+        "</table><p>Only nights a unit of the checkpoint's station was rostered, with data from \
+         it, can be missed: <i>not rostered</i> nights had no such unit on duty, <i>no data</i> \
+         nights had no complete data from any unit rostered for them.</p>",
+    );
 
     h.push_str(
-        "<h3>Patrol windows and levels per zone</h3><table data-table=\"zones\"><tr>\
-         <th class=\"l\">Zone</th><th>Rostered patrols</th><th>Out in zone</th>\
-         <th>Mean share of shift in zone</th><th>Cut short</th><th>Windows at level</th></tr>",
+        "<h3>Patrol windows and levels per zone</h3><p>Out in zone, the share of shift in zone \
+         and cut short are over the patrols with complete data; the others are counted apart \
+         (see Data completeness).</p><table data-table=\"zones\"><tr>\
+         <th class=\"l\">Zone</th><th>Rostered patrols</th><th>Without data</th>\
+         <th>Out in zone</th><th>Mean share of shift in zone</th><th>Cut short</th>\
+         <th>Windows at level</th></tr>",
     );
     #[derive(Default)]
     struct Zone {
         patrols: usize,
+        with_data: usize,
         on: usize,
         share: f64,
         short: usize,
         windows: usize,
+        told: usize,
         ok: usize,
     }
     let mut zones: BTreeMap<String, Zone> = BTreeMap::new();
     for r in &w.patrols {
         let z = zones.entry(r.zone.clone()).or_default();
         z.patrols += 1;
-        z.on += usize::from(r.on_patrol);
-        z.share += r.in_zone_share.unwrap_or_default();
-        z.short += usize::from(r.cut_short);
+        if r.complete() {
+            z.with_data += 1;
+            z.on += usize::from(r.on_patrol == Some(true));
+            z.share += r.in_zone_share.unwrap_or_default();
+            z.short += usize::from(r.cut_short == Some(true));
+        }
     }
     for r in &w.force {
         let z = zones.entry(r.zone.clone()).or_default();
         z.windows += 1;
-        z.ok += usize::from(r.ok);
+        z.told += usize::from(r.ok.is_some());
+        z.ok += usize::from(r.ok == Some(true));
     }
     for (id, z) in &zones {
         let share = |n: usize, of: usize| pct((of > 0).then(|| n as f64 / of as f64));
+        let open = z.windows - z.told;
         let _ = write!(
             h,
-            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td>\
-             <td>{} of {} ({})</td></tr>",
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td{}>{}</td><td>{} of {} ({}){}</td></tr>",
             escape(id),
             z.patrols,
-            share(z.on, z.patrols),
-            pct((z.patrols > 0).then(|| z.share / z.patrols as f64)),
+            z.patrols - z.with_data,
+            share(z.on, z.with_data),
+            pct((z.with_data > 0).then(|| z.share / z.with_data as f64)),
             if z.short > 0 { " class=\"bad\"" } else { "" },
             z.short,
             z.ok,
-            z.windows,
-            share(z.ok, z.windows),
+            z.told,
+            share(z.ok, z.told),
+            if open > 0 {
+                format!("; {open} without data")
+            } else {
+                String::new()
+            },
         );
     }
     h.push_str("</table><h3>Patrols with fewer than two officers</h3>");
@@ -666,11 +839,26 @@ fn response(h: &mut String, ctx: &Setting, w: &WeekData, now: &Figures) {
     let _ = write!(
         h,
         "<figure>{}<figcaption>Share of the area within the rule from units on duty, by hour \
-         of the week (local time).</figcaption></figure>",
+         of the week (local time); hours left blank had no data from any unit on a day without \
+         data.</figcaption></figure>",
         img(
             &svg::week_grid(&w.week_hours),
             "Hourly dynamic coverage",
             "wide"
         )
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_that_rounds_to_zero_has_no_sign() {
+        assert_eq!(fixed(-0.0, 1), "0.0");
+        assert_eq!(fixed(-0.04, 1), "0.0");
+        assert_eq!(fixed(-0.4, 0), "0");
+        assert_eq!(fixed(-0.05, 1), "-0.1");
+        assert_eq!(pct(Some(-0.0)), "0.0 %");
+    }
 }

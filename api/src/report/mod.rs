@@ -9,6 +9,13 @@
 //!
 //! The week is local: Monday 00:00 to the next Monday 00:00 in the jurisdiction's time zone.
 //!
+//! Missing data is reported, never counted as a failure of the patrols: compliance marks each
+//! roster entry's data (`data`: complete, partial, no data from the unit, no data from any
+//! unit, after the end of the data) and each checkpoint-night's status (not rostered and no
+//! data apart from missed), and the report's "Data completeness" section lists the days
+//! without data, the units that sent nothing and the shifts past the end of the data, while
+//! its compliance rates and counts are over the patrols with complete data only.
+//!
 //! Maps are SVG drawn by [`svg`], inlined as `data:` images so the file needs no network, no
 //! script and no fonts beyond the browser's own; it prints on A4 landscape.
 

@@ -6,6 +6,7 @@
 //! otherwise take a missing `Option` field for a null one, and a renamed column would read as
 //! empty.
 
+use analytics::compliance::DataStatus;
 use analytics::jobs::{Output, TableKind};
 use anyhow::Context;
 use serde::de::DeserializeOwned;
@@ -85,23 +86,39 @@ pub(crate) struct Gap {
 /// A rostered patrol: compliance `patrols`.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Patrol {
+    pub(crate) date: String,
     pub(crate) unit: String,
     pub(crate) kind: String,
     pub(crate) crew: u64,
     pub(crate) zone: String,
     pub(crate) window: String,
-    pub(crate) on_patrol: bool,
+    /// Null when the entry's data is not complete.
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) on_patrol: Option<bool>,
     #[serde(deserialize_with = "nullable")]
     pub(crate) in_zone_share: Option<f64>,
-    pub(crate) cut_short: bool,
+    /// Null when the entry's data is not complete.
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) cut_short: Option<bool>,
     pub(crate) group_ok: bool,
+    /// `complete`, `partial`, `no_unit_data`, `no_store_data` or `after_data_end`.
+    pub(crate) data: String,
+}
+
+impl Patrol {
+    /// The entry's data is complete, so it is judged.
+    pub(crate) fn complete(&self) -> bool {
+        self.data == DataStatus::Complete.name()
+    }
 }
 
 /// A zone-window's force against its level: compliance `force`.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Force {
     pub(crate) zone: String,
-    pub(crate) ok: bool,
+    /// Null when entries without data leave it open.
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) ok: Option<bool>,
 }
 
 /// A checkpoint-night: compliance `checkpoints`.
@@ -110,7 +127,8 @@ pub(crate) struct Checkpoint {
     pub(crate) checkpoint: String,
     pub(crate) name: String,
     pub(crate) date: String,
-    pub(crate) visited: bool,
+    /// `visited`, `missed`, `not_rostered` or `no_data`.
+    pub(crate) status: String,
 }
 
 #[cfg(test)]

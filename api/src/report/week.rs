@@ -3,7 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use analytics::compliance::{CheckpointStatus, DataStatus};
 use analytics::jobs::{self, Job, Output, Request, TableKind};
+use analytics::response::{HourCoverage, week_profile};
 use anyhow::Context;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use geo::MultiPolygon;
@@ -87,7 +89,11 @@ pub(crate) struct WeekData {
     pub(crate) response: ResponseFigures,
     pub(crate) failing: Vec<MultiPolygon<f64>>,
     pub(crate) sources: Vec<(String, f64, f64)>,
+    /// The area share passing from the units on duty per local weekday and hour; `None` for
+    /// an hour without any unit's fix on a day without data (see [`days_without_data`]).
     pub(crate) week_hours: [[Option<f64>; 24]; 7],
+    /// Local dates on which no roster entry had any data from the store.
+    pub(crate) days_without_data: Vec<String>,
 }
 
 impl WeekData {
@@ -115,8 +121,21 @@ impl WeekData {
         let report = response
             .response
             .context("the response job answered without its report")?;
+        let patrols: Vec<rows::Patrol> = rows::rows(&compliance, TableKind::Patrols)?;
+        let days_without_data = days_without_data(&patrols);
+        // An hour in which no unit sent a fix, on a day the store lost, is missing data rather
+        // than an hour without coverage: it is left out of the profile.
+        let hours: Vec<HourCoverage> = report
+            .hours
+            .iter()
+            .filter(|h| {
+                let day = h.start.with_timezone(&tz).date_naive().to_string();
+                h.units > 0 || !days_without_data.contains(&day)
+            })
+            .copied()
+            .collect();
         let mut week_hours = [[None; 24]; 7];
-        for h in &report.week {
+        for h in &week_profile(&hours, tz) {
             if let Some(row) = week_hours.get_mut(usize::from(h.weekday))
                 && let Some(slot) = row.get_mut(usize::from(h.hour))
             {
@@ -129,7 +148,7 @@ impl WeekData {
             dosage: rows::rows(&presence, TableKind::Dosage)?,
             gaps: rows::rows(&presence, TableKind::Gaps)?,
             hotspots: rows::rows(&hotspots, TableKind::Hotspots)?,
-            patrols: rows::rows(&compliance, TableKind::Patrols)?,
+            patrols,
             force: rows::rows(&compliance, TableKind::Force)?,
             checkpoints: rows::rows(&compliance, TableKind::Checkpoints)?,
             response: ResponseFigures {
@@ -148,6 +167,7 @@ impl WeekData {
                 .map(|s| (s.id.clone(), s.lat, s.lon))
                 .collect(),
             week_hours,
+            days_without_data,
         })
     }
 }
@@ -174,25 +194,43 @@ pub(crate) struct Figures {
     pub(crate) top_gaps_incident_share: f64,
     /// Visits a week the top gaps call for.
     pub(crate) top_gaps_visits: f64,
-    /// Checkpoint-nights checked and missed.
+    /// Checkpoint-nights checked: rostered, with data (visited or missed).
     pub(crate) checkpoint_nights: usize,
-    /// Checkpoint-nights with no qualifying visit.
+    /// Of those, with no qualifying visit.
     pub(crate) checkpoints_missed: usize,
-    /// Roster entries checked.
+    /// Checkpoint-nights no roster entry of the checkpoint's station covered.
+    pub(crate) checkpoints_not_rostered: usize,
+    /// Checkpoint-nights rostered, but without complete data from any entry rostered for them.
+    pub(crate) checkpoints_no_data: usize,
+    /// Roster entries.
     pub(crate) patrols: usize,
-    /// Share of them on patrol in their zone.
+    /// Of those, with complete data: the entries the patrol rates are taken over.
+    pub(crate) patrols_with_data: usize,
+    /// Share of the entries with data on patrol in their zone.
     pub(crate) on_patrol_share: Option<f64>,
-    /// Patrols cut short.
+    /// Entries with data cut short.
     pub(crate) cut_short: usize,
+    /// Entries during which no unit at all sent a fix (a feed outage).
+    pub(crate) no_store_data: usize,
+    /// Entries whose unit sent nothing while others reported.
+    pub(crate) no_unit_data: usize,
+    /// Entries with an hour in which no unit sent a fix.
+    pub(crate) partial_data: usize,
+    /// Entries still running when the store's data ends.
+    pub(crate) after_data_end: usize,
+    /// Local dates on which no roster entry had any data from the store.
+    pub(crate) days_without_data: Vec<String>,
     /// Patrols rostered with fewer than two officers where two are required.
     pub(crate) groups_under_two: usize,
-    /// Share of zone-window instances with the force their patrol level requires.
+    /// Share of the zone-window instances the data can tell about with the force their
+    /// patrol level requires.
     pub(crate) force_ok_share: Option<f64>,
     /// Share of the area passing the response rule from the stations.
     pub(crate) response_area_share: Option<f64>,
     /// Share of incidents in passing cells.
     pub(crate) response_incident_share: Option<f64>,
-    /// Mean over the week's hours of the area share passing from units on duty.
+    /// Mean over the week's hours of the area share passing from units on duty (the hours
+    /// [`WeekData::week_hours`] leaves out as missing data not counted).
     pub(crate) dynamic_area_share: Option<f64>,
     /// Failing areas.
     pub(crate) failing_areas: usize,
@@ -207,6 +245,7 @@ impl Figures {
                 .map(|r| r.incidents)
                 .sum()
         };
+        // Adding 0.0 turns the -0.0 of an empty sum into 0.0.
         let hours = |pick: &dyn Fn(&rows::Dosage) -> bool| -> f64 {
             w.dosage
                 .iter()
@@ -214,15 +253,23 @@ impl Figures {
                 .map(|r| r.minutes)
                 .sum::<f64>()
                 / 60.0
+                + 0.0
         };
         let has_cell = |r: &rows::Dosage| r.cell.is_some();
         let top = &w.gaps[..w.gaps.len().min(TOP_GAPS)];
         let share = |n: usize, of: usize| (of > 0).then(|| n as f64 / of as f64);
         let count = |flags: &mut dyn Iterator<Item = bool>| flags.filter(|f| *f).count();
         let dynamic: Vec<f64> = w.week_hours.iter().flatten().flatten().copied().collect();
-        let on_patrol = count(&mut w.patrols.iter().map(|r| r.on_patrol));
-        let visited = count(&mut w.checkpoints.iter().map(|r| r.visited));
+        let with_data = w.patrols.iter().filter(|r| r.complete()).count();
+        let on_patrol = count(&mut w.patrols.iter().map(|r| r.on_patrol == Some(true)));
         let group_ok = count(&mut w.patrols.iter().map(|r| r.group_ok));
+        let data =
+            |status: DataStatus| count(&mut w.patrols.iter().map(|r| r.data == status.name()));
+        let checkpoints = |status: CheckpointStatus| {
+            count(&mut w.checkpoints.iter().map(|r| r.status == status.name()))
+        };
+        let missed = checkpoints(CheckpointStatus::Missed);
+        let force_told: Vec<bool> = w.force.iter().filter_map(|r| r.ok).collect();
         Self {
             week: w.week.label(),
             incidents: sum_incidents("all"),
@@ -233,13 +280,21 @@ impl Figures {
             gaps: w.gaps.len(),
             top_gaps_incident_share: top.iter().map(|r| r.incident_share).sum(),
             top_gaps_visits: top.iter().map(|r| r.visits_week).sum(),
-            checkpoint_nights: w.checkpoints.len(),
-            checkpoints_missed: w.checkpoints.len() - visited,
+            checkpoint_nights: checkpoints(CheckpointStatus::Visited) + missed,
+            checkpoints_missed: missed,
+            checkpoints_not_rostered: checkpoints(CheckpointStatus::NotRostered),
+            checkpoints_no_data: checkpoints(CheckpointStatus::NoData),
             patrols: w.patrols.len(),
-            on_patrol_share: share(on_patrol, w.patrols.len()),
-            cut_short: count(&mut w.patrols.iter().map(|r| r.cut_short)),
+            patrols_with_data: with_data,
+            on_patrol_share: share(on_patrol, with_data),
+            cut_short: count(&mut w.patrols.iter().map(|r| r.cut_short == Some(true))),
+            no_store_data: data(DataStatus::NoStoreData),
+            no_unit_data: data(DataStatus::NoUnitData),
+            partial_data: data(DataStatus::Partial),
+            after_data_end: data(DataStatus::AfterDataEnd),
+            days_without_data: w.days_without_data.clone(),
             groups_under_two: w.patrols.len() - group_ok,
-            force_ok_share: share(count(&mut w.force.iter().map(|r| r.ok)), w.force.len()),
+            force_ok_share: share(count(&mut force_told.iter().copied()), force_told.len()),
             response_area_share: Some(w.response.passing_area_share),
             response_incident_share: w.response.incident_share,
             dynamic_area_share: (!dynamic.is_empty())
@@ -247,6 +302,20 @@ impl Figures {
             failing_areas: w.response.failing_areas,
         }
     }
+}
+
+/// The local dates whose roster entries all had no data from the store (no unit sent a fix
+/// during any of them), in order.
+fn days_without_data(patrols: &[rows::Patrol]) -> Vec<String> {
+    let mut days: BTreeMap<&str, bool> = BTreeMap::new();
+    for r in patrols {
+        let none = r.data == DataStatus::NoStoreData.name();
+        *days.entry(r.date.as_str()).or_insert(true) &= none;
+    }
+    days.into_iter()
+        .filter(|(_, none)| *none)
+        .map(|(d, _)| d.to_owned())
+        .collect()
 }
 
 /// An H3 cell from a job's `cell` column.

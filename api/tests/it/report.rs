@@ -193,9 +193,16 @@ fn weekly_report_matches_the_jobs() {
     )
     .unwrap();
     let checkpoints = rows(&checkpoints);
-    let missed = checkpoints.iter().filter(|r| r["visited"] == false).count();
-    assert_eq!(now["checkpoints_missed"], json!(missed));
-    assert_eq!(now["checkpoint_nights"], json!(checkpoints.len()));
+    let status = |s: &str| checkpoints.iter().filter(|r| r["status"] == s).count();
+    assert_eq!(now["checkpoints_missed"], json!(status("missed")));
+    assert_eq!(
+        now["checkpoint_nights"],
+        json!(status("visited") + status("missed"))
+    );
+    assert_eq!(
+        now["checkpoints_not_rostered"],
+        json!(status("not_rostered"))
+    );
     assert!(
         !checkpoints.is_empty(),
         "checkpoints are checked every night"
@@ -229,6 +236,119 @@ fn weekly_report_matches_the_jobs() {
     assert_eq!(
         now["failing_areas"],
         json!(resp["static"]["failing_areas"].as_array().unwrap().len())
+    );
+}
+
+/// A week whose store lost a day: the report says which, and its compliance figures count
+/// only the patrols with data (none of the lost day's is cut short or a missed checkpoint).
+#[test]
+fn a_week_with_a_day_without_pings_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    run(
+        &[
+            "generate",
+            "--days",
+            "7",
+            "--start",
+            FROM,
+            "--interval",
+            "30",
+        ],
+        &[("--fixtures", &fixtures()), ("--store", &store)],
+    );
+    // The store's UTC days 18 and 19 November: all of the local 18th, the evenings around it.
+    for day in ["2026-11-18", "2026-11-19"] {
+        std::fs::remove_dir_all(store.join("pings").join(format!("date={day}"))).unwrap();
+    }
+    let report = tmp.path().join("report.html");
+    run(
+        &["report", "--week", WEEK],
+        &[
+            ("--store", &store),
+            ("--fixtures", &fixtures()),
+            ("--out", &report),
+        ],
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    let now = &figures(&html)["this"];
+    assert_eq!(now["days_without_data"], json!(["2026-11-18"]), "{now}");
+    assert!(html.contains("data-warning=\"incomplete\""));
+    assert!(html.contains("<span data-days-without-data>2026-11-18</span>"));
+    assert!(!html.contains("-0.0"), "no negative zero in the report");
+
+    let dir = tmp.path().join("jobs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let patrols = analyze("compliance", &store, &dir, &[]);
+    let patrols = rows(&patrols);
+    let data = |s: &str| patrols.iter().filter(|r| r["data"] == s).count();
+    let lost: Vec<_> = patrols
+        .iter()
+        .filter(|r| r["date"] == "2026-11-18")
+        .collect();
+    assert!(!lost.is_empty());
+    for r in &lost {
+        assert_eq!(r["data"], "no_store_data", "{r:?}");
+        assert!(
+            r["cut_short"].is_null() && r["on_patrol"].is_null(),
+            "{r:?}"
+        );
+    }
+    let cut_short = patrols.iter().filter(|r| r["cut_short"] == true).count();
+    assert!(
+        patrols
+            .iter()
+            .filter(|r| r["cut_short"] == true)
+            .all(|r| r["data"] == "complete")
+    );
+    assert_eq!(now["cut_short"], json!(cut_short));
+    assert_eq!(now["patrols_with_data"], json!(data("complete")));
+    assert_eq!(now["no_store_data"], json!(data("no_store_data")));
+    assert_eq!(now["after_data_end"], json!(data("after_data_end")));
+    assert!(data("no_store_data") >= lost.len());
+    assert!(data("complete") > lost.len(), "the other days are judged");
+
+    let checkpoints: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("compliance-checkpoints.json")).unwrap(),
+    )
+    .unwrap();
+    let lost_nights: Vec<_> = rows(&checkpoints)
+        .into_iter()
+        .filter(|r| r["date"] == "2026-11-18")
+        .collect();
+    assert!(!lost_nights.is_empty());
+    assert!(
+        lost_nights.iter().all(|r| r["status"] != "missed"),
+        "{lost_nights:?}"
+    );
+
+    // The hours of the lost Wednesday without any unit's fix are missing data, not hours
+    // without coverage: the mean hour from the units on duty leaves them out.
+    let resp = dir.join("response.json");
+    run(
+        &["analyze", "response", "--from", FROM, "--to", TO],
+        &[
+            ("--store", &store),
+            ("--fixtures", &fixtures()),
+            ("--out", &resp),
+        ],
+    );
+    let resp: Value = serde_json::from_str(&std::fs::read_to_string(resp).unwrap()).unwrap();
+    let week = resp["dynamic"]["week"].as_array().unwrap();
+    let lost_hour = |h: &Value| h["weekday"] == 2 && h["mean_units"] == 0.0;
+    assert!(
+        week.iter().any(lost_hour),
+        "the 18th has hours without fixes"
+    );
+    let kept: Vec<f64> = week
+        .iter()
+        .filter(|h| !lost_hour(h))
+        .filter_map(|h| h["mean_share"].as_f64())
+        .collect();
+    close(
+        "mean hour from the units on duty",
+        &now["dynamic_area_share"],
+        kept.iter().sum::<f64>() / kept.len() as f64,
     );
 }
 
