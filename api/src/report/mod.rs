@@ -9,9 +9,11 @@
 //!
 //! The week is local: Monday 00:00 to the next Monday 00:00 in the jurisdiction's time zone.
 //!
-//! Maps are SVG drawn by [`svg`], inlined as `data:` images so the file needs no network, no
-//! script and no fonts beyond the browser's own; it prints on A4 landscape.
+//! Maps are SVG drawn by [`svg`] over the roads and places of the jurisdiction's road file
+//! ([`basemap`]), inlined as `data:` images so the file needs no network, no script and no
+//! fonts beyond the browser's own; it prints on A4 landscape.
 
+mod basemap;
 pub(crate) mod html;
 mod rows;
 mod svg;
@@ -24,6 +26,7 @@ use chrono::Utc;
 use model::jurisdiction::Jurisdiction;
 
 use crate::cli::ReportArgs;
+use basemap::Basemap;
 use week::{IsoWeek, Setting, WeekData};
 
 /// Builds the report.
@@ -40,12 +43,18 @@ pub fn run(a: &ReportArgs) -> anyhow::Result<()> {
         .iter()
         .map(|f| (f.id.clone(), f.geometry.clone()))
         .collect();
+    // The maps' roads and places; a jurisdiction without a road file gets maps without them.
+    let basemap = match j.roads_path() {
+        Some(path) => Basemap::load(&path)?,
+        None => Basemap::default(),
+    };
     let ctx = Setting {
         name: j.settings().name.clone(),
         windows: j.settings().windows.clone(),
         outline: j.county().clone(),
         beats,
         checkpoints: j.checkpoints().to_vec(),
+        basemap,
         made: Utc::now(),
     };
     let this = WeekData::compute(a, &j, week)?;

@@ -11,6 +11,7 @@ use h3o::{CellIndex, LatLng, Resolution};
 use model::jurisdiction::{Checkpoint, Jurisdiction, Window};
 use serde::Serialize;
 
+use super::basemap::Basemap;
 use super::rows;
 use crate::cli::ReportArgs;
 
@@ -326,6 +327,8 @@ pub(crate) struct Setting {
     pub(crate) beats: Vec<(String, MultiPolygon<f64>)>,
     /// Patrol checkpoints.
     pub(crate) checkpoints: Vec<Checkpoint>,
+    /// The maps' roads and places.
+    pub(crate) basemap: Basemap,
     /// When the report was made.
     pub(crate) made: DateTime<Utc>,
 }
