@@ -331,8 +331,9 @@ fn heatmaps(h: &mut String, ctx: &Setting, w: &WeekData) {
     h.push_str(
         "<h2 id=\"heatmaps\">Heatmaps: incidents, patrol presence and gaps</h2><p>Each row \
          shares one colour scale, so windows compare directly: quantile classes (about as many \
-         cells in each), or equal intervals where ties among the week's values leave quantiles \
-         fewer than three classes; each legend says which. Hexagons are H3 cells, merged into \
+         cells in each), or where ties among the week's values leave quantiles fewer than \
+         three classes, quantiles of the distinct values (equal intervals when there are only \
+         two); each legend says which. Hexagons are H3 cells, merged into \
          larger cells where the map is too small to show them. Roads (major ones thicker) and \
          place names come from the jurisdiction's road file.</p>",
     );

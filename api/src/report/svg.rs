@@ -6,9 +6,9 @@
 //! from the jurisdiction's road file ([`Basemap`]): roads by class under the data, beat, place
 //! and major road names over it (a label that would overlap another is left out), a scale bar
 //! and a north arrow. Values are binned into classes by quantile (the usual choice for crime
-//! maps, where a few cells dwarf the rest), or by equal intervals where ties leave quantiles
-//! fewer than three classes ([`classes`]); every map of one layer shares its classes, so
-//! windows compare at a glance.
+//! maps, where a few cells dwarf the rest), or where ties leave quantiles fewer than three
+//! classes by quantiles of the distinct values ([`classes`]); every map of one layer shares
+//! its classes, so windows compare at a glance.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -160,8 +160,11 @@ pub(crate) fn extent<'a>(
 pub(crate) enum Scheme {
     /// Quantiles: about as many cells in each class.
     Quantile,
-    /// Equal steps from the smallest value to the largest, used when ties leave quantiles
-    /// fewer than three classes.
+    /// Quantiles of the distinct values (each value counted once), used when ties leave
+    /// quantiles fewer than three classes.
+    DistinctQuantile,
+    /// Three equal steps from the smallest value to the largest, used when there are only
+    /// two distinct values.
     EqualInterval,
 }
 
@@ -170,7 +173,8 @@ impl Scheme {
     fn describe(self) -> &'static str {
         match self {
             Self::Quantile => "quantile classes: about as many cells in each",
-            Self::EqualInterval => "equal-interval classes: too many ties for quantiles",
+            Self::DistinctQuantile => "classes by rank of the distinct values (many ties)",
+            Self::EqualInterval => "equal-interval classes: only two distinct values",
         }
     }
 }
@@ -197,33 +201,28 @@ fn quantile_breaks(sorted: &[f64]) -> Vec<f64> {
 }
 
 /// The classes of the positive `values`: five quantiles where they give at least three
-/// distinct classes, else equal intervals between the smallest and largest value, as many as
-/// there are distinct values, from three to five. A layer with a single value has one class.
+/// distinct classes; else, where ties collapse them, quantiles of the distinct values; else
+/// (two distinct values) three equal intervals between them. A layer with a single value has
+/// one class.
 pub(crate) fn classes(values: impl IntoIterator<Item = f64>) -> Classes {
     let mut v: Vec<f64> = values.into_iter().filter(|x| *x > 0.0).collect();
     v.sort_by(f64::total_cmp);
     let breaks = quantile_breaks(&v);
-    let (Some(&lo), Some(&hi)) = (v.first(), v.last()) else {
-        return Classes {
-            breaks,
-            scheme: Scheme::Quantile,
-        };
-    };
-    if breaks.len() >= 3 || lo == hi {
-        return Classes {
-            breaks,
-            scheme: Scheme::Quantile,
-        };
-    }
     let mut distinct = v.clone();
     distinct.dedup();
-    let n = distinct.len().clamp(3, 5);
-    let step = (hi - lo) / n as f64;
-    let mut breaks: Vec<f64> = (1..n).map(|k| lo + step * k as f64).collect();
-    breaks.push(hi);
-    Classes {
-        breaks,
-        scheme: Scheme::EqualInterval,
+    match (distinct.as_slice(), breaks.len()) {
+        (_, 3..) | ([] | [_], _) => Classes {
+            breaks,
+            scheme: Scheme::Quantile,
+        },
+        (&[lo, hi], _) => Classes {
+            breaks: vec![lo + (hi - lo) / 3.0, lo + (hi - lo) * 2.0 / 3.0, hi],
+            scheme: Scheme::EqualInterval,
+        },
+        (_, _) => Classes {
+            breaks: quantile_breaks(&distinct),
+            scheme: Scheme::DistinctQuantile,
+        },
     }
 }
 
@@ -963,15 +962,15 @@ mod tests {
         assert_eq!(class_of(1.0, &c.breaks), 0);
         assert_eq!(class_of(4.5, &c.breaks), 2);
         assert_eq!(class_of(10.0, &c.breaks), 4);
-        // Mostly ones: quantiles give two classes, so three equal steps from 1 to 3.
-        let c = classes([1.0; 8].into_iter().chain([2.0, 3.0]));
+        // Mostly ones: quantiles give two classes, so classes of the distinct values.
+        let c = classes([1.0; 8].into_iter().chain([2.0, 3.0, 9.0]));
+        assert_eq!(c.scheme, Scheme::DistinctQuantile);
+        assert_eq!(c.breaks, vec![1.0, 2.0, 3.0, 9.0]);
+        // Two values make three equal classes.
+        let c = classes([1.0, 1.0, 1.0, 4.0]);
         assert_eq!(c.scheme, Scheme::EqualInterval);
-        assert_eq!(c.breaks.len(), 3);
-        assert!((c.breaks[0] - 5.0 / 3.0).abs() < 1e-9 && c.breaks[2] == 3.0);
-        let k: Vec<usize> = [1.0, 2.0, 3.0].map(|v| class_of(v, &c.breaks)).to_vec();
-        assert_eq!(k, [0, 1, 2]);
-        // Two values still make three classes.
-        assert_eq!(classes([1.0, 1.0, 1.0, 4.0]).breaks, vec![2.0, 3.0, 4.0]);
+        assert_eq!(c.breaks, vec![2.0, 3.0, 4.0]);
+        assert_eq!([1.0, 4.0].map(|v| class_of(v, &c.breaks)), [0, 2]);
         // One value is one class, coloured by the darkest step.
         let c = classes([3.0; 8]);
         assert_eq!(c.breaks, vec![3.0]);
@@ -992,6 +991,9 @@ mod tests {
         let svg = draw(view, &base, &[1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 5.0]);
         assert_eq!(svg.matches("class=\"legend-class\"").count(), 3, "{svg}");
         assert_eq!(text(&svg, "legend-measure"), "incidents per cell per week");
+        assert!(text(&svg, "legend-scheme").starts_with("classes by rank"));
+        let svg = draw(view, &base, &[1.0, 1.0, 4.0]);
+        assert_eq!(svg.matches("class=\"legend-class\"").count(), 3);
         assert!(text(&svg, "legend-scheme").starts_with("equal-interval"));
         let svg = draw(view, &base, &[1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(svg.matches("class=\"legend-class\"").count(), 5);
