@@ -231,6 +231,13 @@ const VILLAGES: [(&str, P); 5] = [
     ("Dunmore", p(7.0, -18.0)),
 ];
 
+/// The named places of `roads.osm` (name, OSM `place` value, centre): the county town and
+/// the villages.
+fn places() -> impl Iterator<Item = (&'static str, &'static str, P)> {
+    std::iter::once(("Ashford", "town", p(0.0, 0.0)))
+        .chain(VILLAGES.iter().map(|&(name, at)| (name, "village", at)))
+}
+
 /// Town grid: 300 m blocks, 19 x 17 streets, centred on Main St x Washington St.
 const TOWN_STEP: f64 = 0.3;
 const TOWN_HX: i32 = 9;
@@ -1052,6 +1059,17 @@ impl Roads {
                 s,
                 "  <node id=\"{}\" lat=\"{lat:.6}\" lon=\"{lon:.6}\"/>",
                 i + 1
+            );
+        }
+        // Named places for map labels, numbered after the road nodes; no way uses them.
+        for (i, (name, place, q)) in places().enumerate() {
+            let (lon, lat) = lonlat(q);
+            let _ = writeln!(
+                s,
+                "  <node id=\"{}\" lat=\"{lat:.6}\" lon=\"{lon:.6}\">\n    \
+                 <tag k=\"place\" v=\"{place}\"/>\n    <tag k=\"name\" v=\"{}\"/>\n  </node>",
+                self.nodes.len() + i + 1,
+                xml_escape(name)
             );
         }
         for (i, w) in self.ways.iter().enumerate() {
@@ -2174,7 +2192,7 @@ impl County {
         let _ = write!(
             s,
             "\n## Roads (`roads.osm`)\n\n\
-             OpenStreetMap XML 0.6: {} nodes and {} ways, tags `highway`, `name`, and where set `ref`, \
+             OpenStreetMap XML 0.6: {} road nodes and {} ways, tags `highway`, `name`, and where set `ref`, \
              `maxspeed` (`\"30 mph\"` or plain km/h such as `\"50\"`), `oneway` (`yes` means along the \
              node order; the motorway and its ramps say `oneway=no` explicitly), `surface`. The network \
              is one strongly connected component with one-ways honoured (tested). Ashford's grid has \
@@ -2182,9 +2200,12 @@ impl County {
              (Market St eastbound / Court St westbound, Walnut St northbound / Elm St southbound). \
              Rural roads follow a 3.5 km x 3 km lattice of section roads with curves; some minor roads are \
              missing. I-72 crosses east-west near y = -16.5 km on bridges, with ramps at US 51, IL 32 \
-             and IL 48.\n\n| class | km |\n|---|---|\n",
+             and IL 48. After the road nodes come {} named place nodes for map labels, on no way: \
+             Ashford (`place=town`) and the five villages (`place=village`), at their centres.\n\n\
+             | class | km |\n|---|---|\n",
             self.roads.nodes.len(),
-            self.roads.ways.len()
+            self.roads.ways.len(),
+            places().count()
         );
         for (class, km) in &km_by_class {
             let _ = writeln!(s, "| {class} | {km:.1} |");
@@ -2462,7 +2483,7 @@ mod tests {
         }
     }
 
-    /// Nodes (id -> "lat,lon") and ways (node ids, tags) of roads.osm.
+    /// Road nodes (id -> "lat,lon") and ways (node ids, tags) of roads.osm.
     type Osm = (
         BTreeMap<u64, (String, String)>,
         Vec<(Vec<u64>, BTreeMap<String, String>)>,
@@ -2471,6 +2492,7 @@ mod tests {
     fn parse_osm(text: &str) -> Osm {
         let mut reader = quick_xml::Reader::from_str(text);
         let (mut nodes, mut ways) = (BTreeMap::new(), Vec::new());
+        let mut in_way = false;
         let attr = |e: &quick_xml::events::BytesStart<'_>, k: &[u8]| -> String {
             e.attributes()
                 .map(|a| a.unwrap())
@@ -2481,23 +2503,30 @@ mod tests {
                 .into_owned()
         };
         loop {
-            match reader.read_event().unwrap() {
+            let event = reader.read_event().unwrap();
+            // Road nodes are bare; a node with tags is a named place, left out.
+            let bare = matches!(event, Event::Empty(_));
+            match event {
                 Event::Eof => break,
                 Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
                     b"osm" => assert_eq!(attr(&e, b"version"), "0.6"),
-                    b"node" => {
+                    b"node" if bare => {
                         nodes.insert(
                             attr(&e, b"id").parse().unwrap(),
                             (attr(&e, b"lat"), attr(&e, b"lon")),
                         );
                     }
-                    b"way" => ways.push((Vec::new(), BTreeMap::new())),
+                    b"way" => {
+                        in_way = true;
+                        ways.push((Vec::new(), BTreeMap::new()));
+                    }
                     b"nd" => ways
                         .last_mut()
                         .unwrap()
                         .0
                         .push(attr(&e, b"ref").parse().unwrap()),
-                    b"tag" => {
+                    // Place nodes carry tags too; only a way's are kept.
+                    b"tag" if in_way => {
                         ways.last_mut()
                             .unwrap()
                             .1
@@ -2505,6 +2534,7 @@ mod tests {
                     }
                     _ => {}
                 },
+                Event::End(e) if e.name().as_ref() == b"way" => in_way = false,
                 _ => {}
             }
         }

@@ -46,7 +46,10 @@ th{background:#f0f0f0} td.l,th.l{text-align:left} .bad{color:#a50f15;font-weight
 .wide{max-width:100%;height:auto;border:1px solid #ddd} figcaption{font-size:13px;color:#555}
 .miss{background:#fcbba1;color:#a50f15} .ok{background:#e5f5e0} .off{color:#777}
 .nodata{background:#eee;color:#555} .warn{border-left:4px solid #d94801;padding:4px 10px;background:#fff5eb}
-@page{size:A4 landscape;margin:12mm} @media print{h2{break-before:page} body{margin:0}}
+@page{size:A4 landscape;margin:12mm}
+@media print{body{margin:0} h2{break-before:page} #headline{break-before:auto}
+h1,h2,h3,.meta{break-after:avoid} figure,.maps,tr{break-inside:avoid}
+.wide{max-height:130mm;width:auto} table.gaps{font-size:9px}}
 ";
 
 /// The whole page.
@@ -308,10 +311,9 @@ fn row_share<'a>(
 }
 
 /// The coarsest H3 resolution, no finer than `finest`, whose hexagons are at least five
-/// pixels across in `view` over `extent`.
-fn display_res(extent: Rect<f64>, view: &View, finest: Resolution) -> Resolution {
-    let metres_per_px =
-        extent.width() * 111_320.0 * extent.center().y.to_radians().cos() / view.width.max(1.0);
+/// pixels across in `view`.
+fn display_res(view: &View, finest: Resolution) -> Resolution {
+    let metres_per_px = view.metres_per_px();
     let mut res = finest;
     while res.edge_length_m() * 2.0 < 5.0 * metres_per_px {
         match res.pred() {
@@ -353,12 +355,17 @@ fn core_extent(ctx: &Setting, points: &[(f64, f64, f64)]) -> Option<Rect<f64>> {
 fn heatmaps(h: &mut String, ctx: &Setting, w: &WeekData) {
     h.push_str(
         "<h2 id=\"heatmaps\">Heatmaps: incidents, patrol presence and gaps</h2><p>Each row \
-         shares one colour scale (quantile classes), so windows compare directly. Hexagons are \
-         H3 cells, merged into larger cells where the map is too small to show them.</p>",
+         shares one colour scale, so windows compare directly: quantile classes (about as many \
+         cells in each), or where ties among the week's values leave quantiles fewer than \
+         three classes, quantiles of the distinct values (equal intervals when there are only \
+         two); each legend says which. Hexagons are H3 cells, merged into \
+         larger cells where the map is too small to show them. Roads (major ones thicker) and \
+         place names come from the jurisdiction's road file.</p>",
     );
     let base = Base {
         outline: &ctx.outline,
         beats: &ctx.beats,
+        map: &ctx.basemap,
     };
     let Some(county) = svg::extent([&ctx.outline]) else {
         return;
@@ -393,25 +400,37 @@ fn heatmaps(h: &mut String, ctx: &Setting, w: &WeekData) {
         )
     }));
     let titles = [
-        ("incidents", "Incidents", svg::REDS, "incidents"),
-        ("dosage", "Patrol presence", svg::BLUES, "minutes"),
+        (
+            "incidents",
+            "Incidents",
+            svg::REDS,
+            "incidents per cell per week",
+        ),
+        (
+            "dosage",
+            "Patrol presence",
+            svg::BLUES,
+            "patrol minutes per cell per week",
+        ),
         (
             "gaps",
             "Gaps (incident share − presence share)",
             svg::PURPLES,
-            "points",
+            "gap: incident share − dosage share, % points",
         ),
     ];
     for (key, what, view_extent) in views {
         let view = View::new(view_extent, 340.0);
-        let res = display_res(view_extent, &view, finest);
+        let res = display_res(&view, finest);
         let layers = layers(w, res);
-        for ((id, title, palette, unit), layer) in titles.iter().zip(&layers) {
+        for ((id, title, palette, measure), layer) in titles.iter().zip(&layers) {
             let _ = write!(
                 h,
-                "<h3>{title} over {what}</h3><div class=\"maps\" data-layer=\"{id}\" data-view=\"{key}\">"
+                "<h3>{title} over {what} <small>(cells of about {area} km²)</small></h3>\
+                 <div class=\"maps\" data-layer=\"{id}\" data-view=\"{key}\">",
+                area = svg::short(res.area_km2()),
             );
-            let breaks = svg::quantile_breaks(layer.values().flat_map(|m| m.values().copied()));
+            let classes = svg::classes(layer.values().flat_map(|m| m.values().copied()));
             for (window, label) in &windows {
                 let cells = cells_of(layer, window);
                 let map = svg::heatmap(
@@ -419,9 +438,9 @@ fn heatmaps(h: &mut String, ctx: &Setting, w: &WeekData) {
                         view,
                         title: label,
                         cells: &cells,
-                        breaks: &breaks,
+                        classes: &classes,
                         palette,
-                        unit,
+                        measure,
                     },
                     &base,
                 );
@@ -468,7 +487,7 @@ fn gaps(h: &mut String, ctx: &Setting, w: &WeekData) {
          asked are what the incident share alone asks; the minutes recommended fit the window, \
          one visit an hour, and the share of the rostered patrol minutes the station directs \
          to hot spots: the <em>limit</em> column names the one that cut it.</p>\
-         <table><tr><th>#</th><th class=\"l\">Box</th><th class=\"l\">Beat</th>\
+         <table class=\"gaps\"><tr><th>#</th><th class=\"l\">Box</th><th class=\"l\">Beat</th>\
          <th class=\"l\">Near</th><th class=\"l\">Window</th><th>Incidents (box)</th>\
          <th>Forecast next week</th><th>Presence now (min/week)</th><th>Asked (min/week)</th>\
          <th>Recommended (min/week)</th><th class=\"l\">Visits</th><th class=\"l\">Limit</th>\
@@ -827,6 +846,7 @@ fn response(h: &mut String, ctx: &Setting, w: &WeekData, now: &Figures) {
         let base = Base {
             outline: &ctx.outline,
             beats: &ctx.beats,
+            map: &ctx.basemap,
         };
         let map = svg::failing_map(&View::new(county, 700.0), &base, &w.failing, &w.sources);
         let _ = write!(

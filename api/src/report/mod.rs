@@ -16,9 +16,11 @@
 //! without data, the units that sent nothing and the shifts past the end of the data, while
 //! its compliance rates and counts are over the patrols with complete data only.
 //!
-//! Maps are SVG drawn by [`svg`], inlined as `data:` images so the file needs no network, no
-//! script and no fonts beyond the browser's own; it prints on A4 landscape.
+//! Maps are SVG drawn by [`svg`] over the roads and places of the jurisdiction's road file
+//! ([`basemap`]), inlined as `data:` images so the file needs no network, no script and no
+//! fonts beyond the browser's own; it prints on A4 landscape.
 
+mod basemap;
 pub(crate) mod html;
 mod rows;
 mod svg;
@@ -31,6 +33,7 @@ use chrono::Utc;
 use model::jurisdiction::Jurisdiction;
 
 use crate::cli::ReportArgs;
+use basemap::Basemap;
 use week::{IsoWeek, Setting, WeekData};
 
 /// Builds the report.
@@ -47,12 +50,18 @@ pub fn run(a: &ReportArgs) -> anyhow::Result<()> {
         .iter()
         .map(|f| (f.id.clone(), f.geometry.clone()))
         .collect();
+    // The maps' roads and places; a jurisdiction without a road file gets maps without them.
+    let basemap = match j.roads_path() {
+        Some(path) => Basemap::load(&path)?,
+        None => Basemap::default(),
+    };
     let ctx = Setting {
         name: j.settings().name.clone(),
         windows: j.settings().windows.clone(),
         outline: j.county().clone(),
         beats,
         checkpoints: j.checkpoints().to_vec(),
+        basemap,
         made: Utc::now(),
     };
     let this = WeekData::compute(a, &j, week)?;

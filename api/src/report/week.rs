@@ -13,6 +13,7 @@ use h3o::{CellIndex, LatLng, Resolution};
 use model::jurisdiction::{Checkpoint, Jurisdiction, Window};
 use serde::Serialize;
 
+use super::basemap::Basemap;
 use super::rows;
 use crate::cli::ReportArgs;
 
@@ -395,6 +396,8 @@ pub(crate) struct Setting {
     pub(crate) beats: Vec<(String, MultiPolygon<f64>)>,
     /// Patrol checkpoints.
     pub(crate) checkpoints: Vec<Checkpoint>,
+    /// The maps' roads and places.
+    pub(crate) basemap: Basemap,
     /// When the report was made.
     pub(crate) made: DateTime<Utc>,
 }

@@ -425,3 +425,139 @@ fn weekly_report_renders_in_chromium() {
         "the print layout breaks sections onto pages: {pages}"
     );
 }
+
+/// The SVG documents inlined in `html`, each with the `data-layer` and `data-view` of its row
+/// of maps (empty for the figures outside the heatmap rows).
+fn svgs(html: &str) -> Vec<(String, String, String)> {
+    const SRC: &str = "src=\"data:image/svg+xml;base64,";
+    html.match_indices(SRC)
+        .map(|(at, _)| {
+            let before = &html[..at];
+            let row = before
+                .rfind("<div class=\"maps\"")
+                .filter(|r| before.rfind("</div>").is_none_or(|end| end < *r));
+            let value = |name: &str| {
+                row.map(|r| {
+                    let s = &before[r..];
+                    let from = s.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                    s[from..from + s[from..].find('"').unwrap()].to_owned()
+                })
+                .unwrap_or_default()
+            };
+            let data = &html[at + SRC.len()..];
+            let svg = String::from_utf8(base64_decode(&data[..data.find('"').unwrap()])).unwrap();
+            (value("data-layer"), value("data-view"), svg)
+        })
+        .collect()
+}
+
+/// The texts of the elements of class `class` in `svg`.
+fn texts<'a>(svg: &'a str, class: &str) -> Vec<&'a str> {
+    svg.split(&format!("<text class=\"{class}\""))
+        .skip(1)
+        .map(|s| &s[s.find('>').unwrap() + 1..s.find('<').unwrap()])
+        .collect()
+}
+
+/// The names of the fixture road file's `place` nodes.
+fn fixture_places() -> Vec<String> {
+    let osm = std::fs::read_to_string(fixtures().join("roads.osm")).unwrap();
+    osm.split("<tag k=\"place\"")
+        .skip(1)
+        .filter_map(|s| {
+            let node = &s[..s.find("</node>")?];
+            let from = node.find("<tag k=\"name\" v=\"")? + 17;
+            Some(node[from..from + node[from..].find('"')?].to_owned())
+        })
+        .collect()
+}
+
+/// The maps carry context from the fixture's road file (roads, place names), beat labels, a
+/// scale bar and a north arrow, and legends of at least three classes with their units; the
+/// page's print rules keep headings with what follows them.
+#[test]
+fn report_maps_have_context() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (store, report) = (tmp.path().join("store"), tmp.path().join("report.html"));
+    let fx = fixtures();
+    run(
+        &[
+            "generate",
+            "--days",
+            "7",
+            "--start",
+            FROM,
+            "--interval",
+            "30",
+        ],
+        &[("--fixtures", &fx), ("--store", &store)],
+    );
+    run(
+        &["report", "--week", WEEK],
+        &[("--store", &store), ("--fixtures", &fx), ("--out", &report)],
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    for rule in [
+        "h2{break-before:page} #headline{break-before:auto}",
+        "h1,h2,h3,.meta{break-after:avoid}",
+        "figure,.maps,tr{break-inside:avoid}",
+    ] {
+        assert!(html.contains(rule), "print rule {rule}");
+    }
+    let places = fixture_places();
+    assert!(places.contains(&"Ashford".to_owned()), "{places:?}");
+    let maps = svgs(&html);
+    // Three layers of five windows over the county, the failing areas, the week grid.
+    assert!(maps.len() >= 17, "{} images", maps.len());
+    // Every map (the week grid is no map) has a scale bar and a north arrow.
+    let geographic: Vec<_> = maps.iter().filter(|m| m.2.contains("clipPath")).collect();
+    assert_eq!(
+        geographic.len(),
+        maps.len() - 1,
+        "all but the week grid are maps"
+    );
+    for (layer, view, svg) in geographic {
+        assert!(
+            svg.contains("class=\"scale-bar\""),
+            "{layer} {view}: scale bar"
+        );
+        assert!(
+            svg.contains("class=\"north-arrow\""),
+            "{layer} {view}: north arrow"
+        );
+    }
+    for layer in ["incidents", "dosage", "gaps"] {
+        let county: Vec<&String> = maps
+            .iter()
+            .filter(|(l, v, _)| l == layer && v == "county")
+            .map(|(_, _, svg)| svg)
+            .collect();
+        assert_eq!(county.len(), 5, "{layer}");
+        let all_hours = county[0];
+        assert!(all_hours.contains("class=\"road major\""), "{layer}: roads");
+        let named = texts(all_hours, "place");
+        assert!(
+            named.iter().any(|n| places.iter().any(|p| p == n)),
+            "{layer}: a place of the road file is named: {named:?}"
+        );
+        assert!(!texts(all_hours, "beat").is_empty(), "{layer}: beat labels");
+        assert!(
+            !texts(all_hours, "road-name").is_empty(),
+            "{layer}: road names"
+        );
+        let classes = all_hours.matches("class=\"legend-class\"").count();
+        assert!(classes >= 3, "{layer}: {classes} classes in the legend");
+        let measure = texts(all_hours, "legend-measure");
+        assert!(
+            measure[0].contains("per cell per week") || measure[0].contains("% points"),
+            "{layer}: {measure:?}"
+        );
+    }
+    // The busiest beats' maps, when the week has them, show roads too.
+    for (layer, _, svg) in maps.iter().filter(|(_, v, _)| v == "core") {
+        assert!(
+            svg.contains("class=\"road "),
+            "{layer}: roads on the busiest beats"
+        );
+    }
+}
