@@ -164,6 +164,44 @@ impl Osm {
 }
 
 impl Basemap {
+    /// The named road or place nearest to a point, within `max_m` metres: its name and
+    /// distance (to the nearest stretch of a road, to a place's node).
+    pub(crate) fn nearest_name(&self, lat: f64, lon: f64, max_m: f64) -> Option<(String, f64)> {
+        // Equirectangular metres around the point: exact enough within walking distance.
+        let k = 111_320.0;
+        let kx = k * lat.to_radians().cos();
+        let xy = |(x, y): (f64, f64)| ((x - lon) * kx, (y - lat) * k);
+        let to_segment = |a: (f64, f64), b: (f64, f64)| {
+            let (ax, ay) = xy(a);
+            let (bx, by) = xy(b);
+            let (dx, dy) = (bx - ax, by - ay);
+            let len2 = dx * dx + dy * dy;
+            let t = if len2 > 0.0 {
+                (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            (ax + t * dx).hypot(ay + t * dy)
+        };
+        let roads = self.roads.iter().filter_map(|r| {
+            let name = r.name.as_ref()?;
+            let d = r
+                .line
+                .windows(2)
+                .map(|w| to_segment(w[0], w[1]))
+                .fold(f64::INFINITY, f64::min);
+            Some((name.clone(), d))
+        });
+        let places = self.places.iter().map(|p| {
+            let (x, y) = xy((p.lon, p.lat));
+            (p.name.clone(), x.hypot(y))
+        });
+        roads
+            .chain(places)
+            .filter(|(_, d)| *d <= max_m)
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
     /// Reads the roads and places of `path`, by its extension: `.osm.pbf`, `.osm`, else
     /// GeoJSON.
     ///
@@ -324,6 +362,45 @@ fn geojson(input: impl BufRead) -> anyhow::Result<Basemap> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_nearest_name_is_the_closest_road_stretch_or_place() {
+        let map = Basemap {
+            roads: vec![
+                Road {
+                    class: RoadClass::Minor,
+                    name: Some("Elm Street".into()),
+                    line: vec![(-88.0, 40.0), (-88.0, 40.01)],
+                },
+                Road {
+                    class: RoadClass::Major,
+                    name: None,
+                    line: vec![(-88.001, 40.0), (-88.001, 40.01)],
+                },
+            ],
+            places: vec![Place {
+                name: "Millbrook".into(),
+                kind: PlaceKind::Village,
+                lon: -88.003,
+                lat: 40.005,
+            }],
+        };
+        // 0.0005° of longitude at 40° N is 42.6 m from Elm Street's middle; the unnamed road
+        // is nearer and does not count.
+        let (name, d) = map.nearest_name(40.005, -88.0005, 800.0).unwrap();
+        assert_eq!(name, "Elm Street");
+        assert!(
+            (d - 0.0005 * 111_320.0 * 40.005f64.to_radians().cos()).abs() < 0.01,
+            "{d}"
+        );
+        // Beside the village, the village.
+        assert_eq!(
+            map.nearest_name(40.005, -88.0029, 800.0).unwrap().0,
+            "Millbrook"
+        );
+        // Nothing within reach.
+        assert!(map.nearest_name(40.1, -88.0, 800.0).is_none());
+    }
 
     #[test]
     fn xml_keeps_named_roads_by_class_and_places() {

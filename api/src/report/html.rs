@@ -464,7 +464,8 @@ fn cells_of(layer: &Layer, window: &Option<String>) -> Vec<(CellIndex, f64)> {
     cells
 }
 
-/// Farthest a checkpoint may be to name where a gap is: a walk of about ten minutes.
+/// Farthest a named street, place or checkpoint may be to name where a gap is: a walk of
+/// about ten minutes.
 const NEAR_M: f64 = 800.0;
 
 fn gaps(h: &mut String, ctx: &Setting, w: &WeekData) {
@@ -494,8 +495,12 @@ fn gaps(h: &mut String, ctx: &Setting, w: &WeekData) {
          <th>Incidents met/week</th></tr>",
     );
     for r in w.gaps.iter().take(TOP_GAPS) {
-        let near = nearest_checkpoint(&ctx.checkpoints, r.lat, r.lon)
-            .filter(|(_, d)| *d <= NEAR_M)
+        let near = ctx
+            .basemap
+            .nearest_name(r.lat, r.lon, NEAR_M)
+            .or_else(|| {
+                nearest_checkpoint(&ctx.checkpoints, r.lat, r.lon).filter(|(_, d)| *d <= NEAR_M)
+            })
             .map_or_else(
                 || "—".into(),
                 |(name, d)| format!("{} ({:.0} m)", escape(&name), d),
