@@ -574,11 +574,11 @@ pub fn top_weights(score: &[f64], share: f64) -> Vec<f64> {
         return Vec::new();
     }
     let k = ((share * n as f64).ceil() as usize).clamp(1, n);
-    let mut sorted = score.to_vec();
-    sorted.sort_by(|a, b| b.total_cmp(a));
-    let cut = sorted[k - 1];
-    let above = sorted.iter().filter(|s| **s > cut).count();
-    let tied = sorted.iter().filter(|s| **s == cut).count();
+    let mut order = score.to_vec();
+    let (_, cut, _) = order.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    let cut = *cut;
+    let above = score.iter().filter(|s| **s > cut).count();
+    let tied = score.iter().filter(|s| **s == cut).count();
     let part = (k - above) as f64 / tied as f64;
     score
         .iter()
@@ -607,7 +607,7 @@ pub fn evaluate(grid: &Grid<'_>, score: &[f64], test: &[f64], train: &[f64], sha
     let pai = (n_test > 0.0 && area_share > 0.0).then(|| (captured / n_test) / area_share);
     // Hindsight: the same number of cells holding the most incidents of the week.
     let mut best: Vec<usize> = (0..test.len()).collect();
-    best.sort_by(|a, b| test[*b].total_cmp(&test[*a]));
+    best.select_nth_unstable_by(cells - 1, |a, b| test[*b].total_cmp(&test[*a]));
     let (n_best, a_best) = best[..cells]
         .iter()
         .fold((0.0, 0.0), |(n, a), &i| (n + test[i], a + grid.km2[i]));

@@ -498,6 +498,23 @@ mod tests {
         .unwrap()
     }
 
+    /// Monday 2026-11-02 in Chicago, C01 rostered for the day window.
+    fn monday_with_c01_on_day_duty() -> JobContext {
+        JobContext::new(
+            chrono_tz::America::Chicago,
+            windows(),
+            (
+                ms("2026-11-02T00:00:00-06:00"),
+                ms("2026-11-03T00:00:00-06:00"),
+            ),
+            (9, 11),
+            120,
+        )
+        .unwrap()
+        .with_roster(&[shift("C01", "2026-11-02", (8, 30), (11, 20))])
+        .unwrap()
+    }
+
     fn settings(gi_min_incidents: u32, directed_share: f64) -> HotspotSettings {
         HotspotSettings {
             gi_min_incidents,
@@ -547,19 +564,7 @@ mod tests {
         incidents.push(incident_at(start, y));
         incidents.push(incident_at(start + 60_000, y));
         incidents.push(incident_at(start, far));
-        let ctx = JobContext::new(
-            chrono_tz::America::Chicago,
-            windows(),
-            (
-                ms("2026-11-02T00:00:00-06:00"),
-                ms("2026-11-03T00:00:00-06:00"),
-            ),
-            (9, 11),
-            120,
-        )
-        .unwrap()
-        .with_roster(&[shift("C01", "2026-11-02", (8, 30), (11, 20))])
-        .unwrap();
+        let ctx = monday_with_c01_on_day_duty();
         // Next week's forecast puts three incidents in z, none elsewhere.
         let iz = area.position(z).unwrap();
         let mut score = vec![0.0; area.len()];
@@ -643,19 +648,7 @@ mod tests {
             .iter()
             .map(|&(m, c)| incident_at(start + m * 60_000, c))
             .collect();
-        let ctx = JobContext::new(
-            chrono_tz::America::Chicago,
-            windows(),
-            (
-                ms("2026-11-02T00:00:00-06:00"),
-                ms("2026-11-03T00:00:00-06:00"),
-            ),
-            (9, 11),
-            120,
-        )
-        .unwrap()
-        .with_roster(&[shift("C01", "2026-11-02", (8, 30), (11, 20))])
-        .unwrap();
+        let ctx = monday_with_c01_on_day_duty();
         let df = gaps(
             &ctx,
             pings(&fixes),

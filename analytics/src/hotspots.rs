@@ -586,6 +586,18 @@ mod tests {
     use super::*;
     use crate::testing::{cells9, centre, ms, windows};
 
+    /// The local week from Monday 2026-11-02 in Chicago.
+    fn week_of_2026_11_02() -> JobContext {
+        JobContext::new(
+            chrono_tz::America::Chicago,
+            windows(),
+            (ms("2026-11-02T06:00:00Z"), ms("2026-11-09T06:00:00Z")),
+            (9, 11),
+            120,
+        )
+        .unwrap()
+    }
+
     fn disk(x: u64, k: u32) -> StudyArea {
         let cells = CellIndex::try_from(x).unwrap().grid_disk::<Vec<_>>(k);
         StudyArea::new(Resolution::Nine, cells.into_iter().map(u64::from).collect()).unwrap()
@@ -664,14 +676,7 @@ mod tests {
             at("2026-11-02T13:00:00Z", cy),
             at("2026-11-10T13:00:00Z", cy), // after the span
         ];
-        let ctx = JobContext::new(
-            chrono_tz::America::Chicago,
-            windows(),
-            (ms("2026-11-02T06:00:00Z"), ms("2026-11-09T06:00:00Z")),
-            (9, 11),
-            120,
-        )
-        .unwrap();
+        let ctx = week_of_2026_11_02();
         let df = hotspots(
             &ctx,
             &area,
@@ -745,20 +750,13 @@ mod tests {
                 lon: ll.lng(),
             }
         };
-        let ctx = JobContext::new(
-            chrono_tz::America::Chicago,
-            windows(),
-            (ms("2026-11-02T06:00:00Z"), ms("2026-11-09T06:00:00Z")),
-            (9, 11),
-            120,
-        )
-        .unwrap();
+        let ctx = week_of_2026_11_02();
         let hot = |incidents: &[IncidentPoint]| {
             hot_cells(&ctx, &area, incidents, HotspotParams::default(), 2)
         };
         // Under the normal approximation this one incident in 127 cells is z = 4.3.
         assert!(hot(&[at(x)]).is_empty());
-        assert!(hot(&vec![at(x); 6]).contains(&x));
+        assert!(hot(&[at(x); 6]).contains(&x));
     }
 
     proptest! {

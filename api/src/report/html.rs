@@ -9,6 +9,7 @@ use geo::{ChamberlainDuquetteArea, Contains, Point, Rect};
 use h3o::{CellIndex, Resolution};
 use serde_json::json;
 
+use super::rows::ForecastCheck;
 use super::svg::{self, Base, Heatmap, View, escape};
 use super::week::{self, Figures, Layer, Setting, TOP_GAPS, WeekData, layers, nearest_checkpoint};
 use analytics::compliance::{CheckpointStatus, DataStatus};
@@ -53,7 +54,12 @@ h1,h2,h3,.meta{break-after:avoid} figure,.maps,tr{break-inside:avoid}
 ";
 
 /// The whole page.
-pub(crate) fn page(ctx: &Setting, this: &WeekData, before: Option<&WeekData>) -> String {
+pub(crate) fn page(
+    ctx: &Setting,
+    this: &WeekData,
+    before: Option<&WeekData>,
+    check: &(Vec<ForecastCheck>, Vec<String>),
+) -> String {
     let now = Figures::of(this);
     let prev = before.map(Figures::of);
     let pweek = this.week.previous().label();
@@ -83,15 +89,19 @@ pub(crate) fn page(ctx: &Setting, this: &WeekData, before: Option<&WeekData>) ->
     completeness(&mut h, this, &now, prev.as_ref());
     heatmaps(&mut h, ctx, this);
     gaps(&mut h, ctx, this);
+    forecasts(&mut h, check);
     compliance(&mut h, this);
     response(&mut h, ctx, this, &now);
     h.push_str(
         "<h2 id=\"method\">How the figures are made</h2><p>Patrol presence (dosage) is the time \
          between consecutive trusted fixes of a unit, spread over the H3 cells between them; \
          fixes further apart than the gap cap count as no data. A gap is a cell and window \
-         whose share of the week's incidents exceeds its share of patrol presence; the \
-         recommended visits bring presence up to the incident share in visits of 10 to 15 \
-         minutes. Checkpoints count as visited when a unit stays within their radius for their \
+         whose share of the week's incidents exceeds its share of patrol presence; neighbouring \
+         gap cells form patrol boxes, a box needs enough incidents to be a hot spot, and the \
+         visits of 10 to 15 minutes recommended fit the window and the share of the rostered \
+         minutes directed to hot spots, ranked by the forecast incidents they would meet. \
+         Forecasts come from the method the backtest chose. Checkpoints count as visited when \
+         a unit stays within their radius for their \
          dwell time in their night window; a night no unit of the checkpoint's station was \
          rostered, or none sent complete data, is not a miss. A rostered patrol is judged (out in \
          zone, cut short, force) only when the store has data over its whole shift and its unit \
@@ -542,6 +552,52 @@ fn gaps(h: &mut String, ctx: &Setting, w: &WeekData) {
         );
     }
     h.push_str("</table>");
+}
+
+/// The backtest of the weeks up to this one: the method chosen per slot against the naive
+/// baseline.
+fn forecasts(h: &mut String, (rows, notes): &(Vec<ForecastCheck>, Vec<String>)) {
+    let _ = write!(
+        h,
+        "<h2 id=\"forecasts\">How well the hot-spot forecasts did</h2><p>Each of the last {} \
+         weeks was forecast from the weeks before it by every method, and the top 5 % of the \
+         county's cells scored on the week's incidents (PAI: share of the incidents over share \
+         of the area; the naive forecast counts last weeks' incidents per cell). The chosen \
+         method draws next week's hot spots and ranks the gaps.</p>\
+         <table data-table=\"forecasts\"><tr><th class=\"l\">Slot</th>\
+         <th class=\"l\">Chosen method</th><th>Weeks scored</th><th>Mean PAI</th>\
+         <th>Naive mean PAI</th><th>Weeks above naive</th></tr>",
+        week::CHECK_WEEKS
+    );
+    for c in rows.iter().filter(|c| c.chosen) {
+        let naive = rows
+            .iter()
+            .find(|n| n.slot == c.slot && n.method == "naive")
+            .and_then(|n| n.mean_pai);
+        let show = |v: Option<f64>| v.map_or_else(|| "undefined".into(), |v| fixed(v, 2));
+        let _ = write!(
+            h,
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{:.0}</td><td>{}</td>\
+             <td>{}</td><td>{:.0} of {:.0}</td></tr>",
+            escape(&c.slot),
+            escape(&c.method),
+            c.weeks,
+            show(c.mean_pai),
+            show(naive),
+            c.beats_naive,
+            c.weeks,
+        );
+    }
+    if !rows.iter().any(|c| c.chosen) {
+        h.push_str(
+            "<tr><td colspan=\"6\" class=\"l\">No week could be scored: the incidents do not \
+             reach far enough back.</td></tr>",
+        );
+    }
+    h.push_str("</table>");
+    for n in notes {
+        let _ = write!(h, "<p class=\"meta\">{}</p>", escape(n));
+    }
 }
 
 /// What a gap's `cap` means, in the table's words.

@@ -74,7 +74,8 @@ pub fn run(a: &ReportArgs) -> anyhow::Result<()> {
             );
         })
         .ok();
-    let page = html::page(&ctx, &this, before.as_ref());
+    let check = week::forecast_check(a, &j, week)?;
+    let page = html::page(&ctx, &this, before.as_ref(), &check);
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("--out {}", a.out.display()))?;
     }

@@ -147,3 +147,15 @@ mod tests {
         assert!(err.contains("missing field `window`"), "{err}");
     }
 }
+
+/// One forecast method over the backtest's weeks: backtest `summary`.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ForecastCheck {
+    pub(crate) slot: String,
+    pub(crate) method: String,
+    pub(crate) weeks: f64,
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) mean_pai: Option<f64>,
+    pub(crate) beats_naive: f64,
+    pub(crate) chosen: bool,
+}

@@ -97,15 +97,36 @@ pub(crate) struct WeekData {
     pub(crate) days_without_data: Vec<String>,
 }
 
+/// Local midnight of `day` in `tz`, UTC epoch ms.
+fn local_midnight(tz: chrono_tz::Tz, day: NaiveDate) -> anyhow::Result<i64> {
+    tz.from_local_datetime(&day.and_time(chrono::NaiveTime::MIN))
+        .earliest()
+        .map(|t| t.timestamp_millis())
+        .with_context(|| format!("local midnight of {day}"))
+}
+
+/// Weeks of forecasts the report scores.
+pub(crate) const CHECK_WEEKS: u64 = 8;
+
+/// The forecast methods scored on the [`CHECK_WEEKS`] weeks up to the end of `week`
+/// (`patrol analyze backtest`), with the job's notes.
+pub(crate) fn forecast_check(
+    a: &ReportArgs,
+    j: &Jurisdiction,
+    week: IsoWeek,
+) -> anyhow::Result<(Vec<rows::ForecastCheck>, Vec<String>)> {
+    let ms = |day: NaiveDate| local_midnight(j.timezone(), day);
+    let from = week.end() - chrono::Days::new(7 * CHECK_WEEKS);
+    let req = Request::new(Job::Backtest, ms(from)?, ms(week.end())?);
+    let out = jobs::run(j, &a.store, &req)
+        .with_context(|| format!("patrol analyze backtest up to {}", week.label()))?;
+    Ok((rows::rows(&out, TableKind::BacktestSummary)?, out.notes))
+}
+
 impl WeekData {
     pub(crate) fn compute(a: &ReportArgs, j: &Jurisdiction, week: IsoWeek) -> anyhow::Result<Self> {
         let tz = j.timezone();
-        let ms = |day: NaiveDate| -> anyhow::Result<i64> {
-            tz.from_local_datetime(&day.and_time(chrono::NaiveTime::MIN))
-                .earliest()
-                .map(|t| t.timestamp_millis())
-                .with_context(|| format!("local midnight of {day}"))
-        };
+        let ms = |day: NaiveDate| local_midnight(tz, day);
         let (from, to) = (ms(week.monday)?, ms(week.end())?);
         let job = |job: Job, top: usize| -> anyhow::Result<Output> {
             let mut req = Request::new(job, from, to);
@@ -279,8 +300,9 @@ impl Figures {
             patrol_hours_in_windows: hours(&|r| has_cell(r) && r.window.is_some()),
             no_data_hours: hours(&|r| !has_cell(r)),
             gaps: w.gaps.len(),
-            top_gaps_incident_share: top.iter().map(|r| r.incident_share).sum(),
-            top_gaps_visits: top.iter().map(|r| r.visits_week).sum(),
+            // Folded from +0.0: an empty f64 sum is −0.0, which the page would print.
+            top_gaps_incident_share: top.iter().fold(0.0, |s, r| s + r.incident_share),
+            top_gaps_visits: top.iter().fold(0.0, |s, r| s + r.visits_week),
             checkpoint_nights: checkpoints(CheckpointStatus::Visited) + missed,
             checkpoints_missed: missed,
             checkpoints_not_rostered: checkpoints(CheckpointStatus::NotRostered),

@@ -86,6 +86,20 @@ fn same(a: &Value, b: &Value) -> bool {
 }
 
 /// The `<script id="figures">` JSON of a report.
+/// The response rule's `.json` summary over the week.
+fn response_summary(store: &Path, dir: &Path) -> Value {
+    let out = dir.join("response.json");
+    run(
+        &["analyze", "response", "--from", FROM, "--to", TO],
+        &[
+            ("--store", store),
+            ("--fixtures", &fixtures()),
+            ("--out", &out),
+        ],
+    );
+    serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+}
+
 fn figures(html: &str) -> Value {
     let start = html
         .find("<script type=\"application/json\" id=\"figures\">")
@@ -211,16 +225,7 @@ fn weekly_report_matches_the_jobs() {
     let under = patrols.iter().filter(|r| r["group_ok"] == false).count();
     assert_eq!(now["groups_under_two"], json!(under));
 
-    let resp = dir.join("response.json");
-    run(
-        &["analyze", "response", "--from", FROM, "--to", TO],
-        &[
-            ("--store", &store),
-            ("--fixtures", &fixtures()),
-            ("--out", &resp),
-        ],
-    );
-    let resp: Value = serde_json::from_str(&std::fs::read_to_string(resp).unwrap()).unwrap();
+    let resp = response_summary(&store, &dir);
     close(
         "30/30 area share",
         &now["response_area_share"],
@@ -324,16 +329,7 @@ fn a_week_with_a_day_without_pings_says_so() {
 
     // The hours of the lost Wednesday without any unit's fix are missing data, not hours
     // without coverage: the mean hour from the units on duty leaves them out.
-    let resp = dir.join("response.json");
-    run(
-        &["analyze", "response", "--from", FROM, "--to", TO],
-        &[
-            ("--store", &store),
-            ("--fixtures", &fixtures()),
-            ("--out", &resp),
-        ],
-    );
-    let resp: Value = serde_json::from_str(&std::fs::read_to_string(resp).unwrap()).unwrap();
+    let resp = response_summary(&store, &dir);
     let week = resp["dynamic"]["week"].as_array().unwrap();
     let lost_hour = |h: &Value| h["weekday"] == 2 && h["mean_units"] == 0.0;
     assert!(
