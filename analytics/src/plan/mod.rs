@@ -61,7 +61,9 @@
 //! and the rest of its shift evenly over its zone's cells (the zone share of an undirected
 //! patrol). The *dosage on the forecast hot spots* is that presence summed over the cells and
 //! windows, each weighted by the cell's forecast hot-spot weight in the window
-//! ([`Plan::dosage_on_hot`]); the *dosage on incidents* is the presence in each incident's
+//! ([`Plan::dosage_on_hot`]); the *dosage at the forecast incidents* weights it by the
+//! incidents the forecast expects in the cell and window instance ([`Plan::dosage_on_forecast`]);
+//! the *dosage on incidents* is the presence in each incident's
 //! cell during the window instance it fell in, summed over the incidents
 //! ([`dosage_on_incidents`]). Incidents outside every window meet no presence.
 
@@ -190,6 +192,9 @@ pub struct Plan {
     pub zone_cells: BTreeMap<String, Vec<u64>>,
     /// Per window, the forecast hot-spot weight of each hot cell (positive score only).
     pub hot: BTreeMap<String, HashMap<u64, f64>>,
+    /// Per window, the expected incidents of the week in each zone cell, and the share of
+    /// them on each weekday (Monday first).
+    pub expected: BTreeMap<String, (HashMap<u64, f64>, [f64; 7])>,
 }
 
 /// A group: units that patrol together, and its officers.
@@ -341,6 +346,7 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Plan, AnalyticsError> {
     };
     let mut methods = BTreeMap::new();
     let mut hot = BTreeMap::new();
+    let mut expected = BTreeMap::new();
     for w in windows {
         let f = forecasts
             .get(&("window".to_owned(), w.name.clone()))
@@ -349,6 +355,7 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Plan, AnalyticsError> {
         let total: f64 = f.score.iter().sum();
         let mut weekly = Vec::new();
         let mut hot_cells = Vec::new();
+        let mut expected_cells = HashMap::new();
         for z in zones {
             let cells = zone_cells.get(&z.id).map_or(&[][..], Vec::as_slice);
             let mut expected = 0.0;
@@ -363,6 +370,10 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Plan, AnalyticsError> {
                     }
                 }
             }
+            expected_cells.extend(cells.iter().filter_map(|&c| {
+                let i = area.position(c)?;
+                (total > 0.0 && f.score[i] > 0.0).then(|| (c, f.score[i] / total * f.weekly))
+            }));
             zone_hot.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             weekly.push(expected);
             hot_cells.push(zone_hot.into_iter().map(|(_, c)| c).collect());
@@ -376,6 +387,7 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Plan, AnalyticsError> {
                 .map(|(c, (h, _))| (*c, *h))
                 .collect(),
         );
+        expected.insert(w.name.clone(), expected_cells);
         outlook.zone_weekly.push(weekly);
         outlook.hot_cells.push(hot_cells);
     }
@@ -385,6 +397,11 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Plan, AnalyticsError> {
         .filter(|p| p.t_ms >= weeks.start(inputs.monday, -k))
         .collect();
     outlook.weekday = weekday_shares(tz, windows, &training);
+    let expected: BTreeMap<String, (HashMap<u64, f64>, [f64; 7])> = windows
+        .iter()
+        .zip(&outlook.weekday)
+        .filter_map(|(w, days)| Some((w.name.clone(), (expected.remove(&w.name)?, *days))))
+        .collect();
 
     // The current roster: the planned week's, else its most recent week.
     let roster = j.roster();
@@ -624,6 +641,7 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Plan, AnalyticsError> {
         reference,
         zone_cells,
         hot,
+        expected,
     })
 }
 
@@ -950,6 +968,23 @@ impl Plan {
         presence(roster, visits, &self.zone_cells)
             .iter()
             .filter_map(|((_, w, c), m)| Some(m * self.hot.get(w)?.get(c)?))
+            .sum()
+    }
+}
+
+impl Plan {
+    /// Expected patrol minutes of `roster` and `visits` at the forecast incidents: the
+    /// presence in each cell and window instance × the incidents the forecast expects there
+    /// (the cell's week in the window × the weekday's share), summed. The forecast's
+    /// counterpart of [`dosage_on_incidents`].
+    #[must_use]
+    pub fn dosage_on_forecast(&self, roster: &[RosterEntry], visits: &[Visit]) -> f64 {
+        presence(roster, visits, &self.zone_cells)
+            .iter()
+            .filter_map(|((d, w, c), m)| {
+                let (cells, days) = self.expected.get(w)?;
+                Some(m * cells.get(c)? * days[d.weekday().num_days_from_monday() as usize])
+            })
             .sum()
     }
 }
