@@ -607,28 +607,12 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Plan, AnalyticsError> {
         }
     }
 
-    let order = |w: &str| windows.iter().position(|x| x.name == w);
-    planned_roster.sort_by(|a, b| {
-        (a.date, order(&a.window), &a.zone, &a.unit).cmp(&(
-            b.date,
-            order(&b.window),
-            &b.zone,
-            &b.unit,
-        ))
-    });
-    visits.sort_by(|a, b| {
-        (
-            a.date,
-            order(&a.window),
-            &a.unit,
-            a.offset_minutes(&windows[order(&a.window).unwrap_or(0)]),
-        )
-            .cmp(&(
-                b.date,
-                order(&b.window),
-                &b.unit,
-                b.offset_minutes(&windows[order(&b.window).unwrap_or(0)]),
-            ))
+    // Windows in the order of `[[windows]]`, stops by their minute in the window.
+    let order = |w: &str| windows.iter().position(|x| x.name == w).unwrap_or(0);
+    planned_roster.sort_by_key(|e| (e.date, order(&e.window), e.zone.clone(), e.unit.clone()));
+    visits.sort_by_cached_key(|v| {
+        let w = order(&v.window);
+        (v.date, w, v.unit.clone(), v.offset_minutes(&windows[w]))
     });
     Ok(Plan {
         monday: inputs.monday,

@@ -264,7 +264,10 @@ fn check_visits(j: &Jurisdiction, p: &Plan) -> Vec<String> {
             let from = v.offset_minutes(w);
             spans.push((from, from + v.minutes));
         }
-        if spans.iter().any(|(_, to)| *to > total) {
+        if stops
+            .iter()
+            .any(|v| v.offset_minutes(w) + v.minutes > total)
+        {
             out.push(format!("visits: a stop ends after the window ({e:?})"));
         }
         if zone_cells.iter().any(|c| hot.contains_key(c)) {
@@ -478,6 +481,15 @@ fn each_check_catches_its_rule_broken() {
             .find(|v| v.target == "hotspot")
             .unwrap()
             .cell = outside;
+    });
+    breaks("visits", |p| {
+        // A stop that starts 5 minutes before its window ends.
+        let v = p
+            .visits
+            .iter_mut()
+            .find(|v| !window(j, &v.window).crosses_midnight())
+            .unwrap();
+        v.start = window(j, &v.window).end - Duration::minutes(5);
     });
     breaks("checkpoints", |p| {
         let cp = p
