@@ -96,16 +96,30 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
         methods.join(", ")
     );
     if !p.unstaffed.is_empty() {
+        let by_window: Vec<String> = j
+            .settings()
+            .windows
+            .iter()
+            .map(|w| {
+                let n = p.unstaffed.iter().filter(|(_, x, _)| *x == w.name).count();
+                format!("{} {n}", w.name)
+            })
+            .collect();
         println!(
-            "{} zone-windows left unstaffed (the units do not reach the force rule's number)",
-            p.unstaffed.len()
+            "{} zone-windows left unstaffed, the units not reaching the force rule's number \
+             at one window a day ({})",
+            p.unstaffed.len(),
+            by_window.join(", ")
         );
     }
     for (unit, why) in &p.idle {
         println!("not planned: {unit}: {why}");
     }
     for cp in &p.unzoned_checkpoints {
-        println!("checkpoint {cp} lies in no zone: not scheduled");
+        println!(
+            "checkpoint {cp}: more than {:.0} km from every zone, not scheduled",
+            plan::NEAR_ZONE_M / 1000.0
+        );
     }
     let current = p.current_roster(j.roster());
     let against = p.reference.map_or_else(

@@ -52,10 +52,11 @@
 //!   hot cells, the groups of a zone-window taking turns down the list by score. Every stop
 //!   is followed by [`TRAVEL_SLACK_MIN`] minutes to move on, and the stops and their slack
 //!   never exceed the window;
-//! - *checkpoints*: every patrol checkpoint inside a zone gets a stop each night from one of
-//!   the groups in the zone's window that overlaps the checkpoint's window longest, timed
-//!   inside the checkpoint's window, of `max(10 minutes, its minimum dwell)`. Checkpoints in no
-//!   zone are listed ([`Plan::unzoned_checkpoints`]): no zone patrol passes them.
+//! - *checkpoints*: every patrol checkpoint inside a zone, or within [`NEAR_ZONE_M`] of one
+//!   (a short ride out of it), gets a stop each night from one of the groups in that zone's
+//!   window that overlaps the checkpoint's window longest, timed inside the checkpoint's
+//!   window, of `max(10 minutes, its minimum dwell)`. Checkpoints farther from every zone are
+//!   listed ([`Plan::unzoned_checkpoints`]): no zone patrol passes them.
 //!
 //! *Expected presence* ([`presence`]): a roster entry puts its visits' minutes on their cells,
 //! and the rest of its shift evenly over its zone's cells (the zone share of an undirected
@@ -82,6 +83,7 @@ use crate::AnalyticsError;
 use crate::clock::{day_to_date, window_index_at};
 use crate::compliance::required_force;
 use crate::coverage::fence_cells;
+use crate::distance::haversine_m;
 use crate::forecast::{self, Choice, Events, ForecastInput, Grid, Method, Slot, Weeks};
 use crate::gaps::{VISIT_MAX_MIN, VISIT_MIN_MIN};
 use crate::hotspots::{IncidentPoint, StudyArea};
@@ -90,6 +92,8 @@ use crate::hotspots::{IncidentPoint, StudyArea};
 pub const VISIT_EVERY_MIN: u32 = 120;
 /// Minutes left after every stop to reach the next place.
 pub const TRAVEL_SLACK_MIN: u32 = 5;
+/// A patrol checkpoint in no zone goes to the zone with a cell centre this close, metres.
+pub const NEAR_ZONE_M: f64 = 3000.0;
 /// Fewest hours between the end of a unit's shift and the start of its next.
 pub const MIN_REST_HOURS: i64 = 8;
 
@@ -184,7 +188,7 @@ pub struct Plan {
     pub unstaffed: Vec<(NaiveDate, String, String)>,
     /// Units not planned, with why.
     pub idle: Vec<(String, String)>,
-    /// Patrol checkpoints in no zone.
+    /// Patrol checkpoints farther than [`NEAR_ZONE_M`] from every zone: not scheduled.
     pub unzoned_checkpoints: Vec<String>,
     /// The Monday of the current roster's week the levels come from, if it has one.
     pub reference: Option<NaiveDate>,
@@ -458,7 +462,7 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Plan, AnalyticsError> {
         station_groups.push((station, members.len() as u32, station_zones, g));
     }
 
-    let checkpoints = zone_checkpoints(j.checkpoints(), zones, windows);
+    let checkpoints = zone_checkpoints(j.checkpoints(), zones, &zone_cells, windows);
     for d in 0..7 {
         let date = inputs.monday + Duration::days(d);
         for (_, n_units, station_zones, groups) in &station_groups {
@@ -669,11 +673,13 @@ struct ZoneCheckpoints<'a> {
     unzoned: Vec<String>,
 }
 
-/// Each patrol checkpoint's zone (the first that contains it) and the window overlapping its
-/// own window longest (any window when it has none: the longest).
+/// Each patrol checkpoint's zone (the first that contains it, else the zone with the nearest
+/// cell centre within [`NEAR_ZONE_M`]) and the window overlapping its own window longest (any
+/// window when it has none: the longest).
 fn zone_checkpoints<'a>(
     checkpoints: &'a [Checkpoint],
     zones: &[model::fences::Fence],
+    zone_cells: &BTreeMap<String, Vec<u64>>,
     windows: &[Window],
 ) -> ZoneCheckpoints<'a> {
     let mut out = ZoneCheckpoints {
@@ -685,7 +691,30 @@ fn zone_checkpoints<'a>(
         .filter(|c| c.kind == CheckpointKind::Patrol)
     {
         let point = geo::Point::new(c.lon, c.lat);
-        let Some(z) = zones.iter().position(|z| z.geometry.contains(&point)) else {
+        let nearest = || {
+            zones
+                .iter()
+                .enumerate()
+                .filter_map(|(i, z)| {
+                    let d = zone_cells
+                        .get(&z.id)?
+                        .iter()
+                        .filter_map(|&cell| CellIndex::try_from(cell).ok())
+                        .map(|cell| {
+                            let ll = LatLng::from(cell);
+                            haversine_m(c.lat, c.lon, ll.lat(), ll.lng())
+                        })
+                        .fold(f64::INFINITY, f64::min);
+                    (d <= NEAR_ZONE_M).then_some((i, d))
+                })
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(i, _)| i)
+        };
+        let Some(z) = zones
+            .iter()
+            .position(|z| z.geometry.contains(&point))
+            .or_else(nearest)
+        else {
             out.unzoned.push(c.id.clone());
             continue;
         };
