@@ -295,8 +295,14 @@ struct Post {
     units: u32,
 }
 
-/// The forecast per window and zone.
+/// The forecast of the planned week, per window and zone.
 struct Outlook {
+    /// The method per window.
+    methods: BTreeMap<String, Method>,
+    /// As [`Plan::hot`].
+    hot: BTreeMap<String, HashMap<u64, f64>>,
+    /// As [`Plan::expected`].
+    expected: BTreeMap<String, (HashMap<u64, f64>, [f64; 7])>,
     /// `[window][zone]`: expected incidents a week.
     zone_weekly: Vec<Vec<f64>>,
     /// `[window][zone]`: hot cells by score.
@@ -305,17 +311,15 @@ struct Outlook {
     weekday: Vec<[f64; 7]>,
 }
 
-/// Plans the week.
-///
-/// # Errors
-/// A forecast method that does not exist, a zone or county the H3 tiler refuses, or a window
-/// too short for its checkpoint stops and visits.
-pub fn plan(inputs: &PlanInputs<'_>) -> Result<Plan, AnalyticsError> {
+/// Each window's forecast for the planned week from the incidents before it, and what the
+/// planner reads of it per zone.
+fn outlook(
+    inputs: &PlanInputs<'_>,
+    zone_cells: &BTreeMap<String, Vec<u64>>,
+) -> Result<Outlook, AnalyticsError> {
     let j = inputs.jurisdiction;
-    let tz = j.timezone();
-    let settings = j.settings();
+    let (tz, settings) = (j.timezone(), j.settings());
     let windows = &settings.windows;
-    let zones = &j.catalog().zones;
     let area = StudyArea::from_polygons(j.county(), inputs.res)?;
     let weeks = Weeks::new(tz);
     let start_ms = weeks.start(inputs.monday, 0);
@@ -338,51 +342,50 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Plan, AnalyticsError> {
         .skip(1)
         .collect();
     let forecasts = forecast::next_week(&input, &slots, inputs.choice, start_ms)?;
-
-    let zone_cells: BTreeMap<String, Vec<u64>> = fence_cells("zone", zones, inputs.res)?
+    let k = i64::from(settings.hotspots.training_weeks);
+    let training: Vec<IncidentPoint> = before
         .into_iter()
-        .map(|f| (f.id, f.cells))
+        .filter(|p| p.t_ms >= weeks.start(inputs.monday, -k))
         .collect();
-    let mut outlook = Outlook {
+    let weekday = weekday_shares(tz, windows, &training);
+
+    let mut out = Outlook {
+        methods: BTreeMap::new(),
+        hot: BTreeMap::new(),
+        expected: BTreeMap::new(),
         zone_weekly: Vec::new(),
         hot_cells: Vec::new(),
         weekday: Vec::new(),
     };
-    let mut methods = BTreeMap::new();
-    let mut hot = BTreeMap::new();
-    let mut expected = BTreeMap::new();
-    for w in windows {
+    for (w, days) in windows.iter().zip(&weekday) {
         let f = forecasts
             .get(&("window".to_owned(), w.name.clone()))
             .ok_or_else(|| AnalyticsError::Invalid(format!("no forecast for window {}", w.name)))?;
-        methods.insert(w.name.clone(), f.method);
-        let total: f64 = f.score.iter().sum();
+        out.methods.insert(w.name.clone(), f.method);
+        // Only positive scores share the week's incidents (Gi* scores can be negative).
+        let total: f64 = f.score.iter().filter(|s| **s > 0.0).sum();
         let mut weekly = Vec::new();
         let mut hot_cells = Vec::new();
-        let mut expected_cells = HashMap::new();
-        for z in zones {
-            let cells = zone_cells.get(&z.id).map_or(&[][..], Vec::as_slice);
-            let mut expected = 0.0;
+        let mut expected = HashMap::new();
+        for z in &j.catalog().zones {
+            let mut sum = 0.0;
             let mut zone_hot = Vec::new();
-            for &c in cells {
-                if let Some(i) = area.position(c) {
-                    if total > 0.0 {
-                        expected += f.score[i] / total * f.weekly;
-                    }
-                    if f.hot[i] > 0.0 && f.score[i] > 0.0 {
-                        zone_hot.push((f.score[i], c));
-                    }
+            for &c in zone_cells.get(&z.id).map_or(&[][..], Vec::as_slice) {
+                let Some(i) = area.position(c).filter(|&i| f.score[i] > 0.0) else {
+                    continue;
+                };
+                let e = f.score[i] / total * f.weekly;
+                sum += e;
+                expected.insert(c, e);
+                if f.hot[i] > 0.0 {
+                    zone_hot.push((f.score[i], c));
                 }
             }
-            expected_cells.extend(cells.iter().filter_map(|&c| {
-                let i = area.position(c)?;
-                (total > 0.0 && f.score[i] > 0.0).then(|| (c, f.score[i] / total * f.weekly))
-            }));
             zone_hot.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            weekly.push(expected);
+            weekly.push(sum);
             hot_cells.push(zone_hot.into_iter().map(|(_, c)| c).collect());
         }
-        hot.insert(
+        out.hot.insert(
             w.name.clone(),
             area.cells()
                 .iter()
@@ -391,21 +394,29 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Plan, AnalyticsError> {
                 .map(|(c, (h, _))| (*c, *h))
                 .collect(),
         );
-        expected.insert(w.name.clone(), expected_cells);
-        outlook.zone_weekly.push(weekly);
-        outlook.hot_cells.push(hot_cells);
+        out.expected.insert(w.name.clone(), (expected, *days));
+        out.zone_weekly.push(weekly);
+        out.hot_cells.push(hot_cells);
     }
-    let k = i64::from(settings.hotspots.training_weeks);
-    let training: Vec<IncidentPoint> = before
+    out.weekday = weekday;
+    Ok(out)
+}
+
+/// Plans the week.
+///
+/// # Errors
+/// A forecast method that does not exist, a zone or county the H3 tiler refuses, or a window
+/// too short for its checkpoint stops and visits.
+pub fn plan(inputs: &PlanInputs<'_>) -> Result<Plan, AnalyticsError> {
+    let j = inputs.jurisdiction;
+    let settings = j.settings();
+    let windows = &settings.windows;
+    let zones = &j.catalog().zones;
+    let zone_cells: BTreeMap<String, Vec<u64>> = fence_cells("zone", zones, inputs.res)?
         .into_iter()
-        .filter(|p| p.t_ms >= weeks.start(inputs.monday, -k))
+        .map(|f| (f.id, f.cells))
         .collect();
-    outlook.weekday = weekday_shares(tz, windows, &training);
-    let expected: BTreeMap<String, (HashMap<u64, f64>, [f64; 7])> = windows
-        .iter()
-        .zip(&outlook.weekday)
-        .filter_map(|(w, days)| Some((w.name.clone(), (expected.remove(&w.name)?, *days))))
-        .collect();
+    let outlook = outlook(inputs, &zone_cells)?;
 
     // The current roster: the planned week's, else its most recent week.
     let roster = j.roster();
@@ -622,14 +633,14 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Plan, AnalyticsError> {
         monday: inputs.monday,
         roster: planned_roster,
         visits,
-        methods,
+        methods: outlook.methods,
         unstaffed,
         idle,
         unzoned_checkpoints: checkpoints.unzoned,
         reference,
         zone_cells,
-        hot,
-        expected,
+        hot: outlook.hot,
+        expected: outlook.expected,
     })
 }
 
