@@ -538,7 +538,8 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Plan, AnalyticsError> {
                 day_slots.push(slot);
             }
             // Units left over join the zone-windows with the most expected incidents per unit;
-            // bikes only at night, cars and foot only by day, so the night rule holds.
+            // bikes only at night, cars and foot only outside the night windows, so the night
+            // rule holds.
             for (g, group) in groups.iter().enumerate() {
                 let best = day_slots
                     .iter_mut()
