@@ -163,6 +163,21 @@ fn checkpoint_expr(checkpoints: &[Checkpoint], lat: &str, lon: &str) -> Expr {
     out
 }
 
+/// The force rule's required number of patrols in a zone and window: `max(1, round(share ×
+/// units of the zone's station / zones of that station))`, `share` the level's from
+/// `[levels]`.
+///
+/// # Example
+/// ```
+/// // Level 2 (half the force) at a station of 30 units and 4 zones: 3.75, so 4 patrols.
+/// assert_eq!(analytics::compliance::required_force(0.5, 30, 4), 4);
+/// ```
+#[must_use]
+pub fn required_force(share: f64, station_units: u32, station_zones: u32) -> u32 {
+    let per_zone = share * f64::from(station_units) / f64::from(station_zones.max(1));
+    (per_zone.round() as u32).max(1)
+}
+
 /// Runs the compliance job.
 ///
 /// # Errors
@@ -381,9 +396,11 @@ pub fn compliance(
         } = tally;
         let station = station_of.get(zone.as_str()).copied().unwrap_or("");
         let share = inputs.levels.share(level).unwrap_or(0.0);
-        let force_size = f64::from(units_per_station.get(station).copied().unwrap_or(0));
-        let zones = f64::from(zones_per_station.get(station).copied().unwrap_or(1).max(1));
-        let required = ((share * force_size / zones).round() as u32).max(1);
+        let required = required_force(
+            share,
+            units_per_station.get(station).copied().unwrap_or(0),
+            zones_per_station.get(station).copied().unwrap_or(1),
+        );
         let ok = if on_patrol >= required {
             Some(true)
         } else if on_patrol + without_data < required {

@@ -17,6 +17,7 @@
 //!   [`incidents`]: the weekly meeting's jobs (issue 5).
 //! - [`forecast`]: hot-spot forecasts, their rolling-origin backtest and the chosen method.
 //! - [`presence`]: dosage, coverage and gaps from one read of the pings.
+//! - [`plan`]: next week's roster and directed visits from the forecast (`patrol plan`).
 //! - [`jobs`]: the one entry point: a [`jobs::Job`], a typed [`jobs::Request`], and
 //!   [`jobs::run`] answering with tables of declared schemas.
 //! - [`output`]: writing a job's table as Parquet, CSV or JSON.
@@ -37,6 +38,7 @@ pub mod incidents;
 pub mod jobs;
 pub mod koper;
 pub mod output;
+pub mod plan;
 pub mod presence;
 pub mod response;
 pub mod roads;

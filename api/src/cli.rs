@@ -42,6 +42,8 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Build the weekly intelligence report.
     Report(ReportArgs),
+    /// Plan next week's roster and directed hot-spot visits from the forecast.
+    Plan(PlanArgs),
     /// Manage API bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -299,6 +301,27 @@ pub struct ReportArgs {
     /// `chromium` on the PATH).
     #[arg(long)]
     pub pdf: Option<PathBuf>,
+}
+
+/// Arguments of `patrol plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Store directory (the forecast methods the backtest saved).
+    #[arg(long)]
+    pub store: PathBuf,
+    /// Jurisdiction directory.
+    #[arg(long)]
+    pub fixtures: PathBuf,
+    /// ISO week to plan, e.g. 2026-W48; the forecast learns from the weeks before it.
+    #[arg(long)]
+    pub week: String,
+    /// Output roster (the columns of roster.csv); the directed stops go beside it as
+    /// `<out>-visits.csv`.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Incidents file in the jurisdiction's format (default: its incidents.csv).
+    #[arg(long)]
+    pub incidents: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -61,6 +61,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Analyze(a) => crate::analyze::run(&a),
         Command::Report(a) => crate::report::run(&a),
+        Command::Plan(a) => crate::plan::run(&a),
         Command::Token(TokenCommand::New {
             role,
             station,

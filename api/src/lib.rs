@@ -10,6 +10,7 @@
 //! - `kit` (the default `demo` feature): `patrol demo`, `simulate` and `generate`, on the
 //!   `demo` crate's simulator and fixture county.
 //! - [`report`]: the weekly intelligence report (`patrol report`).
+//! - [`plan`]: next week's roster and directed visits (`patrol plan`).
 //! - [`wiring`]: jurisdiction → stages → pipeline → API, shared by `demo` and `serve`.
 
 pub mod analyze;
@@ -20,6 +21,7 @@ pub mod gateways;
 pub mod http;
 #[cfg(feature = "demo")]
 mod kit;
+pub mod plan;
 pub mod report;
 pub mod server;
 pub mod wiring;

@@ -14,6 +14,7 @@ mod gateways;
 mod http_api;
 mod http_limits;
 mod install;
+mod plan;
 mod report;
 mod response;
 mod retention;
