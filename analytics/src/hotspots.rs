@@ -29,9 +29,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use geo::{BoundingRect, Coord, Rect};
-use h3o::geom::{ContainmentMode, TilerBuilder};
-use h3o::{CellIndex, LatLng, Resolution};
+use h3o::{CellIndex, LatLng};
 use polars::prelude::*;
 
 use model::jurisdiction::HotspotSettings;
@@ -40,123 +38,14 @@ use crate::AnalyticsError;
 use crate::clock::{DAY_MS, window_expr};
 use crate::context::JobContext;
 use crate::forecast::{Grid, SlotForecast};
-
-/// An incident as the statistics see it: when and where.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct IncidentPoint {
-    /// Received time, UTC epoch ms.
-    pub t_ms: i64,
-    /// WGS-84 latitude.
-    pub lat: f64,
-    /// WGS-84 longitude.
-    pub lon: f64,
-}
-
-/// The cells the statistics run over.
-#[derive(Debug, Clone)]
-pub struct StudyArea {
-    res: Resolution,
-    cells: Vec<u64>,
-    index: HashMap<u64, usize>,
-}
-
-impl StudyArea {
-    /// The cells of `cells` (deduplicated, sorted).
-    ///
-    /// # Errors
-    /// [`AnalyticsError::Invalid`] when `cells` is empty.
-    pub fn new(res: Resolution, mut cells: Vec<u64>) -> Result<Self, AnalyticsError> {
-        cells.sort_unstable();
-        cells.dedup();
-        if cells.is_empty() {
-            return Err(AnalyticsError::Invalid("the study area has no cell".into()));
-        }
-        let index = cells.iter().enumerate().map(|(i, c)| (*c, i)).collect();
-        Ok(Self { res, cells, index })
-    }
-
-    /// The cells whose centre lies in `area`.
-    ///
-    /// # Errors
-    /// [`AnalyticsError::H3`] for a polygon the tiler refuses; [`AnalyticsError::Invalid`]
-    /// when no cell centre lies inside.
-    pub fn from_polygons(
-        area: &geo::MultiPolygon<f64>,
-        res: Resolution,
-    ) -> Result<Self, AnalyticsError> {
-        let mut tiler = TilerBuilder::new(res)
-            .containment_mode(ContainmentMode::ContainsCentroid)
-            .build();
-        tiler
-            .add_batch(area.0.iter().cloned())
-            .map_err(|e| AnalyticsError::H3(e.to_string()))?;
-        Self::new(res, tiler.into_coverage().map(u64::from).collect())
-    }
-
-    /// The cells of the bounding box of `points`.
-    ///
-    /// # Errors
-    /// As [`StudyArea::from_polygons`]; also when `points` is empty.
-    pub fn bounding_box(points: &[IncidentPoint], res: Resolution) -> Result<Self, AnalyticsError> {
-        let coords: Vec<Coord<f64>> = points
-            .iter()
-            .map(|p| Coord { x: p.lon, y: p.lat })
-            .collect();
-        let rect: Rect<f64> = geo::MultiPoint::from(coords)
-            .bounding_rect()
-            .ok_or_else(|| AnalyticsError::Invalid("no incidents to bound".into()))?;
-        Self::from_polygons(&geo::MultiPolygon(vec![rect.to_polygon()]), res)
-    }
-
-    /// Number of cells.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.cells.len()
-    }
-
-    /// Always false: an area has at least one cell.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.cells.is_empty()
-    }
-
-    /// The cells, sorted.
-    #[must_use]
-    pub fn cells(&self) -> &[u64] {
-        &self.cells
-    }
-
-    /// The study cell holding a point, if any.
-    #[must_use]
-    pub fn cell_of(&self, lat: f64, lon: f64) -> Option<u64> {
-        let c = u64::from(LatLng::new(lat, lon).ok()?.to_cell(self.res));
-        self.index.contains_key(&c).then_some(c)
-    }
-
-    /// The index of `cell` in [`StudyArea::cells`].
-    #[must_use]
-    pub fn position(&self, cell: u64) -> Option<usize> {
-        self.index.get(&cell).copied()
-    }
-
-    /// Cells of the area within `k` rings of `cell`, with their grid distance.
-    pub(crate) fn disk(&self, cell: u64, k: u32) -> Vec<(usize, u32)> {
-        let Ok(c) = CellIndex::try_from(cell) else {
-            return Vec::new();
-        };
-        let ring: Vec<(CellIndex, u32)> = c.grid_disk_distances(k);
-        ring.into_iter()
-            .filter_map(|(n, d)| self.index.get(&u64::from(n)).map(|i| (*i, d)))
-            .collect()
-    }
-}
+pub use crate::forecast::{IncidentPoint, StudyArea};
 
 /// Counts per study cell (index into [`StudyArea::cells`]).
 fn counts_vec(area: &StudyArea, counts: &HashMap<u64, f64>) -> Vec<f64> {
     let mut x = vec![0.0; area.len()];
     for (c, n) in counts {
-        if let Some(i) = area.index.get(c) {
-            x[*i] += n;
+        if let Some(i) = area.position(*c) {
+            x[i] += n;
         }
     }
     x
@@ -490,13 +379,13 @@ pub fn hotspots(
         picked.sort_by(|a, b| {
             z[*b]
                 .total_cmp(&z[*a])
-                .then(area.cells[*a].cmp(&area.cells[*b]))
+                .then(area.cells()[*a].cmp(&area.cells()[*b]))
         });
         for i in picked {
-            let centre = CellIndex::try_from(area.cells[i]).map(LatLng::from).ok();
+            let centre = CellIndex::try_from(area.cells()[i]).map(LatLng::from).ok();
             rows.slot_kind.push(kind.clone());
             rows.slot.push(slot.clone());
-            rows.cell.push(area.cells[i]);
+            rows.cell.push(area.cells()[i]);
             rows.lat.push(centre.map_or(f64::NAN, |c| c.lat()));
             rows.lon.push(centre.map_or(f64::NAN, |c| c.lng()));
             rows.incidents.push(x[i] as u32);
@@ -573,14 +462,15 @@ pub fn hot_cells(
     hot.sort_by(|a, b| {
         z[*b]
             .total_cmp(&z[*a])
-            .then(area.cells[*a].cmp(&area.cells[*b]))
+            .then(area.cells()[*a].cmp(&area.cells()[*b]))
     });
-    hot.into_iter().map(|i| area.cells[i]).collect()
+    hot.into_iter().map(|i| area.cells()[i]).collect()
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
+    use h3o::Resolution;
     use proptest::prelude::*;
 
     use super::*;
