@@ -240,7 +240,8 @@ pub struct AnalyzeArgs {
     /// Job: dosage, coverage, hotspots, gaps, koper, compliance (also writes `<out>-force` and
     /// `<out>-checkpoints`), incidents (response per incident, straight line), response,
     /// presence (dosage, coverage and gaps from one read of the pings: dosage in `<out>`,
-    /// the others in `<out>-coverage` and `<out>-gaps`).
+    /// the others in `<out>-coverage` and `<out>-gaps`), backtest (forecast methods scored
+    /// week by week: `<out>` and `<out>-summary`; saves the chosen methods in the store).
     pub job: analytics::jobs::Job,
     /// Store directory.
     #[arg(long)]
