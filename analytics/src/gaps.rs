@@ -26,7 +26,9 @@
 //!   of forecast incidents per window minute, where a minute of presence meets the most;
 //! - *prevented*: forecast incidents × extra minutes / window minutes a week: the incidents
 //!   expected while the added patrols are there, which presence can deter at most; rows are
-//!   ranked by it (ties: the larger gap, then cell id and window);
+//!   ranked by it (ties: the larger gap, then cell id and window). A span without any dosage
+//!   asks for no minutes (the shares have nothing to scale), and its boxes are still listed
+//!   by their gap: incidents where no patrol was seen;
 //! - *visits*: the extra minutes in visits of at most 15 minutes, `ceil(extra / 15)`, each of
 //!   `max(10, extra / visits)` minutes (a visit shorter than 10 minutes has little lasting
 //!   effect, so small gaps still get one 10-minute visit); `visits_capped` when the extra
@@ -327,7 +329,6 @@ pub(crate) fn gaps_table(
             0.0
         };
     }
-    list.retain(|g| g.extra > 0.0 || g.cap.is_some());
     list.sort_by(|a, b| {
         b.prevented
             .total_cmp(&a.prevented)
