@@ -601,6 +601,18 @@ impl ForecastInput<'_, '_> {
     /// `slot` before it.
     #[must_use]
     pub fn forecast(&self, method: Method, origin: NaiveDate, slot: &Slot) -> Forecast {
+        self.forecast_sharing(method, origin, slot, &mut None)
+    }
+
+    /// [`ForecastInput::forecast`], the cross-validated width kept in `cv` for the other
+    /// kernel method of the same origin and slot (both choose it on the same weeks).
+    fn forecast_sharing(
+        &self,
+        method: Method,
+        origin: NaiveDate,
+        slot: &Slot,
+        cv: &mut Option<u32>,
+    ) -> Forecast {
         let k = i64::from(self.settings.training_weeks);
         let s = self.settings;
         match method {
@@ -619,7 +631,8 @@ impl ForecastInput<'_, '_> {
                 rings: s.kde_rings,
             },
             Method::KdeCv | Method::RecencyKde => {
-                let rings = self.cross_validated(&self.weekly(origin, slot));
+                let rings =
+                    *cv.get_or_insert_with(|| self.cross_validated(&self.weekly(origin, slot)));
                 let base = if method == Method::KdeCv {
                     self.training(origin, slot, (k, 0))
                 } else {
@@ -828,8 +841,9 @@ pub fn backtest(
         for slot in slots {
             let train = input.training(monday, slot, (k, 0));
             let test = input.training(monday, slot, (0, -1));
+            let mut cv = None;
             for method in Method::ALL {
-                let f = input.forecast(method, monday, slot);
+                let f = input.forecast_sharing(method, monday, slot, &mut cv);
                 weeks.push(WeekScore {
                     slot: slot.name.clone(),
                     method,
@@ -997,6 +1011,25 @@ pub struct SlotForecast {
     pub hot: Vec<f64>,
     /// The slot's mean incidents a week over the training weeks.
     pub weekly: f64,
+}
+
+impl SlotForecast {
+    /// Incidents expected per cell next week: the cell's share of the positive scores (Gi*
+    /// scores can be negative) × the slot's mean incidents a week; 0 elsewhere.
+    #[must_use]
+    pub fn expected(&self) -> Vec<f64> {
+        let total: f64 = self.score.iter().filter(|s| **s > 0.0).sum();
+        self.score
+            .iter()
+            .map(|s| {
+                if *s > 0.0 {
+                    s / total * self.weekly
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
 }
 
 /// The forecasts of `slots` for the first local week starting at or after `to_ms`, keyed as

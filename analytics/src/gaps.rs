@@ -82,14 +82,10 @@ pub fn visits(extra: f64, cap: u32) -> (u32, f64, bool) {
 }
 
 /// The most visits a week of `window` allows: one per full hour of the window per week.
-fn visit_caps(ctx: &JobContext, weeks: f64) -> HashMap<String, u32> {
-    let mut hours: HashMap<String, f64> = HashMap::new();
-    for inst in window_instances(ctx.clock.tz(), &ctx.windows, ctx.from_ms, ctx.to_ms) {
-        *hours.entry(inst.window).or_default() += (inst.end_ms - inst.start_ms) as f64 / 3.6e6;
-    }
-    hours
-        .into_iter()
-        .map(|(w, h)| (w, (h / weeks).floor() as u32))
+fn visit_caps(window_min: &HashMap<String, f64>) -> HashMap<String, u32> {
+    window_min
+        .iter()
+        .map(|(w, m)| (w.clone(), (m / 60.0).floor() as u32))
         .collect()
 }
 
@@ -219,7 +215,14 @@ pub(crate) fn gaps_table(
         .flat_map(|b| b.cells.iter().map(move |c| (*c, b.id.as_str())))
         .collect();
     let window_min = window_minutes(ctx, weeks);
-    let caps = visit_caps(ctx, weeks);
+    // Each window's expected incidents per cell, computed once for all its rows.
+    let expected: HashMap<&str, (Vec<f64>, &SlotForecast)> = advice
+        .forecasts
+        .iter()
+        .filter(|((kind, _), _)| kind == "window")
+        .map(|((_, w), f)| (w.as_str(), (f.expected(), f)))
+        .collect();
+    let caps = visit_caps(&window_min);
     let list: Vec<Gap> = inc
         .into_iter()
         .map(|(cell, window, n)| {
@@ -228,7 +231,10 @@ pub(crate) fn gaps_table(
                 .copied()
                 .unwrap_or(0.0);
             let inc_share = f64::from(n) / total_inc;
-            let (forecast, hot) = expected(&advice, area, cell, &window);
+            let (forecast, hot) = expected
+                .get(window.as_str())
+                .zip(area.position(cell))
+                .map_or((0.0, false), |((e, f), i)| (e[i], f.hot[i] > 0.0));
             Gap {
                 cell,
                 n,
@@ -344,22 +350,6 @@ pub(crate) fn gaps_table(
         names.entry(g.box_id).or_insert_with(|| format!("B{k}"));
     }
     gap_frame(&list, &names, &box_stats, &beat_of, weeks, &caps)
-}
-
-/// A cell-window's forecast incidents next week, and whether it is a forecast hot spot.
-fn expected(advice: &GapAdvice<'_>, area: &StudyArea, cell: u64, window: &str) -> (f64, bool) {
-    let Some(f) = advice
-        .forecasts
-        .get(&("window".to_owned(), window.to_owned()))
-    else {
-        return (0.0, false);
-    };
-    let Some(i) = area.position(cell) else {
-        return (0.0, false);
-    };
-    let total: f64 = f.score.iter().sum();
-    let share = if total > 0.0 { f.score[i] / total } else { 0.0 };
-    (share * f.weekly, f.hot[i] > 0.0)
 }
 
 /// Each window's minutes a week over the span.

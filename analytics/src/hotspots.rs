@@ -51,18 +51,6 @@ fn counts_vec(area: &StudyArea, counts: &HashMap<u64, f64>) -> Vec<f64> {
     x
 }
 
-/// Quartic-kernel density per study cell (see [`Grid::kde`]).
-#[must_use]
-pub fn kde(area: &StudyArea, counts: &HashMap<u64, f64>, rings: u32) -> Vec<f64> {
-    Grid::new(area, rings).kde(&counts_vec(area, counts), rings)
-}
-
-/// Getis-Ord Gi* z-score per study cell (see the module doc).
-#[must_use]
-pub fn gi_star(area: &StudyArea, counts: &HashMap<u64, f64>, rings: u32) -> Vec<f64> {
-    Grid::new(area, rings).gi_star(&counts_vec(area, counts), rings)
-}
-
 /// ln Γ(x) for x > 0 (Lanczos, g = 7, nine coefficients; relative error near 1e-15).
 fn ln_gamma(x: f64) -> f64 {
     const G: [f64; 9] = [
@@ -337,7 +325,7 @@ pub fn slot_counts_plan(
     )?)
 }
 
-/// Runs the hot spot job. Columns: `slot_kind`, `slot`, `cell`, `lat`, `lon` (cell centre),
+/// Runs the hot spot job over `grid` (built for `gi_rings` and `kde_rings`). Columns: `slot_kind`, `slot`, `cell`, `lat`, `lon` (cell centre),
 /// `incidents`, `kde`, `gi_z`, `p`, `q`, `bin`, `forecast`, `forecast_hot`, sorted by slot,
 /// then z descending. `forecasts` holds the slots' forecasts ([`crate::forecast::next_week`]).
 ///
@@ -345,11 +333,12 @@ pub fn slot_counts_plan(
 /// A polars error.
 pub fn hotspots(
     ctx: &JobContext,
-    area: &StudyArea,
+    grid: &Grid<'_>,
     incidents: &[IncidentPoint],
     params: HotspotParams,
     forecasts: &BTreeMap<(String, String), SlotForecast>,
 ) -> Result<DataFrame, AnalyticsError> {
+    let area = grid.area();
     let counts = slot_counts_plan(ctx, incident_frame(area, incidents)?.lazy())?.collect()?;
     let kinds = counts.column("slot_kind")?.str()?;
     let slots = counts.column("slot")?.str()?;
@@ -366,12 +355,11 @@ pub fn hotspots(
                 .insert(c, f64::from(n));
         }
     }
-    let grid = Grid::new(area, params.gi_rings.max(params.kde_rings));
     let mut rows = HotspotRows::default();
     for ((kind, slot), counts) in &per_slot {
         let x = counts_vec(area, counts);
         let density = grid.kde(&x, params.kde_rings);
-        let Significance { z, p, q, bin } = Significance::of(&grid, &x, params);
+        let Significance { z, p, q, bin } = Significance::of(grid, &x, params);
         let outlook = forecasts.get(&(kind.clone(), slot.clone()));
         let mut picked: Vec<usize> = (0..area.len())
             .filter(|&i| x[i] > 0.0 || bin[i] != 0 || outlook.is_some_and(|f| f.hot[i] > 0.0))
@@ -498,7 +486,7 @@ mod tests {
         let (x, y, _) = cells9();
         let area = disk(x, 2);
         let counts: HashMap<u64, f64> = [(x, 10.0)].into_iter().collect();
-        let z = gi_star(&area, &counts, 1);
+        let z = Grid::new(&area, 1).gi_star(&counts_vec(&area, &counts), 1);
         // n = 19, x̄ = 10/19, S = √1800/19; at x and its neighbours W = 7 and Σx = 10, so
         // z = (10 − 70/19) / (√1800/19 · √(84/18)) = 120/√8400. A ring-2 cell with W = 4 or 5
         // neighbours in the area has z = −40/√6000 or −50/√7000.
@@ -518,7 +506,7 @@ mod tests {
                 z[i]
             );
         }
-        let density = kde(&area, &counts, 1);
+        let density = Grid::new(&area, 1).kde(&counts_vec(&area, &counts), 1);
         let iy = area.cells().iter().position(|c| *c == y).unwrap();
         let ix = area.cells().iter().position(|c| *c == x).unwrap();
         assert_eq!(density[ix], 10.0);
@@ -569,7 +557,7 @@ mod tests {
         let ctx = week_of_2026_11_02();
         let df = hotspots(
             &ctx,
-            &area,
+            &Grid::new(&area, 3),
             &incidents,
             HotspotParams::default(),
             &BTreeMap::new(),
@@ -657,7 +645,7 @@ mod tests {
             let (x, _, _) = cells9();
             let area = disk(x, k);
             let counts: HashMap<u64, f64> = area.cells().iter().map(|cell| (*cell, c)).collect();
-            for z in gi_star(&area, &counts, rings) {
+            for z in Grid::new(&area, rings).gi_star(&counts_vec(&area, &counts), rings) {
                 prop_assert_eq!(z, 0.0);
             }
         }

@@ -617,8 +617,8 @@ fn patrol_job(
         Job::Presence => {
             let area = area()?;
             let points = incident_points(j, req)?;
-            let outlook = Outlook::new(j, &area, &points, req.to_ms);
-            let forecasts = outlook.next_week(store, req.to_ms)?;
+            let outlook = Outlook::new(j, &area, &points, req.to_ms).with_saved_choice(store)?;
+            let forecasts = outlook.next_week(req.to_ms)?;
             let gaps = GapInputs {
                 area: &area,
                 incidents: &points,
@@ -634,12 +634,12 @@ fn patrol_job(
         Job::Hotspots => {
             let area = area()?;
             let points = incident_points(j, req)?;
-            let outlook = Outlook::new(j, &area, &points, req.to_ms);
-            notes.extend(outlook.notes(ctx, Choice::load(store)?.as_ref())?);
-            let forecasts = outlook.next_week(store, req.to_ms)?;
+            let outlook = Outlook::new(j, &area, &points, req.to_ms).with_saved_choice(store)?;
+            notes.extend(outlook.notes(ctx)?);
+            let forecasts = outlook.next_week(req.to_ms)?;
             vec![crate::hotspots::hotspots(
                 ctx,
-                &area,
+                &outlook.grid,
                 &points,
                 HotspotParams::from(outlook.settings),
                 &forecasts,
@@ -648,8 +648,8 @@ fn patrol_job(
         Job::Gaps => {
             let area = area()?;
             let points = incident_points(j, req)?;
-            let outlook = Outlook::new(j, &area, &points, req.to_ms);
-            let forecasts = outlook.next_week(store, req.to_ms)?;
+            let outlook = Outlook::new(j, &area, &points, req.to_ms).with_saved_choice(store)?;
+            let forecasts = outlook.next_week(req.to_ms)?;
             vec![crate::gaps::gaps(
                 ctx,
                 pings()?,
@@ -710,6 +710,8 @@ struct Outlook<'a> {
     weeks: Weeks,
     slots: Vec<Slot>,
     settings: &'a HotspotSettings,
+    /// The methods `patrol analyze backtest` saved in the store, read once.
+    saved: Option<Choice>,
 }
 
 impl<'a> Outlook<'a> {
@@ -725,17 +727,22 @@ impl<'a> Outlook<'a> {
             weeks: Weeks::new(j.timezone()),
             slots: Slot::all_and_windows(j.timezone(), &j.settings().windows),
             settings,
+            saved: None,
         }
     }
 
-    /// Next week's forecasts with the methods saved in `store` (or the settings' default).
+    /// The outlook with the methods saved in `store`.
+    fn with_saved_choice(mut self, store: &Path) -> Result<Self, AnalyticsError> {
+        self.saved = Choice::load(store)?;
+        Ok(self)
+    }
+
+    /// Next week's forecasts with the saved methods (or the settings' default).
     fn next_week(
         &self,
-        store: &Path,
         to_ms: i64,
     ) -> Result<BTreeMap<(String, String), SlotForecast>, AnalyticsError> {
-        let saved = Choice::load(store)?;
-        forecast::next_week(&self.input(), &self.slots, saved.as_ref(), to_ms)
+        forecast::next_week(&self.input(), &self.slots, self.saved.as_ref(), to_ms)
     }
 
     fn input(&self) -> ForecastInput<'_, 'a> {
@@ -749,18 +756,14 @@ impl<'a> Outlook<'a> {
 
     /// The incidents left out, and the forecast of the span's last whole local week scored
     /// against the naive one: the honest check of the hot spots the table shows.
-    fn notes(
-        &self,
-        ctx: &JobContext,
-        choice: Option<&Choice>,
-    ) -> Result<Vec<String>, AnalyticsError> {
+    fn notes(&self, ctx: &JobContext) -> Result<Vec<String>, AnalyticsError> {
         let mut notes = vec![outside_note(&self.events)];
         let Some(week) = self.weeks.within(ctx.from_ms, ctx.to_ms).last().copied() else {
             notes.push("no whole local week in the span to score a forecast on".into());
             return Ok(notes);
         };
         let all = &self.slots[..1];
-        let method = Choice::method(choice, "all", self.settings)?;
+        let method = Choice::method(self.saved.as_ref(), "all", self.settings)?;
         let b = forecast::backtest(
             &self.input(),
             all,

@@ -362,8 +362,7 @@ fn outlook(
             .get(&("window".to_owned(), w.name.clone()))
             .ok_or_else(|| AnalyticsError::Invalid(format!("no forecast for window {}", w.name)))?;
         out.methods.insert(w.name.clone(), f.method);
-        // Only positive scores share the week's incidents (Gi* scores can be negative).
-        let total: f64 = f.score.iter().filter(|s| **s > 0.0).sum();
+        let expected_per_cell = f.expected();
         let mut weekly = Vec::new();
         let mut hot_cells = Vec::new();
         let mut expected = HashMap::new();
@@ -374,7 +373,7 @@ fn outlook(
                 let Some(i) = area.position(c).filter(|&i| f.score[i] > 0.0) else {
                     continue;
                 };
-                let e = f.score[i] / total * f.weekly;
+                let e = expected_per_cell[i];
                 sum += e;
                 expected.insert(c, e);
                 if f.hot[i] > 0.0 {

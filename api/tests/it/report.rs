@@ -109,21 +109,26 @@ fn figures(html: &str) -> Value {
     serde_json::from_str(body).unwrap()
 }
 
-/// Generates weeks 46 and 47 of the fixture into `store` (the report compares the one with the
-/// other) and writes the report of week 47 to `report`, printed to `pdf` too when given.
-fn build_report(store: &Path, report: &Path, pdf: Option<&Path>) {
+/// Generates `days` days of the fixture county from `start` into `store`, a fix every 30 s.
+fn generate(store: &Path, start: &str, days: u32) {
     run(
         &[
             "generate",
             "--days",
-            "14",
+            &days.to_string(),
             "--start",
-            "2026-11-09",
+            start,
             "--interval",
             "30",
         ],
         &[("--fixtures", &fixtures()), ("--store", store)],
     );
+}
+
+/// Generates weeks 46 and 47 of the fixture into `store` (the report compares the one with the
+/// other) and writes the report of week 47 to `report`, printed to `pdf` too when given.
+fn build_report(store: &Path, report: &Path, pdf: Option<&Path>) {
+    generate(store, "2026-11-09", 14);
     let fx = fixtures();
     let mut paths: Vec<(&str, &Path)> =
         vec![("--store", store), ("--fixtures", &fx), ("--out", report)];
@@ -250,18 +255,7 @@ fn weekly_report_matches_the_jobs() {
 fn a_week_with_a_day_without_pings_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
-    run(
-        &[
-            "generate",
-            "--days",
-            "7",
-            "--start",
-            FROM,
-            "--interval",
-            "30",
-        ],
-        &[("--fixtures", &fixtures()), ("--store", &store)],
-    );
+    generate(&store, FROM, 7);
     // The store's UTC days 18 and 19 November: all of the local 18th, the evenings around it.
     for day in ["2026-11-18", "2026-11-19"] {
         std::fs::remove_dir_all(store.join("pings").join(format!("date={day}"))).unwrap();
@@ -476,18 +470,7 @@ fn report_maps_have_context() {
     let tmp = tempfile::tempdir().unwrap();
     let (store, report) = (tmp.path().join("store"), tmp.path().join("report.html"));
     let fx = fixtures();
-    run(
-        &[
-            "generate",
-            "--days",
-            "7",
-            "--start",
-            FROM,
-            "--interval",
-            "30",
-        ],
-        &[("--fixtures", &fx), ("--store", &store)],
-    );
+    generate(&store, FROM, 7);
     run(
         &["report", "--week", WEEK],
         &[("--store", &store), ("--fixtures", &fx), ("--out", &report)],
